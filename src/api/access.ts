@@ -1,0 +1,50 @@
+import { can, Forbidden, NotFound, type Action, type Profile, type Quota } from '../domain/index.js';
+import type { Authenticated, Identity } from '../identity/index.js';
+import type { Store, Team, Workspace } from '../store/index.js';
+
+/** What every route factory is given. */
+export interface ApiDeps {
+  store: Store;
+  identity: Identity;
+  profiles: Profile[];
+  defaultQuota: Quota;
+  https: boolean;
+  sessionTtlSeconds: number;
+  access: Access;
+}
+
+/**
+ * Loads a resource and applies `can()` to it. Something the caller may not
+ * even see is reported exactly like something that does not exist.
+ */
+export function createAccess(store: Store) {
+  return {
+    require(auth: Authenticated, action: Action, resource: Parameters<typeof can>[2], what = 'this'): void {
+      if (!can(auth.subject, action, resource)) throw new Forbidden(`you may not ${action.replace('.', ' ')} ${what}`);
+    },
+
+    requireAdmin(auth: Authenticated): void {
+      if (!can(auth.subject, 'platform.admin', { kind: 'platform' })) throw new Forbidden('only platform admins may do this');
+    },
+
+    async team(auth: Authenticated, name: string, action: Action): Promise<Team> {
+      const team = await store.teams.byName(name);
+      if (!team || !can(auth.subject, 'team.read', { kind: 'team', id: team.id })) throw new NotFound(`team ${name}`);
+      const resource = { kind: 'team', id: team.id } as const;
+      const allowed = action === 'platform.admin' ? can(auth.subject, action, { kind: 'platform' }) : can(auth.subject, action, resource);
+      if (!allowed) throw new Forbidden(`your role in team ${name} does not allow this`);
+      return team;
+    },
+
+    async workspace(auth: Authenticated, teamName: string, wsName: string, action: Action): Promise<{ team: Team; ws: Workspace }> {
+      const team = await store.teams.byName(teamName);
+      const ws = team && (await store.workspaces.byName(team.id, wsName));
+      const resource = ws && ({ kind: 'workspace', teamId: ws.teamId, ownerId: ws.ownerId, shared: ws.shared } as const);
+      if (!team || !ws || !resource || !can(auth.subject, 'workspace.read', resource)) throw new NotFound(`workspace ${teamName}/${wsName}`);
+      if (!can(auth.subject, action, resource)) throw new Forbidden(`you may not ${action.split('.')[1]} workspace ${teamName}/${wsName}`);
+      return { team, ws };
+    },
+  };
+}
+
+export type Access = ReturnType<typeof createAccess>;

@@ -1,0 +1,71 @@
+import type { FastifyInstance } from 'fastify';
+import type { Profile, Quota } from '../domain/index.js';
+import type { Identity } from '../identity/index.js';
+import type { Store } from '../store/index.js';
+import { createAccess, type ApiDeps } from './access.js';
+import { openApiDocument } from './openapi.js';
+import { registerRoutes, route, type RouteDef } from './router.js';
+import { auditRoutes } from './routes/audit.js';
+import { authRoutes } from './routes/auth.js';
+import { catalogueRoutes } from './routes/catalogue.js';
+import { meRoutes } from './routes/me.js';
+import { teamRoutes } from './routes/teams.js';
+import { userRoutes } from './routes/users.js';
+import { workspaceRoutes } from './routes/workspaces.js';
+import { Type } from '@sinclair/typebox';
+
+export { isApiError, errorMessage } from './errors.js';
+export * as schemas from './schemas.js';
+export type { RouteDef } from './router.js';
+
+export interface ApiOptions {
+  store: Store;
+  identity: Identity;
+  profiles: Profile[];
+  defaultQuota: Quota;
+  https: boolean;
+  sessionTtlSeconds: number;
+  version: string;
+  log: { error(obj: unknown, msg?: string): void };
+}
+
+/** Registers the whole REST API (and /healthz) on a Fastify instance; returns the route definitions. */
+export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] {
+  const deps: ApiDeps = {
+    store: opts.store,
+    identity: opts.identity,
+    profiles: opts.profiles,
+    defaultQuota: opts.defaultQuota,
+    https: opts.https,
+    sessionTtlSeconds: opts.sessionTtlSeconds,
+    access: createAccess(opts.store),
+  };
+  const routes: RouteDef[] = [
+    ...authRoutes(deps),
+    ...meRoutes(deps),
+    ...userRoutes(deps),
+    ...teamRoutes(deps),
+    ...workspaceRoutes(deps),
+    ...catalogueRoutes(deps),
+    ...auditRoutes(deps),
+  ];
+  let document: unknown;
+  routes.push(
+    route({
+      method: 'GET',
+      url: '/api/v1/openapi.json',
+      action: 'openapi.read',
+      summary: 'This API, described as OpenAPI 3.1',
+      tag: 'meta',
+      public: true,
+      response: Type.Unknown(),
+      async handler({ reply }) {
+        document ??= openApiDocument(routes, opts.version);
+        reply.header('cache-control', 'public, max-age=300');
+        return document;
+      },
+    }),
+  );
+  registerRoutes(app, routes, { store: opts.store, identity: opts.identity, https: opts.https, log: opts.log });
+  return routes;
+}

@@ -1,0 +1,240 @@
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createAjv, describeErrors, DomainError, Forbidden, Unauthenticated } from '../domain/index.js';
+import { SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
+import type { Store } from '../store/index.js';
+import { ErrorBody } from './schemas.js';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+type In<T> = T extends TSchema ? Static<T> : undefined;
+
+export interface RouteContext<P, Q, B> {
+  params: In<P>;
+  query: In<Q>;
+  body: In<B>;
+  /** who is asking, or undefined for an anonymous request */
+  auth: Authenticated | undefined;
+  /** the signed-in person; throws Unauthenticated for anonymous requests */
+  user(): Authenticated;
+  ip: string;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  /** what the audit row names as the target, when the path alone does not say it */
+  auditTarget(target: string): void;
+}
+
+export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
+  method: Method;
+  url: string;
+  /** the action name used in audit rows and in the permission table, e.g. `workspace.create` */
+  action: string;
+  summary: string;
+  tag: string;
+  /** no sign-in needed (login, health, the API description) */
+  public?: boolean;
+  params?: P;
+  query?: Q;
+  body?: B;
+  response?: R;
+  /** success status: 200 by default, 201 for creations, 204 for no content */
+  status?: 200 | 201 | 204;
+  /** a Server-Sent Events stream rather than one JSON document */
+  stream?: boolean;
+  handler(ctx: RouteContext<P, Q, B>): Promise<R extends TSchema ? Static<R> : unknown>;
+}
+
+/** Declares a route; the one schema per part validates it, types the handler and documents it. */
+export function route<P extends TSchema | undefined, Q extends TSchema | undefined, B extends TSchema | undefined, R extends TSchema | undefined>(
+  def: RouteDef<P, Q, B, R>,
+): RouteDef {
+  return def as unknown as RouteDef;
+}
+
+interface RequestState {
+  auth: Authenticated | undefined;
+  authError: DomainError | undefined;
+  target: string | undefined;
+  errorCode: string | undefined;
+  errorMessage: string | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    atrium: RequestState;
+  }
+  interface FastifyContextConfig {
+    def?: RouteDef;
+  }
+}
+
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/**
+ * Cookie-authenticated changes must come from Atrium's own pages: browsers
+ * send Sec-Fetch-Site (or at least Origin) on every unsafe request, and a
+ * cross-site one is refused. Bearer-token clients are not affected.
+ */
+function checkCsrf(request: FastifyRequest, https: boolean, requireHeader: boolean): void {
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site === 'string') {
+    if (site === 'same-origin' || site === 'none') return;
+    throw new Forbidden(`cross-site request refused (Sec-Fetch-Site: ${site})`, 'csrf');
+  }
+  const origin = request.headers.origin;
+  if (typeof origin !== 'string') {
+    if (requireHeader) throw new Forbidden('cookie-authenticated changes need an Origin header', 'csrf');
+    return;
+  }
+  const expected = `${https ? 'https' : 'http'}://${request.headers.host ?? ''}`;
+  if (origin !== expected) throw new Forbidden(`cross-origin request refused (Origin: ${origin})`, 'csrf');
+}
+
+function errorReply(reply: FastifyReply, request: FastifyRequest, status: number, code: string, message: string, details?: Record<string, unknown>) {
+  request.atrium.errorCode = code;
+  request.atrium.errorMessage = message;
+  const body: ErrorBody = { error: { code, message, ...(details ? { details } : {}) } };
+  return reply.code(status).type('application/json').send(body);
+}
+
+export interface RouterDeps {
+  store: Store;
+  identity: Identity;
+  https: boolean;
+  log: { error(obj: unknown, msg?: string): void };
+}
+
+/**
+ * Registers routes with the hooks every route shares: authentication (once,
+ * before the body is read, so even refused requests have an actor), CSRF
+ * checks, one audit row per mutating request, and the single error mapping.
+ */
+export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: RouterDeps): void {
+  const strictAjv = createAjv({ coerce: false });
+  const coercingAjv = createAjv({ coerce: true });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));
+
+  app.decorateRequest('atrium', null as unknown as RequestState);
+
+  app.addHook('onRequest', async (request) => {
+    const state: RequestState = { auth: undefined, authError: undefined, target: undefined, errorCode: undefined, errorMessage: undefined };
+    request.atrium = state;
+    const def = request.routeOptions.config?.def;
+    if (!def) return;
+    try {
+      state.auth = await deps.identity.authenticate({
+        remoteAddress: request.socket.remoteAddress ?? '',
+        authorization: request.headers.authorization,
+        sessionCookie: readCookie(request.headers.cookie, SESSION_COOKIE),
+        headers: request.headers,
+      });
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      if (!def.public) throw err;
+      state.authError = err;
+    }
+    if (MUTATING.has(request.method)) {
+      // Session changes must prove they come from our pages; a public route
+      // (login) is refused only when the browser says it is cross-site.
+      if (state.auth?.via === 'session') checkCsrf(request, deps.https, true);
+      else if (!request.headers.authorization) checkCsrf(request, deps.https, false);
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const def = request.routeOptions.config?.def;
+    if (!def || !MUTATING.has(request.method) || !request.atrium) return payload;
+    const state = request.atrium;
+    const status = reply.statusCode;
+    const path = request.url.split('?')[0]!.replace(/^\/api\/v1\//, '');
+    await deps.store.audit.record({
+      actorId: state.auth?.user.id ?? null,
+      actor: state.auth?.user.username ?? 'anonymous',
+      action: def.action,
+      target: state.target ?? path,
+      result: status < 400 ? 'ok' : (state.errorCode ?? `http_${status}`),
+      status,
+      ip: request.ip,
+      details: status < 400 ? {} : { message: state.errorMessage ?? '' },
+    });
+    return payload;
+  });
+
+  app.setErrorHandler((err: Error & { validation?: unknown; validationContext?: string; code?: string; statusCode?: number }, request, reply) => {
+    if (err instanceof DomainError) {
+      if (err.code === 'rate_limited') reply.header('retry-after', String(err.details?.retryAfterSeconds ?? 60));
+      return errorReply(reply, request, err.status, err.code, err.message, err.details);
+    }
+    if (err.validation) {
+      const where = err.validationContext === 'querystring' ? 'query' : (err.validationContext ?? 'request');
+      return errorReply(reply, request, 400, 'invalid_input', describeErrors(err.validation as never, where));
+    }
+    switch (err.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return errorReply(reply, request, 413, 'payload_too_large', `request body too large; the limit is ${app.initialConfig.bodyLimit} bytes`);
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return errorReply(reply, request, 415, 'unsupported_media_type', 'send the body as application/json');
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return errorReply(reply, request, 400, 'invalid_input', 'body: empty, but Content-Type says JSON');
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return errorReply(reply, request, 400, 'invalid_input', 'body: not valid JSON');
+    }
+    if (err instanceof SyntaxError || (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)) {
+      return errorReply(reply, request, err.statusCode ?? 400, 'invalid_input', `request: ${err.message}`);
+    }
+    deps.log.error({ err, url: request.url, method: request.method }, 'request failed');
+    return errorReply(reply, request, 500, 'internal', 'internal error; the server log has the details');
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    request.atrium ??= { auth: undefined, authError: undefined, target: undefined, errorCode: undefined, errorMessage: undefined };
+    return errorReply(reply, request, 404, 'not_found', `no such endpoint: ${request.method} ${request.url.split('?')[0]}`);
+  });
+
+  for (const def of routes) {
+    const status = def.status ?? 200;
+    app.route({
+      method: def.method,
+      url: def.url,
+      config: { def },
+      schema: {
+        ...(def.params ? { params: def.params as TSchema } : {}),
+        ...(def.query ? { querystring: def.query as TSchema } : {}),
+        ...(def.body ? { body: def.body as TSchema } : {}),
+        ...(def.response && !def.stream ? { response: { [status]: def.response as TSchema } } : {}),
+      },
+      handler: async (request, reply) => {
+        const state = request.atrium;
+        const ctx: RouteContext<unknown, unknown, unknown> = {
+          params: request.params as never,
+          query: request.query as never,
+          body: request.body as never,
+          auth: state.auth,
+          user() {
+            if (!state.auth) throw state.authError ?? new Unauthenticated();
+            return state.auth;
+          },
+          ip: request.ip,
+          request,
+          reply,
+          auditTarget(target) {
+            state.target = target;
+          },
+        };
+        if (!def.public) ctx.user();
+        const result = await def.handler(ctx);
+        if (def.stream) return reply;
+        if (status === 204) return reply.code(204).send();
+        return reply.code(status).send(result);
+      },
+    });
+  }
+}

@@ -1,0 +1,218 @@
+import { Type } from '@sinclair/typebox';
+import { InvalidInput, type Profile } from '../../domain/index.js';
+import type { Store, Workspace } from '../../store/index.js';
+import type { ApiDeps } from '../access.js';
+import { route, type RouteDef } from '../router.js';
+import {
+  DeleteWorkspaceQuery,
+  EventsQuery,
+  NewWorkspaceBody,
+  Pagination,
+  TeamParams,
+  WorkspaceListQuery,
+  WorkspaceParams,
+  WorkspacePatch,
+  WorkspaceView,
+  pageOf,
+} from '../schemas.js';
+import { streamEvents } from '../sse.js';
+import { workspaceView } from '../views.js';
+
+async function views(store: Store, list: Workspace[]) {
+  const pools = list.some((w) => w.gpuPoolId) ? new Map((await store.pools.list()).map((p) => [p.id, p.name])) : new Map<string, string>();
+  return list.map((w) => workspaceView(w, w.gpuPoolId ? (pools.get(w.gpuPoolId) ?? null) : null));
+}
+
+export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
+  const { store, access } = deps;
+  const profileByName = new Map(deps.profiles.map((p) => [p.name, p]));
+
+  /**
+   * A restart is admitted with the resources the workspace was created with,
+   * under the profile's current team list; a profile since removed from the
+   * config no longer restricts teams.
+   */
+  const admissionProfile = (ws: Workspace): Profile => {
+    const current = profileByName.get(ws.profile);
+    return {
+      name: ws.profile,
+      displayName: current?.displayName ?? ws.profile,
+      description: '',
+      environment: ws.spec.environment,
+      resources: ws.resources,
+      tier: ws.spec.tier,
+      egress: ws.spec.egress,
+      idleTimeoutSeconds: ws.spec.idleTimeoutSeconds,
+      teams: current?.teams ?? null,
+    };
+  };
+
+  return [
+    route({
+      method: 'GET',
+      url: '/api/v1/workspaces',
+      action: 'workspace.list',
+      summary: 'Workspaces across the teams I belong to; ?owner=me for mine only; admins: ?all=true for every team',
+      tag: 'workspaces',
+      query: WorkspaceListQuery,
+      response: pageOf(WorkspaceView),
+      async handler({ user, query }) {
+        const auth = user();
+        if (query.all) access.requireAdmin(auth);
+        let ownerId: string | undefined;
+        if (query.owner === 'me') ownerId = auth.user.id;
+        else if (query.owner) ownerId = (await store.users.byUsername(query.owner))?.id ?? 'none';
+        const page = await store.workspaces.listVisible({
+          ...(query.all ? {} : { userId: auth.user.id }),
+          ...(ownerId ? { ownerId } : {}),
+          limit: query.limit,
+          ...(query.cursor ? { cursor: query.cursor } : {}),
+        });
+        return { items: await views(store, page.items), nextCursor: page.nextCursor };
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/teams/:team/workspaces',
+      action: 'workspace.list',
+      summary: "A team's workspaces",
+      tag: 'workspaces',
+      params: TeamParams,
+      query: Pagination,
+      response: pageOf(WorkspaceView),
+      async handler({ user, params, query }) {
+        const team = await access.team(user(), params.team, 'workspace.read');
+        const page = await store.workspaces.listTeam(team.id, { limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) });
+        return { items: await views(store, page.items), nextCursor: page.nextCursor };
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/teams/:team/workspaces',
+      action: 'workspace.create',
+      summary: 'Create a workspace from a profile (editors and owners); admission checks quota, grants and isolation',
+      tag: 'workspaces',
+      params: TeamParams,
+      body: NewWorkspaceBody,
+      response: WorkspaceView,
+      status: 201,
+      async handler({ user, params, body, auditTarget }) {
+        auditTarget(`teams/${params.team}/workspaces/${body.name}`);
+        const auth = user();
+        const team = await access.team(auth, params.team, 'workspace.create');
+        const profile = profileByName.get(body.profile);
+        if (!profile) {
+          throw new InvalidInput(`profile ${body.profile} does not exist; available: ${deps.profiles.map((p) => p.name).join(', ')}`);
+        }
+        const ws = await store.workspaces.create({
+          teamId: team.id,
+          ownerId: auth.user.id,
+          name: body.name,
+          profile,
+          shared: body.shared ?? false,
+          start: body.start ?? true,
+        });
+        return (await views(store, [ws]))[0]!;
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/teams/:team/workspaces/:ws',
+      action: 'workspace.read',
+      summary: 'One workspace',
+      tag: 'workspaces',
+      params: WorkspaceParams,
+      response: WorkspaceView,
+      async handler({ user, params }) {
+        const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.read');
+        return (await views(store, [ws]))[0]!;
+      },
+    }),
+    route({
+      method: 'PATCH',
+      url: '/api/v1/teams/:team/workspaces/:ws',
+      action: 'workspace.update',
+      summary: "Share a workspace with the team's editors, or stop sharing it",
+      tag: 'workspaces',
+      params: WorkspaceParams,
+      body: WorkspacePatch,
+      response: WorkspaceView,
+      async handler({ user, params, body }) {
+        const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
+        return (await views(store, [await store.workspaces.setShared(ws, body.shared)]))[0]!;
+      },
+    }),
+    route({
+      method: 'DELETE',
+      url: '/api/v1/teams/:team/workspaces/:ws',
+      action: 'workspace.delete',
+      summary: 'Delete a workspace; ?purge=true deletes its home too',
+      tag: 'workspaces',
+      params: WorkspaceParams,
+      query: DeleteWorkspaceQuery,
+      status: 204,
+      async handler({ user, params, query }) {
+        const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
+        await store.workspaces.remove(ws, query.purge);
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/teams/:team/workspaces/:ws/start',
+      action: 'workspace.start',
+      summary: 'Ask a workspace to run; admission checks quota and grants again',
+      tag: 'workspaces',
+      params: WorkspaceParams,
+      response: WorkspaceView,
+      async handler({ user, params }) {
+        const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
+        return (await views(store, [await store.workspaces.start(ws, admissionProfile(ws))]))[0]!;
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/teams/:team/workspaces/:ws/stop',
+      action: 'workspace.stop',
+      summary: 'Ask a workspace to stop; its home is kept',
+      tag: 'workspaces',
+      params: WorkspaceParams,
+      response: WorkspaceView,
+      async handler({ user, params }) {
+        const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
+        return (await views(store, [await store.workspaces.stop(ws)]))[0]!;
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/teams/:team/workspaces/:ws/events',
+      action: 'workspace.events',
+      summary: "A workspace's events as Server-Sent Events; resumes after Last-Event-ID",
+      tag: 'workspaces',
+      params: WorkspaceParams,
+      query: EventsQuery,
+      stream: true,
+      response: Type.String({ description: 'text/event-stream' }),
+      async handler({ user, params, query, request, reply }) {
+        const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.read');
+        await streamEvents(store, request, reply, { teamId: ws.teamId, workspaceId: ws.id }, query.after);
+        return '';
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/teams/:team/events',
+      action: 'team.events',
+      summary: "Every event of a team's workspaces as Server-Sent Events; resumes after Last-Event-ID",
+      tag: 'teams',
+      params: TeamParams,
+      query: EventsQuery,
+      stream: true,
+      response: Type.String({ description: 'text/event-stream' }),
+      async handler({ user, params, query, request, reply }) {
+        const team = await access.team(user(), params.team, 'team.read');
+        await streamEvents(store, request, reply, { teamId: team.id }, query.after);
+        return '';
+      },
+    }),
+  ];
+}

@@ -1,0 +1,306 @@
+import { Type, type Static, type TLiteral, type TSchema, type TUnion } from '@sinclair/typebox';
+import { Duration, GpuType, Name, ProfileSpec, Quantity, QuotaSpec } from '../domain/index.js';
+import { DESIRED_STATES, PHASES, ROLES, TIERS, ENVIRONMENT_KINDS } from '../domain/index.js';
+
+/**
+ * The API's schemas: each validates requests, types handlers and the CLI's
+ * client, and becomes the OpenAPI document. Objects reject unknown fields.
+ */
+export { Name, Quantity, QuotaSpec, ProfileSpec, Duration, GpuType };
+
+const strict = { additionalProperties: false } as const;
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Time = Type.String({ format: 'date-time', description: 'RFC 3339 time' });
+const Literals = <T extends readonly string[]>(values: T, description?: string) =>
+  Type.Union(values.map((v) => Type.Literal(v)), description ? { description } : {}) as unknown as TUnion<Array<TLiteral<T[number]>>>;
+
+export const RoleSchema = Literals(ROLES, 'owner (members, settings, all workspaces), editor (own workspaces), viewer (see only)');
+export const PhaseSchema = Literals(PHASES);
+export const DesiredSchema = Literals(DESIRED_STATES);
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'stable machine-readable code, e.g. quota_exceeded' }),
+      message: Type.String({ description: 'what went wrong, for people' }),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  },
+  { $id: 'Error' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+export const Pagination = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    cursor: Type.Optional(Type.String({ maxLength: 512, description: 'nextCursor from the previous page' })),
+  },
+  strict,
+);
+
+export const pageOf = <T extends TSchema>(item: T) =>
+  Type.Object({ items: Type.Array(item), nextCursor: Nullable(Type.String({ description: 'pass as ?cursor= for the next page' })) });
+
+export const TeamParams = Type.Object({ team: Name }, strict);
+export const WorkspaceParams = Type.Object({ team: Name, ws: Name }, strict);
+export const UserParams = Type.Object({ user: Name }, strict);
+export const PoolParams = Type.Object({ pool: Name }, strict);
+
+export const UserView = Type.Object({
+  id: Type.String(),
+  username: Type.String(),
+  email: Nullable(Type.String()),
+  displayName: Type.String(),
+  admin: Type.Boolean(),
+  disabled: Type.Boolean(),
+  sso: Type.Boolean({ description: 'registered through single sign-on' }),
+  externalSubject: Nullable(Type.String({ description: 'the identity the SSO proxy gave, kept for SSO users' })),
+  createdAt: Time,
+});
+export type UserView = Static<typeof UserView>;
+
+export const TeamView = Type.Object({
+  name: Type.String(),
+  displayName: Type.String(),
+  personal: Type.Boolean({ description: "a user's personal team" }),
+  sensitive: Type.Boolean({ description: 'may only use sandboxed profiles' }),
+  quota: QuotaSpec,
+  role: Nullable(RoleSchema),
+  createdAt: Time,
+});
+export type TeamView = Static<typeof TeamView>;
+
+export const MeView = Type.Object({
+  user: UserView,
+  teams: Type.Array(Type.Object({ name: Type.String(), role: RoleSchema, personal: Type.Boolean() })),
+  via: Literals(['session', 'token', 'header'] as const),
+});
+export type MeView = Static<typeof MeView>;
+
+export const MemberView = Type.Object({ username: Type.String(), role: RoleSchema, since: Time });
+export type MemberView = Static<typeof MemberView>;
+
+export const ResourcesView = Type.Object({
+  cpu: Type.Object({ guarantee: Quantity, limit: Quantity }),
+  memory: Type.Object({ guarantee: Quantity, limit: Quantity }),
+  gpu: Nullable(Type.Object({ count: Type.Integer(), type: Type.String() })),
+  storage: Quantity,
+});
+
+export const WorkspaceView = Type.Object({
+  id: Type.String(),
+  team: Type.String(),
+  name: Type.String(),
+  owner: Type.String(),
+  profile: Type.String(),
+  shared: Type.Boolean({ description: "the team's editors may use it too" }),
+  desired: DesiredSchema,
+  phase: PhaseSchema,
+  reason: Type.String({ description: 'why it failed, when phase is failed' }),
+  resources: ResourcesView,
+  gpuPool: Nullable(Type.String()),
+  environment: Literals(ENVIRONMENT_KINDS),
+  tier: Literals(TIERS),
+  url: Type.String({ description: "path of the workspace's web app" }),
+  createdAt: Time,
+  updatedAt: Time,
+  startedAt: Nullable(Time),
+  lastActivityAt: Nullable(Time),
+});
+export type WorkspaceView = Static<typeof WorkspaceView>;
+
+export const ProfileView = Type.Object({
+  name: Type.String(),
+  displayName: Type.String(),
+  description: Type.String(),
+  environment: Literals(ENVIRONMENT_KINDS),
+  resources: ResourcesView,
+  tier: Literals(TIERS),
+  egress: Literals(['none', 'public'] as const),
+  idleTimeout: Type.String(),
+  teams: Nullable(Type.Array(Type.String(), { description: 'teams allowed to use it; null means all (shown to admins)' })),
+});
+export type ProfileView = Static<typeof ProfileView>;
+
+export const TokenView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  createdAt: Time,
+  expiresAt: Nullable(Time),
+  lastUsedAt: Nullable(Time),
+});
+export type TokenView = Static<typeof TokenView>;
+
+export const SshKeyView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  fingerprint: Type.String(),
+  publicKey: Type.String(),
+  createdAt: Time,
+});
+export type SshKeyView = Static<typeof SshKeyView>;
+
+export const UsageView = Type.Object({ quota: QuotaSpec, usage: QuotaSpec });
+export type UsageView = Static<typeof UsageView>;
+
+export const PoolView = Type.Object({
+  name: Type.String(),
+  gpuType: Type.String(),
+  cluster: Type.String(),
+  size: Type.Integer(),
+  used: Type.Integer({ description: 'GPUs held by starting or running workspaces' }),
+  owner: Nullable(Type.String({ description: 'owning team; null means the platform' })),
+  createdAt: Time,
+});
+export type PoolView = Static<typeof PoolView>;
+
+export const GrantView = Type.Object({ team: Type.String(), limit: Type.Integer() });
+export type GrantView = Static<typeof GrantView>;
+
+export const ClusterView = Type.Object({ name: Type.String(), kind: Literals(['local', 'kubernetes'] as const) });
+
+export const AuditView = Type.Object({
+  id: Type.Integer(),
+  at: Time,
+  actor: Type.String(),
+  action: Type.String(),
+  target: Type.String(),
+  result: Type.String({ description: 'ok, or the error code of a refusal' }),
+  status: Type.Integer(),
+  ip: Type.String(),
+  details: Type.Record(Type.String(), Type.Unknown()),
+});
+export type AuditView = Static<typeof AuditView>;
+
+// Request bodies
+
+const Password = Type.String({ minLength: 8, maxLength: 256, description: '8–256 characters' });
+const TokenName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x20-\\x7e]+$', description: '1–64 printable ASCII characters' });
+
+export const LoginBody = Type.Object(
+  {
+    username: Name,
+    password: Type.String({ minLength: 1, maxLength: 256 }),
+    token: Type.Optional(
+      Type.Object({ name: TokenName, expiresIn: Type.Optional(Duration) }, { ...strict, description: 'issue an API token instead of a cookie (CLI)' }),
+    ),
+  },
+  strict,
+);
+export const LoginResult = Type.Object({ user: UserView, token: Type.Optional(Type.String({ description: 'shown once' })) });
+
+export const PasswordBody = Type.Object({ current: Type.String({ minLength: 1, maxLength: 256 }), password: Password }, strict);
+export const TokenBody = Type.Object({ name: TokenName, expiresIn: Type.Optional(Duration) }, strict);
+export const TokenCreated = Type.Object({ token: Type.String({ description: 'the secret, shown only now' }), info: TokenView });
+export const SshKeyBody = Type.Object(
+  { name: Type.Optional(TokenName), publicKey: Type.String({ minLength: 16, maxLength: 16384, description: 'one OpenSSH public key line' }) },
+  strict,
+);
+export const IdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) }, strict);
+
+export const NewUserBody = Type.Object(
+  {
+    username: Name,
+    password: Type.Optional(Password),
+    email: Type.Optional(Type.String({ maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' })),
+    displayName: Type.Optional(Type.String({ maxLength: 128 })),
+    admin: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+export const UserCreated = Type.Object({ user: UserView, password: Nullable(Type.String({ description: 'generated password, shown once' })) });
+export const UserPatch = Type.Object(
+  {
+    admin: Type.Optional(Type.Boolean()),
+    disabled: Type.Optional(Type.Boolean({ description: 'disabling ends sessions, revokes tokens and stops workspaces' })),
+    password: Type.Optional(Password),
+    email: Type.Optional(Nullable(Type.String({ maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' }))),
+    displayName: Type.Optional(Type.String({ maxLength: 128 })),
+  },
+  { ...strict, minProperties: 1 },
+);
+
+export const QuotaPatch = Type.Partial(QuotaSpec, { ...strict, minProperties: 1 });
+export const NewTeamBody = Type.Object(
+  {
+    name: Name,
+    displayName: Type.Optional(Type.String({ maxLength: 128 })),
+    sensitive: Type.Optional(Type.Boolean()),
+    quota: Type.Optional(QuotaPatch),
+    owner: Type.Optional(Name),
+  },
+  strict,
+);
+export const TeamPatch = Type.Object(
+  { displayName: Type.Optional(Type.String({ maxLength: 128 })), sensitive: Type.Optional(Type.Boolean()) },
+  { ...strict, minProperties: 1 },
+);
+export const MemberParams = Type.Object({ team: Name, user: Name }, strict);
+export const MemberBody = Type.Object({ role: RoleSchema }, strict);
+
+export const NewWorkspaceBody = Type.Object(
+  {
+    name: Name,
+    profile: Name,
+    shared: Type.Optional(Type.Boolean({ default: false })),
+    start: Type.Optional(Type.Boolean({ default: true, description: 'start at once (default) or only create' })),
+  },
+  strict,
+);
+export const WorkspacePatch = Type.Object({ shared: Type.Boolean() }, strict);
+export const DeleteWorkspaceQuery = Type.Object({ purge: Type.Boolean({ default: false, description: 'also delete the home' }) }, strict);
+export const WorkspaceListQuery = Type.Object(
+  {
+    ...Pagination.properties,
+    owner: Type.Optional(Type.String({ pattern: '^(me|(?!.*--)[a-z][a-z0-9-]{0,30}[a-z0-9])$', description: 'a username, or me' })),
+    all: Type.Boolean({ default: false, description: 'every team (admins only)' }),
+  },
+  strict,
+);
+export const TeamListQuery = Type.Object({ ...Pagination.properties, all: Type.Boolean({ default: false }) }, strict);
+
+export const NewPoolBody = Type.Object(
+  {
+    name: Name,
+    gpuType: GpuType,
+    size: Type.Integer({ minimum: 0, maximum: 100000 }),
+    cluster: Type.Optional(Name),
+    owner: Type.Optional(Nullable(Name)),
+  },
+  strict,
+);
+export const PoolPatch = Type.Object(
+  { size: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })), owner: Type.Optional(Nullable(Name)) },
+  { ...strict, minProperties: 1 },
+);
+export const GrantParams = Type.Object({ pool: Name, team: Name }, strict);
+export const GrantBody = Type.Object({ limit: Type.Integer({ minimum: 0, maximum: 100000 }) }, strict);
+
+export const AuditQuery = Type.Object(
+  {
+    ...Pagination.properties,
+    actor: Type.Optional(Type.String({ maxLength: 64 })),
+    action: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z.-]+$' })),
+    target: Type.Optional(Type.String({ maxLength: 256 })),
+    result: Type.Optional(Type.String({ maxLength: 64 })),
+    since: Type.Optional(Time),
+    until: Type.Optional(Time),
+  },
+  strict,
+);
+
+export const EventsQuery = Type.Object(
+  { after: Type.Optional(Type.Integer({ minimum: 0, description: 'resume after this event id (or send Last-Event-ID)' })) },
+  strict,
+);
+export const EventView = Type.Object({
+  id: Type.Integer(),
+  workspace: Nullable(Type.String()),
+  type: Type.String(),
+  message: Type.String(),
+  data: Type.Record(Type.String(), Type.Unknown()),
+  at: Time,
+});
+export type EventView = Static<typeof EventView>;
+
+export const Health = Type.Object({ status: Type.Literal('ok'), database: Type.String() });

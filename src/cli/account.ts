@@ -1,0 +1,134 @@
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import type { Static } from '@sinclair/typebox';
+import type { schemas } from '../api/index.js';
+import { ApiClient, CliError, forgetCredentials, loadCredentials, normalizeUrl, saveCredentials, signedIn } from './client.js';
+import { print, table } from './output.js';
+import { ask, askSecret, readStdinAll, readStdinLine } from './prompt.js';
+
+type LoginResult = Static<typeof schemas.LoginResult>;
+type Me = Static<typeof schemas.MeView>;
+type TokenCreated = Static<typeof schemas.TokenCreated>;
+type TokenView = Static<typeof schemas.TokenView>;
+type SshKeyView = Static<typeof schemas.SshKeyView>;
+
+/** login, logout, whoami, tokens, keys: the signed-in person's own things. */
+export function registerAccount(program: Command): void {
+  program
+    .command('login')
+    .description('sign in to an Atrium server and keep an API token for the CLI')
+    .argument('[url]', 'server URL (default: the last one, or http://127.0.0.1:8080)')
+    .option('-u, --username <name>', 'username (asked when omitted)')
+    .option('--password-stdin', 'read the password from standard input')
+    .option('--expires-in <duration>', 'token lifetime, e.g. 30d or never', '30d')
+    .action(async (urlArg: string | undefined, opts: { username?: string; passwordStdin?: boolean; expiresIn: string }) => {
+      const url = normalizeUrl(urlArg ?? loadCredentials()?.url ?? 'http://127.0.0.1:8080');
+      const username = opts.username ?? (await ask('Username: '));
+      const password = opts.passwordStdin ? await readStdinLine() : await askSecret('Password: ');
+      const client = new ApiClient(url);
+      const res = await client.post<LoginResult>('/api/v1/auth/login', {
+        username,
+        password,
+        token: { name: `cli@${hostname().slice(0, 50)}`, ...(opts.expiresIn === 'never' ? {} : { expiresIn: opts.expiresIn }) },
+      });
+      if (!res.token) throw new CliError('the server did not issue a token');
+      saveCredentials({ url, token: res.token, username: res.user.username });
+      process.stdout.write(`Signed in to ${url} as ${res.user.username}${res.user.admin ? ' (admin)' : ''}.\n`);
+    });
+
+  program
+    .command('logout')
+    .description("revoke this CLI's token and forget it")
+    .action(async () => {
+      const credentials = loadCredentials();
+      if (!credentials) {
+        process.stdout.write('Not signed in.\n');
+        return;
+      }
+      try {
+        await new ApiClient(credentials.url, credentials.token).post('/api/v1/auth/logout');
+      } catch (err) {
+        // A token that is already invalid is as good as revoked; anything else is worth saying.
+        if (!(err instanceof CliError && err.exitCode === 3)) throw err;
+      } finally {
+        forgetCredentials();
+      }
+      process.stdout.write(`Signed out of ${credentials.url}.\n`);
+    });
+
+  program
+    .command('whoami')
+    .description('show who you are signed in as, and your teams')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { client, credentials } = signedIn();
+      const me = await client.get<Me>('/api/v1/me');
+      print(opts.json, me, () =>
+        `${me.user.username}${me.user.admin ? ' (platform admin)' : ''} at ${credentials.url}\n` +
+        table(['TEAM', 'ROLE', 'PERSONAL'], me.teams.map((t) => [t.name, t.role, t.personal ? 'yes' : ''])),
+      );
+    });
+
+  const tokens = program.command('tokens').description('API tokens for scripts and tools');
+  tokens
+    .command('ls')
+    .description('list your tokens')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { client } = signedIn();
+      const res = await client.get<{ items: TokenView[] }>('/api/v1/me/tokens');
+      print(opts.json, res.items, () => table(['ID', 'NAME', 'CREATED', 'EXPIRES', 'LAST USED'], res.items.map((t) => [t.id, t.name, t.createdAt, t.expiresAt ?? 'never', t.lastUsedAt])));
+    });
+  tokens
+    .command('create')
+    .description('create a token; it is printed once')
+    .argument('<name>', 'what the token is for')
+    .option('--expires-in <duration>', 'e.g. 90d, 12h, never', 'never')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { expiresIn: string; json?: boolean }) => {
+      const { client } = signedIn();
+      const res = await client.post<TokenCreated>('/api/v1/me/tokens', { name, ...(opts.expiresIn === 'never' ? {} : { expiresIn: opts.expiresIn }) });
+      print(opts.json, res, () => `${res.token}\n`);
+      if (!opts.json) process.stderr.write(`Token ${res.info.id} created; it is not shown again. Use it as "Authorization: Bearer <token>".\n`);
+    });
+  tokens
+    .command('rm')
+    .description('revoke a token')
+    .argument('<id>', 'token id from `atrium tokens ls`')
+    .action(async (id: string) => {
+      await signedIn().client.delete(`/api/v1/me/tokens/${encodeURIComponent(id)}`);
+      process.stdout.write(`Token ${id} revoked.\n`);
+    });
+
+  const keys = program.command('keys').description('SSH public keys for the SSH gateway');
+  keys
+    .command('ls')
+    .description('list your SSH keys')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const res = await signedIn().client.get<{ items: SshKeyView[] }>('/api/v1/me/ssh-keys');
+      print(opts.json, res.items, () => table(['ID', 'NAME', 'FINGERPRINT', 'ADDED'], res.items.map((k) => [k.id, k.name, k.fingerprint, k.createdAt])));
+    });
+  keys
+    .command('add')
+    .description('register a public key (a .pub file, or - for standard input)')
+    .argument('<file>', 'public key file, e.g. ~/.ssh/id_ed25519.pub')
+    .option('--name <name>', 'a label (default: the key comment)')
+    .action(async (file: string, opts: { name?: string }) => {
+      const text = file === '-' ? await readStdinAll() : await readFile(file, 'utf8').catch((err: Error) => {
+        throw new CliError(`cannot read ${file}: ${err.message}`, 2);
+      });
+      if (text.includes('PRIVATE KEY')) throw new CliError(`${file} is a private key; pass the .pub file`, 2);
+      const key = await signedIn().client.post<SshKeyView>('/api/v1/me/ssh-keys', { publicKey: text.trim(), ...(opts.name ? { name: opts.name } : {}) });
+      process.stdout.write(`Added ${key.fingerprint} (${key.name}) as ${key.id}.\n`);
+    });
+  keys
+    .command('rm')
+    .description('remove an SSH key')
+    .argument('<id>', 'key id from `atrium keys ls`')
+    .action(async (id: string) => {
+      await signedIn().client.delete(`/api/v1/me/ssh-keys/${encodeURIComponent(id)}`);
+      process.stdout.write(`Key ${id} removed.\n`);
+    });
+}

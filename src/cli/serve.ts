@@ -1,0 +1,81 @@
+import { chmodSync, mkdirSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadConfig } from '../config/index.js';
+import { createServer } from '../server/index.js';
+
+interface ServeFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  dataDir?: string;
+  database?: string;
+  authHeader?: string;
+  trustedProxy?: string[];
+  adminUsername?: string;
+  adminPassword?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  publicUrl?: string;
+}
+
+function portNumber(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  return /^[0-9]{1,5}$/.test(value) ? Number(value) : (value as unknown as number);
+}
+
+/** `atrium serve`: validates config, opens the database, creates the first admin, listens. */
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the Atrium control plane (API, portal, proxy) with embedded defaults')
+    .option('-c, --config <file>', 'YAML config file (env ATRIUM_CONFIG)')
+    .option('--host <address>', 'address to listen on (default 127.0.0.1)')
+    .option('-p, --port <port>', 'port to listen on (default 8080)')
+    .option('--data-dir <dir>', 'where the SQLite database and state live')
+    .option('--database <url>', 'sqlite, sqlite:/path/file.db or postgres://user:pass@host/db')
+    .option('--auth-header <name>', 'trusted single sign-on header, e.g. kubeflow-userid')
+    .option('--trusted-proxy <address>', 'address or CIDR the SSO header is accepted from (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--admin-username <name>', 'username of the first admin (default admin)')
+    .option('--admin-password <password>', 'password of the first admin (default: generated and printed once)')
+    .option('--tls-cert <file>', 'TLS certificate (PEM)')
+    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--public-url <url>', 'the URL people use to reach Atrium')
+    .action(async (flags: ServeFlags) => {
+      const config = loadConfig({
+        file: flags.config,
+        flags: {
+          'listen.host': flags.host,
+          'listen.port': portNumber(flags.port),
+          dataDir: flags.dataDir,
+          database: flags.database,
+          'auth.header': flags.authHeader,
+          'auth.trustedProxies': flags.trustedProxy,
+          'admin.username': flags.adminUsername,
+          'admin.password': flags.adminPassword,
+          'tls.cert': flags.tlsCert,
+          'tls.key': flags.tlsKey,
+          publicUrl: flags.publicUrl,
+        },
+      });
+      mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+      chmodSync(config.dataDir, 0o700);
+      const server = await createServer(config);
+      const admin = await server.identity.bootstrapAdmin(config.admin.username, config.admin.password);
+      const url = await server.listen();
+      const shown = config.publicUrl ?? url;
+      const lines = [`Atrium is running at ${shown}`, `  data:     ${config.dataDir}`, `  database: ${config.database.kind}`];
+      if (admin) {
+        lines.push('', `First start: created the platform admin "${admin.username}".`);
+        if (admin.password) lines.push(`  password: ${admin.password}`, '  (shown only now; change it with `atrium` after signing in)');
+      }
+      lines.push('', 'Next:', `  atrium login ${shown}`, '  atrium profiles ls', '  atrium ws create my-first --profile small', '');
+      process.stdout.write(lines.join('\n') + '\n');
+      const stop = async (signal: string) => {
+        process.stderr.write(`received ${signal}, shutting down\n`);
+        await server.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+    });
+}

@@ -1,0 +1,200 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { TObject, TSchema } from '@sinclair/typebox';
+import { parse as parseYaml } from 'yaml';
+import {
+  createAjv,
+  describeErrors,
+  parseDuration,
+  profileFromSpec,
+  quotaFromSpec,
+  DomainError,
+  type Profile,
+  type Quota,
+} from '../domain/index.js';
+import { ConfigSchema, DEFAULT_PROFILES, type Config } from './schema.js';
+
+/** Configuration after validation, with sizes and durations in internal units. */
+export interface ResolvedConfig {
+  raw: Config;
+  listen: { host: string; port: number };
+  publicUrl: string | undefined;
+  tls: { cert: string; key: string } | undefined;
+  dataDir: string;
+  database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string; poolSize: number };
+  auth: {
+    header: string | undefined;
+    headerPrefix: string;
+    trustedProxies: string[];
+    sessionTtlSeconds: number;
+    loginAttempts: number;
+    loginWindowSeconds: number;
+  };
+  admin: { username: string; password: string | undefined };
+  bodyLimit: number;
+  logLevel: string;
+  defaultQuota: Quota;
+  profiles: Profile[];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Source = string;
+
+function snake(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown) {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path.at(-1)!] = value;
+}
+
+function leafValue(schema: TSchema, raw: string): unknown {
+  const type = (schema as { type?: string }).type;
+  if (type === 'string') return raw;
+  if (type === 'integer' || type === 'number') return raw.trim() === '' ? raw : Number(raw);
+  if (type === 'boolean') return raw === 'true' ? true : raw === 'false' ? false : raw;
+  if (type === 'array' && !raw.trim().startsWith('[')) {
+    return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  }
+  return parseYaml(raw) as unknown;
+}
+
+/** Every `ATRIUM_*` variable the schema knows, e.g. `auth.trustedProxies` ↔ `ATRIUM_AUTH_TRUSTED_PROXIES`. */
+export function envKeys(schema: TObject = ConfigSchema, prefix: string[] = []): Array<{ env: string; path: string[]; schema: TSchema }> {
+  const out: Array<{ env: string; path: string[]; schema: TSchema }> = [];
+  for (const [key, sub] of Object.entries(schema.properties)) {
+    const path = [...prefix, key];
+    const isObject = (sub as { type?: string }).type === 'object' && 'properties' in sub && Object.keys((sub as TObject).properties).length > 0;
+    if (isObject && !('patternProperties' in sub)) out.push(...envKeys(sub as TObject, path));
+    else out.push({ env: `ATRIUM_${path.map(snake).join('_')}`, path, schema: sub });
+  }
+  return out;
+}
+
+export interface ConfigInputs {
+  /** path of the YAML file; ATRIUM_CONFIG when absent */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** flag values by config path, e.g. `{ 'listen.port': 9000 }` */
+  flags?: Record<string, unknown>;
+}
+
+function defaultDataDir(env: NodeJS.ProcessEnv): string {
+  if (process.getuid?.() === 0) return '/var/lib/atrium';
+  const base = env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(base, 'atrium');
+}
+
+/**
+ * Builds the one validated configuration from the file, `ATRIUM_*` env and
+ * flags (later wins). Fails with a ConfigError naming the key, the problem and
+ * where the value came from.
+ */
+export function loadConfig(inputs: ConfigInputs = {}): ResolvedConfig {
+  const env = inputs.env ?? process.env;
+  const sources = new Map<string, Source>();
+  let merged: Record<string, unknown> = {};
+
+  const file = inputs.file ?? env.ATRIUM_CONFIG;
+  if (file) {
+    if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: must be a YAML mapping`);
+      merged = parsed as Record<string, unknown>;
+      for (const key of Object.keys(merged)) sources.set(key, `file ${file}`);
+    }
+  }
+  for (const { env: name, path, schema } of envKeys()) {
+    const raw = env[name];
+    if (raw === undefined) continue;
+    let value: unknown;
+    try {
+      value = leafValue(schema, raw);
+    } catch (err) {
+      throw new ConfigError(`${path.join('.')}: cannot parse ${name}: ${(err as Error).message}`);
+    }
+    setPath(merged, path, value);
+    sources.set(path.join('.'), `env ${name}`);
+  }
+  for (const [key, value] of Object.entries(inputs.flags ?? {})) {
+    if (value === undefined) continue;
+    setPath(merged, key.split('.'), value);
+    sources.set(key, `flag --${key.split('.').at(-1)!.replace(/([A-Z])/g, '-$1').toLowerCase()}`);
+  }
+  if (merged.profiles === undefined) merged.profiles = structuredClone(DEFAULT_PROFILES);
+
+  const validate = createAjv({ coerce: false }).compile(ConfigSchema);
+  if (!validate(merged)) {
+    const first = validate.errors![0]!;
+    const path = first.instancePath.split('/').filter(Boolean);
+    let origin = 'defaults';
+    for (let i = path.length; i > 0; i--) {
+      const found = sources.get(path.slice(0, i).join('.'));
+      if (found) {
+        origin = found;
+        break;
+      }
+    }
+    throw new ConfigError(`${describeErrors(validate.errors, 'config')} (from ${origin})`);
+  }
+  const config = merged as Config;
+  return resolve_(config, env);
+}
+
+function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
+  try {
+    const dataDir = resolve(config.dataDir ?? defaultDataDir(env));
+    const profiles = config.profiles.map(profileFromSpec);
+    const seen = new Set<string>();
+    for (const p of profiles) {
+      if (seen.has(p.name)) throw new ConfigError(`profiles: name ${p.name} is used twice`);
+      seen.add(p.name);
+    }
+    const db = config.database;
+    const database: ResolvedConfig['database'] = db.startsWith('postgres')
+      ? { kind: 'postgres', url: db, poolSize: config.databasePoolSize }
+      : { kind: 'sqlite', file: db === 'sqlite' ? join(dataDir, 'atrium.db') : resolve(db.slice('sqlite:'.length)) };
+    if (config.auth.header && config.auth.trustedProxies.length === 0) {
+      throw new ConfigError('auth.header is set but auth.trustedProxies is empty: the header would be accepted from nobody');
+    }
+    return {
+      raw: config,
+      listen: config.listen,
+      publicUrl: config.publicUrl,
+      tls: config.tls,
+      dataDir,
+      database,
+      auth: {
+        header: config.auth.header?.toLowerCase(),
+        headerPrefix: config.auth.headerPrefix,
+        trustedProxies: config.auth.trustedProxies,
+        sessionTtlSeconds: parseDuration(config.auth.sessionTtl) ?? 365 * 86400,
+        loginAttempts: config.auth.loginAttempts,
+        loginWindowSeconds: parseDuration(config.auth.loginWindow) ?? 900,
+      },
+      admin: { username: config.admin.username, password: config.admin.password },
+      bodyLimit: config.limits.bodyBytes,
+      logLevel: config.logLevel,
+      defaultQuota: quotaFromSpec(config.defaults.quota),
+      profiles,
+    };
+  } catch (err) {
+    if (err instanceof DomainError) throw new ConfigError(err.message);
+    throw err;
+  }
+}

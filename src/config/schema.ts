@@ -1,0 +1,111 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Duration, Name, ProfileSpec, QuotaSpec } from '../domain/index.js';
+
+const HostPattern = '^[A-Za-z0-9.:\\[\\]-]{1,253}$';
+const AddressOrCidr = Type.String({
+  pattern: '^[0-9A-Fa-f.:]{2,45}(/[0-9]{1,3})?$',
+  description: 'an IP address or CIDR range, e.g. 127.0.0.1 or 10.0.0.0/8',
+});
+
+/** The whole configuration. Every key can come from the YAML file, `ATRIUM_*` env or flags. */
+export const ConfigSchema = Type.Object(
+  {
+    listen: Type.Object(
+      {
+        host: Type.String({ pattern: HostPattern, default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** The URL people use to reach Atrium, when it is behind a proxy or a DNS name. */
+    publicUrl: Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$' })),
+    tls: Type.Optional(
+      Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+    ),
+    dataDir: Type.Optional(Type.String({ minLength: 1 })),
+    /** `sqlite` (a file under dataDir), `sqlite:/path/to/file.db`, or `postgres://user:pass@host/db` */
+    database: Type.String({ pattern: '^(sqlite(:.+)?|postgres(ql)?://.+)$', default: 'sqlite' }),
+    databasePoolSize: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+    auth: Type.Object(
+      {
+        /** trusted request header carrying the signed-in user, e.g. kubeflow-userid */
+        header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$' })),
+        /** prefix to strip from the header value, e.g. accounts.google.com: */
+        headerPrefix: Type.String({ maxLength: 128, default: '' }),
+        /** addresses the trusted header is accepted from */
+        trustedProxies: Type.Array(AddressOrCidr, { default: [], maxItems: 256 }),
+        sessionTtl: Type.String({ ...Duration, default: '12h' }),
+        loginAttempts: Type.Integer({ minimum: 1, maximum: 10000, default: 10 }),
+        loginWindow: Type.String({ ...Duration, default: '15m' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    admin: Type.Object(
+      {
+        username: Type.String({ ...Name, default: 'admin' }),
+        /** initial password of the first admin; generated and printed once when unset */
+        password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    limits: Type.Object(
+      { bodyBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65536 }) },
+      { additionalProperties: false, default: {} },
+    ),
+    defaults: Type.Object(
+      {
+        quota: Type.Object(QuotaSpec.properties, {
+          additionalProperties: false,
+          default: { cpu: '4', memory: '16Gi', storage: '50Gi', workspaces: 5, gpu: {} },
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug'].map((l) => Type.Literal(l)), { default: 'info' }),
+    profiles: Type.Array(ProfileSpec, { maxItems: 1000 }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+/** Profiles shipped with Atrium, modelled on the usual JupyterHub set-up. */
+export const DEFAULT_PROFILES: ProfileSpec[] = [
+  {
+    name: 'standard-cpu',
+    displayName: 'Standard CPU',
+    description: '1 CPU guaranteed, up to 2; 2Gi memory guaranteed, up to 4Gi; 10Gi home',
+    environment: 'jupyter',
+    cpu: { guarantee: '1', limit: '2' },
+    memory: { guarantee: '2Gi', limit: '4Gi' },
+    storage: '10Gi',
+    tier: 'standard',
+    egress: 'none',
+    idleTimeout: '1h',
+  },
+  {
+    name: 'gpu-training',
+    displayName: 'GPU training',
+    description: '4 CPU, 16Gi memory and one NVIDIA T4; 50Gi home',
+    environment: 'jupyter',
+    cpu: { guarantee: '4', limit: '4' },
+    memory: { guarantee: '16Gi', limit: '16Gi' },
+    gpu: { count: 1, type: 't4' },
+    storage: '50Gi',
+    tier: 'standard',
+    egress: 'none',
+    idleTimeout: '4h',
+  },
+  {
+    name: 'small',
+    displayName: 'Small shell',
+    description: 'A quarter CPU and 256Mi for quick tasks and tests; SSH only',
+    environment: 'shell',
+    cpu: { guarantee: '100m', limit: '250m' },
+    memory: { guarantee: '128Mi', limit: '256Mi' },
+    storage: '1Gi',
+    tier: 'standard',
+    egress: 'none',
+    idleTimeout: '30m',
+  },
+];

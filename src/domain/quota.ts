@@ -1,0 +1,128 @@
+import { AdmissionRefused } from './errors.js';
+import { formatBytes, formatCpu } from './quantity.js';
+import type { EnvironmentKind, Tier, WorkspaceResources } from './workspace.js';
+
+/** A team's hard limits, in internal units. */
+export interface Quota {
+  cpuMilli: number;
+  memoryBytes: number;
+  storageBytes: number;
+  workspaces: number;
+  /** GPU type → count; a type not listed allows none. */
+  gpus: Record<string, number>;
+}
+
+/** What a team's workspaces are charged now, in the same units. */
+export type Usage = Quota;
+
+export function emptyUsage(): Usage {
+  return { cpuMilli: 0, memoryBytes: 0, storageBytes: 0, workspaces: 0, gpus: {} };
+}
+
+/** An admin-defined workspace class. */
+export interface Profile {
+  name: string;
+  displayName: string;
+  description: string;
+  environment: { kind: EnvironmentKind; command?: string[]; port?: number };
+  image?: string;
+  resources: WorkspaceResources;
+  tier: Tier;
+  egress: 'none' | 'public';
+  /** seconds of inactivity before the culler stops a workspace; null never */
+  idleTimeoutSeconds: number | null;
+  /** team names allowed to use it; null means every team */
+  teams: string[] | null;
+}
+
+/** A GPU pool as admission sees it, for one team. */
+export interface PoolRoom {
+  name: string;
+  gpuType: string;
+  /** GPUs in the pool */
+  size: number;
+  /** GPUs of the pool held by all teams */
+  used: number;
+  /** how many of the pool this team may hold (the pool's whole size for its owner) */
+  grant: number;
+  /** GPUs of the pool held by this team */
+  teamUsed: number;
+}
+
+export interface AdmissionRequest {
+  team: { name: string; sensitive: boolean; quota: Quota };
+  profile: Profile;
+  usage: Usage;
+  /** create charges storage and a slot; create-and-start and start also charge compute */
+  charge: { compute: boolean; storage: boolean };
+  /** pools of the profile's GPU type that this team owns or holds a grant on */
+  pools: PoolRoom[];
+}
+
+export interface AdmissionDecision {
+  /** the pool the workspace's GPUs come from, when it has any */
+  gpuPool: string | null;
+}
+
+function refuseIfOver(team: string, dimension: string, requested: number, used: number, limit: number, fmt: (n: number) => string) {
+  if (requested <= 0 || used + requested <= limit) return;
+  const left = Math.max(0, limit - used);
+  throw new AdmissionRefused(
+    'quota_exceeded',
+    `team ${team} ${dimension}: ${fmt(requested)} requested, ${fmt(left)} of ${fmt(limit)} left`,
+    { team, dimension, requested: fmt(requested), left: fmt(left), limit: fmt(limit) },
+  );
+}
+
+const count = (n: number) => String(n);
+
+/**
+ * Admission per design §5, as a pure decision over a consistent snapshot the
+ * store reads inside one transaction: profile allowed for the team, isolation
+ * rule, quota room on every dimension, then pool grant room.
+ */
+export function admit(req: AdmissionRequest): AdmissionDecision {
+  const { team, profile, usage, charge } = req;
+  if (profile.teams !== null && !profile.teams.includes(team.name)) {
+    throw new AdmissionRefused('profile_not_allowed', `profile ${profile.name} is not available to team ${team.name}`, {
+      profile: profile.name,
+      team: team.name,
+    });
+  }
+  if (team.sensitive && profile.tier !== 'sandboxed') {
+    throw new AdmissionRefused(
+      'isolation_required',
+      `team ${team.name} is sensitive and may only use sandboxed profiles; ${profile.name} is ${profile.tier}`,
+      { profile: profile.name, team: team.name, tier: profile.tier },
+    );
+  }
+  const r = profile.resources;
+  if (charge.storage) {
+    refuseIfOver(team.name, 'workspaces', 1, usage.workspaces, team.quota.workspaces, count);
+    refuseIfOver(team.name, 'storage', r.storageBytes, usage.storageBytes, team.quota.storageBytes, formatBytes);
+  }
+  if (!charge.compute) return { gpuPool: null };
+  refuseIfOver(team.name, 'cpu', r.cpuLimitMilli, usage.cpuMilli, team.quota.cpuMilli, formatCpu);
+  refuseIfOver(team.name, 'memory', r.memoryLimitBytes, usage.memoryBytes, team.quota.memoryBytes, formatBytes);
+  if (r.gpuCount === 0 || r.gpuType === null) return { gpuPool: null };
+  const type = r.gpuType;
+  refuseIfOver(team.name, `gpu ${type}`, r.gpuCount, usage.gpus[type] ?? 0, team.quota.gpus[type] ?? 0, count);
+
+  if (req.pools.length === 0) {
+    throw new AdmissionRefused('no_gpu_pool', `team ${team.name} has no grant on a GPU pool of type ${type}`, {
+      team: team.name,
+      gpuType: type,
+    });
+  }
+  const fits = req.pools.find((p) => p.teamUsed + r.gpuCount <= p.grant && p.used + r.gpuCount <= p.size);
+  if (!fits) {
+    const best = req.pools[0]!;
+    const left = Math.max(0, Math.min(best.grant - best.teamUsed, best.size - best.used));
+    throw new AdmissionRefused(
+      'grant_exceeded',
+      `team ${team.name} gpu ${type}: ${r.gpuCount} requested, ${left} free to it in pool ${best.name} (grant ${best.grant}, pool ${best.used}/${best.size} in use)`,
+      { team: team.name, gpuType: type, pools: req.pools.map((p) => p.name) },
+    );
+  }
+  return { gpuPool: fits.name };
+}

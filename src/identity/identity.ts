@@ -1,0 +1,218 @@
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import {
+  Conflict,
+  Forbidden,
+  InvalidInput,
+  Unauthenticated,
+  usernameFromIdentity,
+  usernameWithSuffix,
+  type Quota,
+  type Subject,
+} from '../domain/index.js';
+import type { Store, User } from '../store/index.js';
+import { createRateLimiter } from './rate-limit.js';
+import { burnPasswordCheck, generatePassword, hashPassword, randomSecret, sha256, verifyPassword } from './secrets.js';
+import { mintToken, parseToken, tokenMatches } from './tokens.js';
+
+export const SESSION_COOKIE = 'atrium_session';
+
+export interface IdentityOptions {
+  store: Store;
+  sessionTtlSeconds: number;
+  loginAttempts: number;
+  loginWindowSeconds: number;
+  /** trusted single sign-on header (lowercase), accepted only from `trustedProxies` */
+  header?: string | undefined;
+  headerPrefix?: string;
+  trustedProxies?: string[];
+  defaultQuota: Quota;
+  now?: () => number;
+}
+
+/** How a request proved who it is. */
+export interface Authenticated {
+  user: User;
+  subject: Extract<Subject, { kind: 'user' }>;
+  via: 'session' | 'token' | 'header';
+  /** hash of the session id, when via session */
+  sessionId?: string;
+  /** token id, when via token */
+  tokenId?: string;
+}
+
+/** What the identity layer reads from a request: nothing framework-specific. */
+export interface Credentials {
+  remoteAddress: string;
+  authorization?: string | undefined;
+  sessionCookie?: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+const TOUCH_EVERY_MS = 60_000;
+
+function normalizeAddress(addr: string): string {
+  return addr.startsWith('::ffff:') && isIPv4(addr.slice(7)) ? addr.slice(7) : addr;
+}
+
+function buildBlockList(entries: string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [addr, bits] = entry.split('/');
+    const type = isIPv6(addr!) ? 'ipv6' : 'ipv4';
+    if (!isIPv4(addr!) && !isIPv6(addr!)) throw new InvalidInput(`auth.trustedProxies: ${entry} is not an IP address or CIDR range`);
+    if (bits === undefined) list.addAddress(addr!, type);
+    else list.addSubnet(addr!, Number(bits), type);
+  }
+  return list;
+}
+
+export function createIdentity(opts: IdentityOptions) {
+  const { store } = opts;
+  const now = opts.now ?? Date.now;
+  const trusted = buildBlockList(opts.trustedProxies ?? []);
+  const perUser = createRateLimiter({ attempts: opts.loginAttempts, windowSeconds: opts.loginWindowSeconds, now });
+  // One address may front many people (a NAT, the SSO proxy), so it gets more room than one account.
+  const perAddress = createRateLimiter({ attempts: opts.loginAttempts * 10, windowSeconds: opts.loginWindowSeconds, now });
+
+  function isTrustedProxy(address: string): boolean {
+    const a = normalizeAddress(address);
+    return trusted.check(a, isIPv6(a) ? 'ipv6' : 'ipv4');
+  }
+
+  async function subjectFor(user: User): Promise<Authenticated['subject']> {
+    return { kind: 'user', id: user.id, username: user.username, admin: user.admin, roles: await store.users.roles(user.id) };
+  }
+
+  /**
+   * Registers a user seen for the first time through single sign-on: the
+   * username comes from the email's local part, with a numeric suffix when
+   * it is taken; the external subject is kept to recognise them next time.
+   */
+  async function registerExternal(subject: string): Promise<User> {
+    const base = usernameFromIdentity(subject) ?? 'user';
+    for (let n = 1; n < 1000; n++) {
+      const username = usernameWithSuffix(base, n);
+      try {
+        return await store.users.create(
+          { username, externalSubject: subject, email: subject.includes('@') ? subject : null },
+          opts.defaultQuota,
+        );
+      } catch (err) {
+        if (!(err instanceof Conflict)) throw err;
+        const existing = await store.users.byExternalSubject(subject);
+        if (existing) return existing; // registered concurrently by another request
+      }
+    }
+    throw new Conflict(`cannot find a free username for ${subject}`);
+  }
+
+  async function fromHeader(value: string): Promise<User> {
+    let subject = value.trim();
+    if (opts.headerPrefix && subject.startsWith(opts.headerPrefix)) subject = subject.slice(opts.headerPrefix.length);
+    if (subject.length === 0 || subject.length > 320 || /[\u0000-\u001f\u007f]/.test(subject)) {
+      throw new Unauthenticated('the single sign-on header holds no usable identity');
+    }
+    return (await store.users.byExternalSubject(subject)) ?? registerExternal(subject);
+  }
+
+  return {
+    isTrustedProxy,
+
+    /**
+     * Resolves a request's credentials: bearer token, then session cookie, then
+     * the trusted header (only from a trusted proxy address). Returns undefined
+     * for an anonymous request; throws Unauthenticated for bad credentials.
+     */
+    async authenticate(c: Credentials): Promise<Authenticated | undefined> {
+      const at = now();
+      if (c.authorization) {
+        const m = /^Bearer\s+(\S+)$/i.exec(c.authorization);
+        const parsed = m ? parseToken(m[1]!) : undefined;
+        if (!parsed) throw new Unauthenticated('malformed Authorization header; expected "Bearer atr_…"');
+        const token = await store.credentials.tokens.get(parsed.id);
+        if (!token || !tokenMatches(parsed.secret, token.secretHash) || token.revokedAt !== null) {
+          throw new Unauthenticated('invalid or revoked token');
+        }
+        if (token.expiresAt !== null && token.expiresAt <= at) throw new Unauthenticated('token expired');
+        const user = await store.users.get(token.userId);
+        if (!user || user.disabled) throw new Unauthenticated('account disabled');
+        if (token.lastUsedAt === null || at - token.lastUsedAt > TOUCH_EVERY_MS) await store.credentials.tokens.used(token.id, at);
+        return { user, subject: await subjectFor(user), via: 'token', tokenId: token.id };
+      }
+      if (c.sessionCookie) {
+        const id = sha256(c.sessionCookie);
+        const session = await store.credentials.sessions.get(id);
+        if (session && session.expiresAt > at) {
+          const user = await store.users.get(session.userId);
+          if (user && !user.disabled) {
+            if (at - session.lastSeenAt > TOUCH_EVERY_MS) await store.credentials.sessions.seen(id, at);
+            return { user, subject: await subjectFor(user), via: 'session', sessionId: id };
+          }
+        }
+        // An expired or unknown cookie falls through: the SSO header, if any, may still sign the person in.
+      }
+      if (opts.header) {
+        const value = c.headers[opts.header];
+        if (typeof value === 'string' && value !== '' && isTrustedProxy(c.remoteAddress)) {
+          const user = await fromHeader(value);
+          if (user.disabled) throw new Unauthenticated('account disabled');
+          return { user, subject: await subjectFor(user), via: 'header' };
+        }
+      }
+      return undefined;
+    },
+
+    /** Checks a username and password, with rate limiting per account and per address. */
+    async checkPassword(username: string, password: string, address: string): Promise<User> {
+      const keys = [`${username}|${address}`];
+      const addressKeys = [address];
+      perUser.check(keys);
+      perAddress.check(addressKeys);
+      const user = await store.users.byUsername(username);
+      const ok = user?.passwordHash ? await verifyPassword(user.passwordHash, password) : (await burnPasswordCheck(password), false);
+      if (!ok || !user) {
+        perUser.fail(keys);
+        perAddress.fail(addressKeys);
+        throw new Unauthenticated('wrong username or password');
+      }
+      if (user.disabled) throw new Forbidden('this account is disabled', 'account_disabled');
+      perUser.succeed(keys);
+      return user;
+    },
+
+    /** Starts a browser session; returns the cookie value (the only place the secret exists). */
+    async startSession(user: User, address: string, userAgent: string): Promise<string> {
+      const secret = randomSecret(32);
+      await store.credentials.sessions.create({ idHash: sha256(secret), userId: user.id, ttlSeconds: opts.sessionTtlSeconds, ip: address, userAgent });
+      return secret;
+    },
+
+    endSession: (sessionId: string) => store.credentials.sessions.remove(sessionId),
+
+    /** Creates an API token; the returned `token` is shown once and never stored. */
+    async issueToken(user: User, name: string, expiresInSeconds: number | null) {
+      const minted = mintToken();
+      const record = await store.credentials.tokens.create({
+        id: minted.id,
+        userId: user.id,
+        name,
+        secretHash: minted.secretHash,
+        expiresAt: expiresInSeconds === null ? null : now() + expiresInSeconds * 1000,
+      });
+      return { record, token: minted.token };
+    },
+
+    /** Creates the first admin when the database has no users; returns the password if it was generated. */
+    async bootstrapAdmin(username: string, password: string | undefined): Promise<{ username: string; password: string | null } | undefined> {
+      if ((await store.users.count()) > 0) return undefined;
+      const chosen = password ?? generatePassword();
+      await store.users.create({ username, passwordHash: await hashPassword(chosen), admin: true }, opts.defaultQuota);
+      return { username, password: password === undefined ? chosen : null };
+    },
+
+    hashPassword,
+    subjectFor,
+  };
+}
+
+export type Identity = ReturnType<typeof createIdentity>;

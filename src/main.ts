@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from './config/index.js';
+import { registerCommands } from './cli/index.js';
+import { VERSION } from './server/version.js';
+
+const program = new Command('atrium')
+  .description('Atrium: multi-tenant development environments for data-science teams')
+  .version(VERSION)
+  .showHelpAfterError()
+  .exitOverride();
+
+registerCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  if (err instanceof ConfigError) {
+    process.stderr.write(`atrium: configuration error: ${err.message}\n`);
+    process.exit(2);
+  }
+  const e = err as Error & { exitCode?: number };
+  process.stderr.write(`atrium: ${e.message}\n`);
+  process.exit(e.exitCode ?? 1);
+}

@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Kysely, Transaction } from 'kysely';
+import { InvalidInput } from '../domain/index.js';
+import type { Dialect } from './db.js';
+import type { Database } from './schema.js';
+
+export type Executor = Kysely<Database> | Transaction<Database>;
+
+/** A workspace or team event as stored and streamed. */
+export interface StoredEvent {
+  id: number;
+  teamId: string;
+  workspaceId: string | null;
+  type: string;
+  message: string;
+  data: Record<string, unknown>;
+  createdAt: number;
+}
+
+export type NewEvent = Omit<StoredEvent, 'id' | 'createdAt'>;
+
+/**
+ * Shared by every repository: the database, its dialect, and the in-process
+ * bus on which committed events are published (after commit, never before, so
+ * a listener never sees a change that was rolled back).
+ */
+export interface StoreContext {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  bus: EventEmitter;
+  now: () => number;
+}
+
+export interface Tx {
+  db: Transaction<Database>;
+  /** Records an event in this transaction; it is published once the transaction commits. */
+  event(e: NewEvent): Promise<StoredEvent>;
+}
+
+export async function insertEvent(db: Executor, e: NewEvent, now: number): Promise<StoredEvent> {
+  const row = await db
+    .insertInto('events')
+    .values({
+      team_id: e.teamId,
+      workspace_id: e.workspaceId,
+      type: e.type,
+      message: e.message,
+      data: JSON.stringify(e.data),
+      created_at: now,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return { ...e, id: Number(row.id), createdAt: now };
+}
+
+export async function transaction<T>(ctx: StoreContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const pending: StoredEvent[] = [];
+  const result = await ctx.db.transaction().execute((trx) =>
+    fn({
+      db: trx,
+      event: async (e) => {
+        const stored = await insertEvent(trx, e, ctx.now());
+        pending.push(stored);
+        return stored;
+      },
+    }),
+  );
+  for (const e of pending) ctx.bus.emit('event', e);
+  return result;
+}
+
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(12).toString('base64url')}`;
+}
+
+/** Opaque pagination cursors: the last item's sort key. */
+export function encodeCursor(key: string | number): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor<T extends string | number>(cursor: string | undefined, kind: 'string' | 'number'): T | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof value === kind) return value as T;
+  } catch {
+    // fall through to the refusal below
+  }
+  throw new InvalidInput('cursor: not a cursor returned by this list');
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export function page<T>(rows: T[], limit: number, key: (row: T) => string | number): Page<T> {
+  const more = rows.length > limit;
+  const items = more ? rows.slice(0, limit) : rows;
+  return { items, nextCursor: more ? encodeCursor(key(items.at(-1)!)) : null };
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

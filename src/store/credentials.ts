@@ -1,0 +1,146 @@
+import { Conflict, NotFound } from '../domain/index.js';
+import { isUniqueViolation, newId, type StoreContext } from './common.js';
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  expiresAt: number;
+  lastSeenAt: number;
+}
+
+export interface TokenRecord {
+  id: string;
+  userId: string;
+  name: string;
+  secretHash: string;
+  createdAt: number;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface SshKeyRecord {
+  id: string;
+  userId: string;
+  name: string;
+  publicKey: string;
+  fingerprint: string;
+  createdAt: number;
+}
+
+/** Sessions, API tokens and SSH keys: secrets are stored only as hashes. */
+export function createCredentialsRepo(ctx: StoreContext) {
+  const { db } = ctx;
+  return {
+    sessions: {
+      async create(s: { idHash: string; userId: string; ttlSeconds: number; ip: string; userAgent: string }): Promise<void> {
+        const now = ctx.now();
+        await db
+          .insertInto('sessions')
+          .values({
+            id: s.idHash,
+            user_id: s.userId,
+            created_at: now,
+            expires_at: now + s.ttlSeconds * 1000,
+            last_seen_at: now,
+            ip: s.ip,
+            user_agent: s.userAgent.slice(0, 256),
+          })
+          .execute();
+      },
+      async get(idHash: string): Promise<SessionRecord | undefined> {
+        const r = await db.selectFrom('sessions').selectAll().where('id', '=', idHash).executeTakeFirst();
+        return r && { id: r.id, userId: r.user_id, expiresAt: Number(r.expires_at), lastSeenAt: Number(r.last_seen_at) };
+      },
+      async seen(idHash: string, at: number): Promise<void> {
+        await db.updateTable('sessions').set({ last_seen_at: at }).where('id', '=', idHash).execute();
+      },
+      async remove(idHash: string): Promise<void> {
+        await db.deleteFrom('sessions').where('id', '=', idHash).execute();
+      },
+      async removeExpired(): Promise<number> {
+        const r = await db.deleteFrom('sessions').where('expires_at', '<', ctx.now()).executeTakeFirst();
+        return Number(r.numDeletedRows);
+      },
+    },
+    tokens: {
+      async create(t: { id: string; userId: string; name: string; secretHash: string; expiresAt: number | null }): Promise<TokenRecord> {
+        const row = {
+          id: t.id,
+          user_id: t.userId,
+          name: t.name,
+          secret_hash: t.secretHash,
+          created_at: ctx.now(),
+          expires_at: t.expiresAt,
+          last_used_at: null,
+          revoked_at: null,
+        };
+        await db.insertInto('tokens').values(row).execute();
+        return { id: row.id, userId: row.user_id, name: row.name, secretHash: row.secret_hash, createdAt: row.created_at, expiresAt: row.expires_at, lastUsedAt: null, revokedAt: null };
+      },
+      async get(id: string): Promise<TokenRecord | undefined> {
+        const r = await db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+        return (
+          r && {
+            id: r.id,
+            userId: r.user_id,
+            name: r.name,
+            secretHash: r.secret_hash,
+            createdAt: Number(r.created_at),
+            expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+            lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
+            revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+          }
+        );
+      },
+      async list(userId: string): Promise<TokenRecord[]> {
+        const rows = await db.selectFrom('tokens').selectAll().where('user_id', '=', userId).where('revoked_at', 'is', null).orderBy('created_at').execute();
+        return rows.map((r) => ({
+          id: r.id,
+          userId: r.user_id,
+          name: r.name,
+          secretHash: r.secret_hash,
+          createdAt: Number(r.created_at),
+          expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+          lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
+          revokedAt: null,
+        }));
+      },
+      async used(id: string, at: number): Promise<void> {
+        await db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+      },
+      async revoke(userId: string, id: string): Promise<void> {
+        const r = await db
+          .updateTable('tokens')
+          .set({ revoked_at: ctx.now() })
+          .where('id', '=', id)
+          .where('user_id', '=', userId)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 0) throw new NotFound(`token ${id}`);
+      },
+    },
+    sshKeys: {
+      async add(k: { userId: string; name: string; publicKey: string; fingerprint: string }): Promise<SshKeyRecord> {
+        const row = { id: newId('k'), user_id: k.userId, name: k.name, public_key: k.publicKey, fingerprint: k.fingerprint, created_at: ctx.now() };
+        try {
+          await db.insertInto('ssh_keys').values(row).execute();
+        } catch (err) {
+          if (isUniqueViolation(err)) throw new Conflict(`SSH key ${k.fingerprint} is already registered`, 'key_taken');
+          throw err;
+        }
+        return { id: row.id, userId: row.user_id, name: row.name, publicKey: row.public_key, fingerprint: row.fingerprint, createdAt: row.created_at };
+      },
+      async list(userId: string): Promise<SshKeyRecord[]> {
+        const rows = await db.selectFrom('ssh_keys').selectAll().where('user_id', '=', userId).orderBy('created_at').execute();
+        return rows.map((r) => ({ id: r.id, userId: r.user_id, name: r.name, publicKey: r.public_key, fingerprint: r.fingerprint, createdAt: Number(r.created_at) }));
+      },
+      async remove(userId: string, id: string): Promise<void> {
+        const r = await db.deleteFrom('ssh_keys').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) throw new NotFound(`SSH key ${id}`);
+      },
+    },
+  };
+}
+
+export type CredentialsRepo = ReturnType<typeof createCredentialsRepo>;

@@ -1,0 +1,50 @@
+import { EventEmitter } from 'node:events';
+import { createAuditRepo, createEventsRepo } from './audit.js';
+import { transaction, type StoreContext, type Tx } from './common.js';
+import { createCredentialsRepo } from './credentials.js';
+import { migrate, openDatabase, type DatabaseTarget } from './db.js';
+import { createPoolsRepo } from './pools.js';
+import { createTeamsRepo } from './teams.js';
+import { createUsersRepo, insertUserWithTeam } from './users.js';
+import { createWorkspacesRepo, createWorkspaceStates } from './workspaces.js';
+
+export type { DatabaseTarget, Dialect } from './db.js';
+export type { Page, StoredEvent, NewEvent, Tx } from './common.js';
+export type { User, NewUser } from './users.js';
+export type { Team, Member } from './teams.js';
+export type { Workspace, WorkspaceSpec, WorkspaceStates, PhaseReport, NewWorkspace } from './workspaces.js';
+export type { GpuPool, GpuGrant } from './pools.js';
+export type { SessionRecord, TokenRecord, SshKeyRecord } from './credentials.js';
+export type { AuditEntry, AuditFilter } from './audit.js';
+
+/**
+ * Opens the database, brings its schema up to date, and returns one
+ * repository per aggregate plus the workspace-state interface for the
+ * reconciler and runtimes.
+ */
+export async function createStore(target: DatabaseTarget, opts: { now?: () => number } = {}) {
+  const { db, dialect } = openDatabase(target);
+  await migrate(db, dialect);
+  const bus = new EventEmitter();
+  bus.setMaxListeners(0);
+  const ctx: StoreContext = { db, dialect, bus, now: opts.now ?? Date.now };
+  return {
+    dialect,
+    users: createUsersRepo(ctx),
+    teams: createTeamsRepo(ctx),
+    workspaces: createWorkspacesRepo(ctx),
+    pools: createPoolsRepo(ctx),
+    credentials: createCredentialsRepo(ctx),
+    audit: createAuditRepo(ctx),
+    events: createEventsRepo(ctx),
+    workspaceStates: createWorkspaceStates(ctx),
+    transaction: <T>(fn: (tx: Tx) => Promise<T>) => transaction(ctx, fn),
+    insertUserWithTeam: (tx: Tx, input: Parameters<typeof insertUserWithTeam>[2], quota: Parameters<typeof insertUserWithTeam>[3]) =>
+      insertUserWithTeam(tx, ctx.now(), input, quota),
+    /** Raw database access for maintenance and tests (checksums); application code uses the repositories. */
+    db,
+    close: () => db.destroy(),
+  };
+}
+
+export type Store = Awaited<ReturnType<typeof createStore>>;

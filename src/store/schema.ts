@@ -1,0 +1,150 @@
+import type { Generated } from 'kysely';
+
+/** Row types. Times are epoch milliseconds; flags are 0/1 so both databases store them alike. */
+export interface UsersTable {
+  id: string;
+  username: string;
+  email: string | null;
+  display_name: string;
+  password_hash: string | null;
+  admin: number;
+  disabled: number;
+  external_subject: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface TeamsTable {
+  id: string;
+  name: string;
+  display_name: string;
+  personal_of: string | null;
+  sensitive: number;
+  quota: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MembershipsTable {
+  team_id: string;
+  user_id: string;
+  role: string;
+  created_at: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+  last_seen_at: number;
+  ip: string;
+  user_agent: string;
+}
+
+export interface TokensTable {
+  id: string;
+  user_id: string;
+  name: string;
+  secret_hash: string;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface SshKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  public_key: string;
+  fingerprint: string;
+  created_at: number;
+}
+
+export interface GpuPoolsTable {
+  id: string;
+  name: string;
+  gpu_type: string;
+  cluster: string;
+  size: number;
+  owner_team_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface GpuGrantsTable {
+  pool_id: string;
+  team_id: string;
+  gpu_limit: number;
+  created_at: number;
+}
+
+export interface WorkspacesTable {
+  id: string;
+  team_id: string;
+  name: string;
+  owner_id: string;
+  profile: string;
+  shared: number;
+  desired: string;
+  phase: string;
+  reason: string;
+  cpu_request_milli: number;
+  cpu_limit_milli: number;
+  memory_request_bytes: number;
+  memory_limit_bytes: number;
+  gpu_count: number;
+  gpu_type: string | null;
+  gpu_pool_id: string | null;
+  storage_bytes: number;
+  /** JSON: environment, image, tier, egress, idle timeout, copied from the profile */
+  spec: string;
+  /** set with desired 'deleted' when the home is to be deleted too */
+  purge: number;
+  /** bumped on every change of desired state, so the reconciler can tell new intent from old */
+  generation: number;
+  observed_generation: number;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  last_activity_at: number | null;
+  deleted_at: number | null;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  team_id: string;
+  workspace_id: string | null;
+  type: string;
+  message: string;
+  data: string;
+  created_at: number;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: number;
+  actor_id: string | null;
+  actor: string;
+  action: string;
+  target: string;
+  result: string;
+  status: number;
+  ip: string;
+  details: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  teams: TeamsTable;
+  memberships: MembershipsTable;
+  sessions: SessionsTable;
+  tokens: TokensTable;
+  ssh_keys: SshKeysTable;
+  gpu_pools: GpuPoolsTable;
+  gpu_grants: GpuGrantsTable;
+  workspaces: WorkspacesTable;
+  events: EventsTable;
+  audit: AuditTable;
+}

@@ -1,0 +1,408 @@
+import type { Selectable } from 'kysely';
+import {
+  admit,
+  canTransition,
+  Conflict,
+  NotFound,
+  type DesiredState,
+  type Phase,
+  type Profile,
+  type WorkspaceResources,
+} from '../domain/index.js';
+import {
+  decodeCursor,
+  isUniqueViolation,
+  newId,
+  page,
+  transaction,
+  type Executor,
+  type Page,
+  type StoreContext,
+  type StoredEvent,
+  type Tx,
+} from './common.js';
+import { poolRoomForTeam } from './pools.js';
+import type { WorkspacesTable } from './schema.js';
+import { teamUsage, toTeam, type Team } from './teams.js';
+
+/** What a workspace runs, copied from its profile when it was created. */
+export interface WorkspaceSpec {
+  environment: Profile['environment'];
+  image?: string;
+  tier: Profile['tier'];
+  egress: Profile['egress'];
+  idleTimeoutSeconds: number | null;
+}
+
+export interface Workspace {
+  id: string;
+  teamId: string;
+  team: string;
+  name: string;
+  ownerId: string;
+  owner: string;
+  profile: string;
+  shared: boolean;
+  desired: DesiredState;
+  phase: Phase;
+  reason: string;
+  resources: WorkspaceResources;
+  gpuPoolId: string | null;
+  spec: WorkspaceSpec;
+  purge: boolean;
+  generation: number;
+  observedGeneration: number;
+  createdAt: number;
+  updatedAt: number;
+  startedAt: number | null;
+  lastActivityAt: number | null;
+}
+
+type Row = Selectable<WorkspacesTable> & { team: string; owner: string };
+
+function toWorkspace(r: Row): Workspace {
+  return {
+    id: r.id,
+    teamId: r.team_id,
+    team: r.team,
+    name: r.name,
+    ownerId: r.owner_id,
+    owner: r.owner,
+    profile: r.profile,
+    shared: r.shared === 1,
+    desired: r.desired as DesiredState,
+    phase: r.phase as Phase,
+    reason: r.reason,
+    resources: {
+      cpuRequestMilli: Number(r.cpu_request_milli),
+      cpuLimitMilli: Number(r.cpu_limit_milli),
+      memoryRequestBytes: Number(r.memory_request_bytes),
+      memoryLimitBytes: Number(r.memory_limit_bytes),
+      gpuCount: Number(r.gpu_count),
+      gpuType: r.gpu_type,
+      storageBytes: Number(r.storage_bytes),
+    },
+    gpuPoolId: r.gpu_pool_id,
+    spec: JSON.parse(r.spec) as WorkspaceSpec,
+    purge: r.purge === 1,
+    generation: Number(r.generation),
+    observedGeneration: Number(r.observed_generation),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    startedAt: r.started_at === null ? null : Number(r.started_at),
+    lastActivityAt: r.last_activity_at === null ? null : Number(r.last_activity_at),
+  };
+}
+
+function selectWorkspaces(ex: Executor) {
+  return ex
+    .selectFrom('workspaces')
+    .innerJoin('teams', 'teams.id', 'workspaces.team_id')
+    .innerJoin('users', 'users.id', 'workspaces.owner_id')
+    .selectAll('workspaces')
+    .select(['teams.name as team', 'users.username as owner']);
+}
+
+/**
+ * Serializes admissions per team. SQLite runs one transaction at a time on its
+ * single connection, so only PostgreSQL needs the row lock.
+ */
+async function lockTeam(tx: Tx, dialect: 'sqlite' | 'postgres', teamId: string): Promise<Team> {
+  let q = tx.db.selectFrom('teams').selectAll().where('id', '=', teamId);
+  if (dialect === 'postgres') q = q.forUpdate();
+  const row = await q.executeTakeFirst();
+  if (!row) throw new NotFound(`team ${teamId}`);
+  return toTeam(row);
+}
+
+/** Admission for one workspace against a locked, fresh view of its team. */
+async function admitIn(tx: Tx, dialect: 'sqlite' | 'postgres', teamId: string, profile: Profile, charge: { compute: boolean; storage: boolean }) {
+  const team = await lockTeam(tx, dialect, teamId);
+  const usage = await teamUsage(tx.db, team.id);
+  const gpuType = profile.resources.gpuType;
+  const pools = charge.compute && gpuType && profile.resources.gpuCount > 0 ? await poolRoomForTeam(tx.db, dialect, team.id, gpuType) : [];
+  const decision = admit({ team, profile, usage, charge, pools });
+  return { team, poolId: pools.find((p) => p.name === decision.gpuPool)?.id ?? null };
+}
+
+export interface NewWorkspace {
+  teamId: string;
+  ownerId: string;
+  name: string;
+  profile: Profile;
+  shared: boolean;
+  start: boolean;
+}
+
+export function createWorkspacesRepo(ctx: StoreContext) {
+  const { db, dialect } = ctx;
+
+  async function byId(ex: Executor, id: string): Promise<Workspace | undefined> {
+    const r = await selectWorkspaces(ex).where('workspaces.id', '=', id).executeTakeFirst();
+    return r && toWorkspace(r);
+  }
+
+  async function changeDesired(tx: Tx, ws: Workspace, desired: DesiredState, message: string, extra: Partial<WorkspacesTable> = {}) {
+    const now = ctx.now();
+    await tx.db
+      .updateTable('workspaces')
+      .set((eb) => ({ desired, updated_at: now, generation: eb('generation', '+', 1), ...extra }))
+      .where('id', '=', ws.id)
+      .execute();
+    await tx.event({ teamId: ws.teamId, workspaceId: ws.id, type: 'desired', message, data: { desired, workspace: ws.name } });
+  }
+
+  return {
+    get: (id: string) => byId(db, id),
+
+    async byName(teamId: string, name: string): Promise<Workspace | undefined> {
+      const r = await selectWorkspaces(db)
+        .where('workspaces.team_id', '=', teamId)
+        .where('workspaces.name', '=', name)
+        .where('workspaces.deleted_at', 'is', null)
+        .executeTakeFirst();
+      return r && toWorkspace(r);
+    },
+
+    async listTeam(teamId: string, opts: { limit: number; cursor?: string; ownerId?: string }): Promise<Page<Workspace>> {
+      const after = decodeCursor<string>(opts.cursor, 'string');
+      let q = selectWorkspaces(db)
+        .where('workspaces.team_id', '=', teamId)
+        .where('workspaces.deleted_at', 'is', null)
+        .orderBy('workspaces.name')
+        .limit(opts.limit + 1);
+      if (opts.ownerId) q = q.where('workspaces.owner_id', '=', opts.ownerId);
+      if (after !== undefined) q = q.where('workspaces.name', '>', after);
+      return page((await q.execute()).map(toWorkspace), opts.limit, (w) => w.name);
+    },
+
+    /** Workspaces in every team the user belongs to (or every team, for `userId` undefined), by team then name. */
+    async listVisible(opts: { userId?: string; ownerId?: string; limit: number; cursor?: string }): Promise<Page<Workspace>> {
+      const after = decodeCursor<string>(opts.cursor, 'string');
+      let q = selectWorkspaces(db).where('workspaces.deleted_at', 'is', null).orderBy('teams.name').orderBy('workspaces.name').limit(opts.limit + 1);
+      if (opts.userId !== undefined) {
+        const userId = opts.userId;
+        q = q.where('workspaces.team_id', 'in', (eb) => eb.selectFrom('memberships').select('team_id').where('user_id', '=', userId));
+      }
+      if (opts.ownerId) q = q.where('workspaces.owner_id', '=', opts.ownerId);
+      if (after !== undefined) {
+        const [team, name] = after.split('/');
+        q = q.where((eb) => eb(eb.refTuple('teams.name', 'workspaces.name'), '>', eb.tuple(team!, name ?? '')));
+      }
+      return page((await q.execute()).map(toWorkspace), opts.limit, (w) => `${w.team}/${w.name}`);
+    },
+
+    /**
+     * Admits and records a new workspace in one transaction: quota, grants and
+     * isolation are checked against the team's current usage while the team is
+     * locked, so concurrent creates can never overshoot.
+     */
+    async create(input: NewWorkspace): Promise<Workspace> {
+      try {
+        return await transaction(ctx, async (tx) => {
+          const { team, poolId } = await admitIn(tx, dialect, input.teamId, input.profile, { compute: input.start, storage: true });
+          const now = ctx.now();
+          const p = input.profile;
+          const spec: WorkspaceSpec = {
+            environment: p.environment,
+            ...(p.image === undefined ? {} : { image: p.image }),
+            tier: p.tier,
+            egress: p.egress,
+            idleTimeoutSeconds: p.idleTimeoutSeconds,
+          };
+          const id = newId('w');
+          await tx.db
+            .insertInto('workspaces')
+            .values({
+              id,
+              team_id: team.id,
+              name: input.name,
+              owner_id: input.ownerId,
+              profile: p.name,
+              shared: input.shared ? 1 : 0,
+              desired: input.start ? 'running' : 'stopped',
+              phase: 'pending',
+              reason: '',
+              cpu_request_milli: p.resources.cpuRequestMilli,
+              cpu_limit_milli: p.resources.cpuLimitMilli,
+              memory_request_bytes: p.resources.memoryRequestBytes,
+              memory_limit_bytes: p.resources.memoryLimitBytes,
+              gpu_count: p.resources.gpuCount,
+              gpu_type: p.resources.gpuType,
+              gpu_pool_id: poolId,
+              storage_bytes: p.resources.storageBytes,
+              spec: JSON.stringify(spec),
+              purge: 0,
+              generation: 1,
+              observed_generation: 0,
+              created_at: now,
+              updated_at: now,
+              started_at: null,
+              last_activity_at: null,
+              deleted_at: null,
+            })
+            .execute();
+          await tx.event({
+            teamId: team.id,
+            workspaceId: id,
+            type: 'created',
+            message: `workspace ${team.name}/${input.name} created from profile ${p.name}`,
+            data: { workspace: input.name, profile: p.name, desired: input.start ? 'running' : 'stopped' },
+          });
+          return (await byId(tx.db, id))!;
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new Conflict(`workspace ${input.name} already exists in this team`, 'name_taken');
+        throw err;
+      }
+    },
+
+    /** Asks a workspace to run, admitting its compute again (storage is already held). Idempotent. */
+    async start(ws: Workspace, profile: Profile): Promise<Workspace> {
+      return transaction(ctx, async (tx) => {
+        const current = (await byId(tx.db, ws.id)) ?? ws;
+        if (current.desired === 'running' && current.phase !== 'failed') return current;
+        const { poolId } = await admitIn(tx, dialect, ws.teamId, profile, { compute: true, storage: false });
+        const phase: Phase = current.phase === 'stopped' || current.phase === 'failed' ? 'pending' : current.phase;
+        await changeDesired(tx, current, 'running', `start requested`, { phase, reason: '', gpu_pool_id: poolId });
+        return (await byId(tx.db, ws.id))!;
+      });
+    },
+
+    /** Asks a workspace to stop; the home is kept. Idempotent. */
+    async stop(ws: Workspace, why = 'stop requested'): Promise<Workspace> {
+      return transaction(ctx, async (tx) => {
+        const current = (await byId(tx.db, ws.id)) ?? ws;
+        if (current.desired !== 'stopped') await changeDesired(tx, current, 'stopped', why);
+        return (await byId(tx.db, ws.id))!;
+      });
+    },
+
+    /** Marks a workspace deleted: it stops counting against quota at once and its name is free again. */
+    async remove(ws: Workspace, purge: boolean): Promise<void> {
+      await transaction(ctx, async (tx) => {
+        await changeDesired(tx, ws, 'deleted', purge ? 'delete requested, home to be purged' : 'delete requested, home kept', {
+          deleted_at: ctx.now(),
+          purge: purge ? 1 : 0,
+        });
+      });
+    },
+
+    async setShared(ws: Workspace, shared: boolean): Promise<Workspace> {
+      await db.updateTable('workspaces').set({ shared: shared ? 1 : 0, updated_at: ctx.now() }).where('id', '=', ws.id).execute();
+      return (await byId(db, ws.id))!;
+    },
+  };
+}
+
+export type WorkspacesRepo = ReturnType<typeof createWorkspacesRepo>;
+
+/** A phase change reported by a runtime. */
+export interface PhaseReport {
+  phase: Phase;
+  reason?: string;
+  message: string;
+  data?: Record<string, unknown>;
+  /** the generation of desired state this report acts on */
+  observedGeneration?: number;
+}
+
+/**
+ * The interface the reconciler and runtimes use to read desired state and
+ * write observed phase and events. It is the only way they touch workspaces,
+ * so the API's records of intent and the runtimes' reports never collide.
+ */
+export interface WorkspaceStates {
+  /** Workspaces whose observed phase may not match their desired state yet. */
+  unsettled(): Promise<Workspace[]>;
+  get(id: string): Promise<Workspace | undefined>;
+  /** Records a phase change and its event in one transaction; refuses impossible transitions. */
+  report(id: string, report: PhaseReport): Promise<Workspace>;
+  /** Records an event that does not change the phase (a step, a warning). */
+  note(id: string, type: string, message: string, data?: Record<string, unknown>): Promise<StoredEvent>;
+  /** Records the latest activity time (batched by the caller; not one write per request). */
+  touch(id: string, at: number): Promise<void>;
+  /** Deletes a workspace row once its runtime has removed everything of it. */
+  forget(id: string): Promise<void>;
+  /** Calls `listener` with a workspace id whenever its desired state changes; returns an unsubscribe function. */
+  onIntent(listener: (workspaceId: string) => void): () => void;
+}
+
+export function createWorkspaceStates(ctx: StoreContext): WorkspaceStates {
+  const get = async (ex: Executor, id: string) => {
+    const r = await selectWorkspaces(ex).where('workspaces.id', '=', id).executeTakeFirst();
+    return r && toWorkspace(r);
+  };
+  return {
+    async unsettled() {
+      const rows = await selectWorkspaces(ctx.db)
+        .where((eb) =>
+          eb.or([
+            eb('workspaces.generation', '<>', eb.ref('workspaces.observed_generation')),
+            eb.and([eb('workspaces.desired', '=', 'running'), eb('workspaces.phase', '<>', 'running')]),
+            eb.and([eb('workspaces.desired', '<>', 'running'), eb('workspaces.phase', 'in', ['starting', 'running', 'stopping'])]),
+            eb('workspaces.desired', '=', 'deleted'),
+          ]),
+        )
+        .orderBy('workspaces.updated_at')
+        .execute();
+      return rows.map(toWorkspace);
+    },
+    get: (id) => get(ctx.db, id),
+    async report(id, report) {
+      return transaction(ctx, async (tx) => {
+        const ws = await get(tx.db, id);
+        if (!ws) throw new NotFound(`workspace ${id}`);
+        if (!canTransition(ws.phase, report.phase)) {
+          throw new Conflict(`workspace ${ws.team}/${ws.name} cannot go from ${ws.phase} to ${report.phase}`, 'invalid_transition');
+        }
+        const now = ctx.now();
+        await tx.db
+          .updateTable('workspaces')
+          .set({
+            phase: report.phase,
+            reason: report.reason ?? '',
+            updated_at: now,
+            ...(report.observedGeneration === undefined ? {} : { observed_generation: report.observedGeneration }),
+            ...(report.phase === 'running' && ws.phase !== 'running' ? { started_at: now } : {}),
+          })
+          .where('id', '=', id)
+          .execute();
+        await tx.event({
+          teamId: ws.teamId,
+          workspaceId: id,
+          type: 'phase',
+          message: report.message,
+          data: { ...report.data, workspace: ws.name, phase: report.phase, from: ws.phase, ...(report.reason ? { reason: report.reason } : {}) },
+        });
+        return (await get(tx.db, id))!;
+      });
+    },
+    async note(id, type, message, data = {}) {
+      return transaction(ctx, async (tx) => {
+        const ws = await get(tx.db, id);
+        if (!ws) throw new NotFound(`workspace ${id}`);
+        return tx.event({ teamId: ws.teamId, workspaceId: id, type, message, data: { ...data, workspace: ws.name } });
+      });
+    },
+    async touch(id, at) {
+      await ctx.db
+        .updateTable('workspaces')
+        .set({ last_activity_at: at })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('last_activity_at', 'is', null), eb('last_activity_at', '<', at)]))
+        .execute();
+    },
+    async forget(id) {
+      await ctx.db.deleteFrom('workspaces').where('id', '=', id).where('desired', '=', 'deleted').execute();
+    },
+    onIntent(listener) {
+      const handler = (e: StoredEvent) => {
+        if (e.type === 'desired' && e.workspaceId) listener(e.workspaceId);
+      };
+      ctx.bus.on('event', handler);
+      return () => ctx.bus.off('event', handler);
+    },
+  };
+}
+
