@@ -12,6 +12,8 @@ export interface Server {
   store: Store;
   identity: Identity;
   routes: RouteDef[];
+  /** every method and URL the HTTP router holds, as it registered them */
+  registered: Array<{ method: string; url: string }>;
   config: ResolvedConfig;
   /** the URL the server answers on, once listening */
   url: string;
@@ -49,6 +51,10 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }) as unknown as FastifyInstance;
+  const registered: Server['registered'] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) registered.push({ method, url: r.url });
+  });
   const routes = registerApi(app, {
     store,
     identity,
@@ -67,6 +73,7 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     store,
     identity,
     routes,
+    registered,
     config,
     url: '',
     async listen() {

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what Atrium needs on a fresh Debian 12 machine, as root, idempotently.
+#   scripts/deps.sh run    Node packages and the build (what `atrium serve` needs)
+#   scripts/deps.sh test   + PostgreSQL for the test suite
+#   scripts/deps.sh bench  + PostgreSQL, JupyterHub, configurable-http-proxy and wrk for bench/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-run}
+
+apt_packages=(ca-certificates)
+case "$what" in
+  run) ;;
+  test) apt_packages+=(postgresql) ;;
+  bench) apt_packages+=(postgresql jupyterhub wrk) ;;
+  *) echo "usage: scripts/deps.sh run|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then echo "need root to install: ${missing[*]} (run with sudo)" >&2; exit 1; fi
+  echo "==> installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts a cluster of its own on 5432; Atrium's tests and benches run their own.
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v pg_ctlcluster >/dev/null; then
+    pg_lsclusters -h 2>/dev/null | while read -r ver name _; do pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done
+  fi
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then echo "Atrium needs Node.js 20.19 or newer (found $(node --version 2>/dev/null || echo none))" >&2; exit 1; fi
+
+stamp=node_modules/.atrium-installed
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  echo "==> installing Node packages (npm ci; builds better-sqlite3 from source)"
+  npm_config_build_from_source=true npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi
+echo "==> building"
+npx tsc -p tsconfig.json
+chmod +x dist/main.js

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the tests need (PostgreSQL included), starts a throwaway
+# PostgreSQL cluster on loopback, and runs the whole suite on SQLite and PostgreSQL.
+#   scripts/test.sh [test files...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh test
+
+pgdir=$(mktemp -d /tmp/atrium-test-pg.XXXXXX)
+port=$((20000 + RANDOM % 20000))
+cleanup() { bash scripts/pg-cluster.sh stop "$pgdir"; rm -rf "$pgdir"; }
+trap cleanup EXIT
+ATRIUM_TEST_POSTGRES=$(bash scripts/pg-cluster.sh start "$pgdir" "$port")
+export ATRIUM_TEST_POSTGRES
+
+if [ $# -gt 0 ]; then files=("$@"); else
+  mapfile -t files < <(find src test -name '*.test.ts' | sort)
+fi
+echo "==> running ${#files[@]} test files (SQLite and PostgreSQL at $ATRIUM_TEST_POSTGRES)"
+node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}"
