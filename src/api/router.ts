@@ -128,7 +128,6 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
     const state: RequestState = { auth: undefined, authError: undefined, target: undefined, errorCode: undefined, errorMessage: undefined };
     request.atrium = state;
     const def = request.routeOptions.config?.def;
-    if (!def) return;
     try {
       state.auth = await deps.identity.authenticate({
         remoteAddress: request.socket.remoteAddress ?? '',
@@ -138,27 +137,28 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
       });
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
-      if (!def.public) throw err;
+      if (def && !def.public) throw err;
       state.authError = err;
     }
     if (MUTATING.has(request.method)) {
       // Session changes must prove they come from our pages; a public route
       // (login) is refused only when the browser says it is cross-site.
       if (state.auth?.via === 'session') checkCsrf(request, deps.https, true);
-      else if (!request.headers.authorization) checkCsrf(request, deps.https, false);
+      else if (def && !request.headers.authorization) checkCsrf(request, deps.https, false);
     }
   });
 
   app.addHook('onSend', async (request, reply, payload) => {
     const def = request.routeOptions.config?.def;
-    if (!def || !MUTATING.has(request.method) || !request.atrium) return payload;
+    // Unmatched mutating requests are audited too: a refused attempt is worth a row even when it names no endpoint.
+    if (!MUTATING.has(request.method) || !request.atrium) return payload;
     const state = request.atrium;
     const status = reply.statusCode;
     const path = request.url.split('?')[0]!.replace(/^\/api\/v1\//, '');
     await deps.store.audit.record({
       actorId: state.auth?.user.id ?? null,
       actor: state.auth?.user.username ?? 'anonymous',
-      action: def.action,
+      action: def?.action ?? 'request.unmatched',
       target: state.target ?? path,
       result: status < 400 ? 'ok' : (state.errorCode ?? `http_${status}`),
       status,

@@ -32,6 +32,7 @@ export const QuotaSpec = Type.Object(
     workspaces: Type.Integer({ minimum: 0, maximum: 100000 }),
     gpu: Type.Record(GpuType, Type.Integer({ minimum: 0, maximum: 100000 }), {
       description: 'GPU type → count; an unlisted type allows none',
+      additionalProperties: false,
     }),
   },
   { additionalProperties: false },
@@ -93,7 +94,7 @@ export function formatDuration(seconds: number | null): string {
 }
 
 function need<T>(value: T | undefined, what: string, raw: string): T {
-  if (value === undefined) throw new InvalidInput(`${what}: ${JSON.stringify(raw)} is not a valid quantity`);
+  if (value === undefined) throw new InvalidInput(`${what}: ${JSON.stringify(raw)} is not a quantity this platform can hold (too large or too precise)`);
   return value;
 }
 

@@ -9,6 +9,8 @@ import addFormats from 'ajv-formats';
 export function createAjv(opts: { coerce: boolean }): Ajv {
   const options: Options = {
     allErrors: false,
+    // errors carry their schema, so messages can quote a field's description
+    verbose: true,
     removeAdditional: false,
     useDefaults: true,
     coerceTypes: opts.coerce ? 'array' : false,
@@ -39,7 +41,7 @@ export function describeErrors(errors: ErrorObject[] | null | undefined, root: s
     case 'enum':
       return `${path}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'anyOf': {
-      const variants = (e.schema as Array<{ const?: unknown }>).map((s) => s.const).filter((c) => c !== undefined);
+      const variants = errors.filter((x) => x.instancePath === e.instancePath && x.keyword === 'const').map((x) => x.params.allowedValue as unknown);
       return variants.length > 0
         ? `${path}: must be one of ${variants.map((v) => JSON.stringify(v)).join(', ')}`
         : `${path}: does not match any allowed form`;
