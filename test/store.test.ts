@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { chargesCompute, DESIRED_STATES, PHASES, profileFromSpec, quotaFromSpec, type DesiredState, type Phase } from '../src/domain/index.js';
+import { createStore } from '../src/store/index.js';
+import { databaseKinds, freshDatabase } from './helpers.js';
+
+const quota = quotaFromSpec({ cpu: '1000', memory: '1000Gi', storage: '100Ti', workspaces: 1000, gpu: {} });
+const small = profileFromSpec({ name: 'small', displayName: 'S', environment: 'shell', cpu: { guarantee: '100m', limit: '250m' }, memory: { guarantee: '1Mi', limit: '2Mi' }, storage: '1Gi', tier: 'standard', egress: 'none' });
+
+for (const kind of databaseKinds()) {
+  describe(`store (${kind})`, () => {
+    test('migrations run once and reopening is a no-op', async () => {
+      const target = await freshDatabase(kind);
+      const a = await createStore(target);
+      await a.users.create({ username: 'keep' }, quota);
+      await a.close();
+      const b = await createStore(target);
+      assert.ok(await b.users.byUsername('keep'));
+      await b.close();
+    });
+
+    test('usage in SQL charges exactly what chargesCompute says, for every desired × phase', async () => {
+      const store = await createStore(await freshDatabase(kind));
+      const user = await store.users.create({ username: 'uma' }, quota);
+      const team = (await store.teams.byName('uma'))!;
+      let expected = 0;
+      for (const desired of DESIRED_STATES) {
+        for (const phase of PHASES) {
+          const ws = await store.workspaces.create({ teamId: team.id, ownerId: user.id, name: `w-${desired}-${phase}`, profile: small, shared: false, start: false });
+          await store.db.updateTable('workspaces').set({ desired, phase }).where('id', '=', ws.id).execute();
+          if (chargesCompute(desired as DesiredState, phase as Phase)) expected += small.resources.cpuLimitMilli;
+        }
+      }
+      assert.equal((await store.teams.usage(team.id)).cpuMilli, expected);
+      assert.equal((await store.teams.usage(team.id)).workspaces, 2 * PHASES.length, 'deleted ones hold no slot');
+      await store.close();
+    });
+
+    test('the workspace-state interface: transitions, events, unsettled, activity, intent', async () => {
+      const store = await createStore(await freshDatabase(kind));
+      const states = store.workspaceStates;
+      const user = await store.users.create({ username: 'vic' }, quota);
+      const team = (await store.teams.byName('vic'))!;
+      const intents: string[] = [];
+      const off = states.onIntent((id) => intents.push(id));
+      const ws = await store.workspaces.create({ teamId: team.id, ownerId: user.id, name: 'lab', profile: small, shared: false, start: true });
+      assert.deepEqual((await states.unsettled()).map((w) => w.id), [ws.id]);
+      await assert.rejects(states.report(ws.id, { phase: 'running', message: 'skip' }), /cannot go from pending to running/);
+      await states.report(ws.id, { phase: 'starting', message: 'creating sandbox', observedGeneration: ws.generation });
+      await states.report(ws.id, { phase: 'running', message: 'ready' });
+      assert.deepEqual(await states.unsettled(), []);
+      await states.note(ws.id, 'warning', 'idle for 50 minutes', { idleSeconds: 3000 });
+      await states.touch(ws.id, 5000);
+      await states.touch(ws.id, 4000);
+      assert.equal((await states.get(ws.id))!.lastActivityAt, 5000, 'activity never goes back');
+      await store.workspaces.stop((await states.get(ws.id))!);
+      assert.deepEqual(intents, [ws.id]);
+      const stopping = await states.unsettled();
+      assert.equal(stopping[0]!.desired, 'stopped');
+      assert.ok(stopping[0]!.generation > stopping[0]!.observedGeneration);
+      const events = await store.events.after({ teamId: team.id, workspaceId: ws.id }, 0, 100);
+      assert.deepEqual(events.map((e) => e.type), ['created', 'phase', 'phase', 'warning', 'desired']);
+      off();
+      await store.close();
+    });
+  });
+}
