@@ -43,3 +43,6 @@ fi
 echo "==> building"
 npx tsc -p tsconfig.json
 chmod +x dist/main.js
+if [ "$what" = run ] && [ "$(id -u)" = 0 ] && [ -d /usr/local/bin ]; then
+  ln -sfn "$PWD/dist/main.js" /usr/local/bin/atrium
+fi
