@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ test('with a certificate configured, Atrium serves HTTPS and marks its cookie Se
   const url = await server.listen();
   assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
   const res = await new Promise<{ status: number; cookie: string | undefined }>((resolve, reject) => {
-    const req = request(`${url}/api/v1/auth/login`, { method: 'POST', ca: cert, headers: { 'content-type': 'application/json' } }, (r) => {
+    const req = request(`${url}/api/v1/auth/login`, { method: 'POST', ca: readFileSync(cert), headers: { 'content-type': 'application/json' } }, (r) => {
       r.resume();
       resolve({ status: r.statusCode!, cookie: r.headers['set-cookie']?.[0] });
     });
