@@ -96,6 +96,7 @@ describe('CLI against `atrium serve`', () => {
     assert.match(quota.stdout, /gpu a100\s+2/);
     assert.match((await atrium(['teams', 'show', 'ml'])).stdout, /workspaces\s+2\s+1/);
 
+    assert.equal((await atrium(['password', '--password-stdin'], `${password}\nnew-admin-password\n`)).code, 0);
     const token = await atrium(['tokens', 'create', 'ci', '--expires-in', '1d']);
     assert.match(token.stdout, /^atr_\S+\n$/);
     assert.equal((await atrium(['users', 'disable', 'bob'])).code, 0);
@@ -110,7 +111,7 @@ describe('CLI against `atrium serve`', () => {
     const second = await serve(data);
     after(() => second.child.kill('SIGKILL'));
     assert.doesNotMatch(second.output, /created the platform admin/);
-    assert.equal((await atrium(['login', second.url, '-u', 'admin', '--password-stdin'], `${password}\n`)).code, 0);
+    assert.equal((await atrium(['login', second.url, '-u', 'admin', '--password-stdin'], 'new-admin-password\n')).code, 0);
     assert.match((await atrium(['ws', 'ls'])).stdout, /admin\/mine/);
   });
 

@@ -70,6 +70,25 @@ export function registerAccount(program: Command): void {
       );
     });
 
+  program
+    .command('password')
+    .description('change your password')
+    .option('--password-stdin', 'read the current and the new password from standard input, one per line')
+    .action(async (opts: { passwordStdin?: boolean }) => {
+      const { client } = signedIn();
+      let current: string;
+      let next: string;
+      if (opts.passwordStdin) {
+        [current = '', next = ''] = (await readStdinAll()).split('\n');
+      } else {
+        current = await askSecret('Current password: ');
+        next = await askSecret('New password (8 or more characters): ');
+        if ((await askSecret('New password again: ')) !== next) throw new CliError('the new passwords differ', 2);
+      }
+      await client.put('/api/v1/me/password', { current, password: next });
+      process.stdout.write('Password changed.\n');
+    });
+
   const tokens = program.command('tokens').description('API tokens for scripts and tools');
   tokens
     .command('ls')

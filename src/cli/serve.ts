@@ -66,7 +66,7 @@ export function registerServe(program: Command): void {
       const lines = [`Atrium is running at ${shown}`, `  data:     ${config.dataDir}`, `  database: ${config.database.kind}`];
       if (admin) {
         lines.push('', `First start: created the platform admin "${admin.username}".`);
-        if (admin.password) lines.push(`  password: ${admin.password}`, '  (shown only now; change it with `atrium` after signing in)');
+        if (admin.password) lines.push(`  password: ${admin.password}`, '  (shown only now; change it with `atrium password` after signing in)');
       }
       lines.push('', 'Next:', `  atrium login ${shown}`, '  atrium profiles ls', '  atrium ws create my-first --profile small', '');
       process.stdout.write(lines.join('\n') + '\n');

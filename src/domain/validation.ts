@@ -38,6 +38,8 @@ export function describeErrors(errors: ErrorObject[] | null | undefined, root: s
       const rule = (e.parentSchema as { description?: string } | undefined)?.description;
       return rule ? `${path}: must be ${rule}` : `${path}: ${e.message}`;
     }
+    case 'minProperties':
+      return `${path}: give at least one field to change`;
     case 'enum':
       return `${path}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'anyOf': {

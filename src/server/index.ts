@@ -42,6 +42,8 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
   const app = Fastify({
     ...(https ? { https } : {}),
     bodyLimit: config.bodyLimit,
+    // Event streams stay open; shutting down must not wait for every browser tab.
+    forceCloseConnections: true,
     // The audit log records every change; per-request lines would only slow the hot path.
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.auth.trustedProxies.length > 0 ? config.auth.trustedProxies : false,

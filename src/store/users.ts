@@ -121,27 +121,24 @@ export function createUsersRepo(ctx: StoreContext) {
       }
     },
 
-    async update(id: string, changes: { admin?: boolean; passwordHash?: string; email?: string | null; displayName?: string }): Promise<User> {
-      const set: Partial<UsersTable> = { updated_at: ctx.now() };
-      if (changes.admin !== undefined) set.admin = changes.admin ? 1 : 0;
-      if (changes.passwordHash !== undefined) set.password_hash = changes.passwordHash;
-      if (changes.email !== undefined) set.email = changes.email;
-      if (changes.displayName !== undefined) set.display_name = changes.displayName;
-      await db.updateTable('users').set(set).where('id', '=', id).execute();
-      const r = await byId(db, id);
-      if (!r) throw new NotFound(`user ${id}`);
-      return toUser(r);
-    },
-
     /**
-     * Disables or re-enables a user. Disabling ends their sessions, revokes
-     * their tokens and asks every workspace they own to stop, in one transaction.
+     * Changes a user in one transaction. Disabling also ends their sessions,
+     * revokes their tokens and asks every workspace they own to stop.
      */
-    async setDisabled(id: string, disabled: boolean): Promise<User> {
+    async update(
+      id: string,
+      changes: { admin?: boolean; disabled?: boolean; passwordHash?: string; email?: string | null; displayName?: string },
+    ): Promise<User> {
       return transaction(ctx, async (tx) => {
         const now = ctx.now();
-        await tx.db.updateTable('users').set({ disabled: disabled ? 1 : 0, updated_at: now }).where('id', '=', id).execute();
-        if (disabled) {
+        const set: Partial<UsersTable> = { updated_at: now };
+        if (changes.admin !== undefined) set.admin = changes.admin ? 1 : 0;
+        if (changes.disabled !== undefined) set.disabled = changes.disabled ? 1 : 0;
+        if (changes.passwordHash !== undefined) set.password_hash = changes.passwordHash;
+        if (changes.email !== undefined) set.email = changes.email;
+        if (changes.displayName !== undefined) set.display_name = changes.displayName;
+        await tx.db.updateTable('users').set(set).where('id', '=', id).execute();
+        if (changes.disabled) {
           await tx.db.deleteFrom('sessions').where('user_id', '=', id).execute();
           await tx.db.updateTable('tokens').set({ revoked_at: now }).where('user_id', '=', id).where('revoked_at', 'is', null).execute();
           const running = await tx.db
@@ -160,8 +157,8 @@ export function createUsersRepo(ctx: StoreContext) {
               teamId: ws.team_id,
               workspaceId: ws.id,
               type: 'desired',
-              message: `stop requested: owner's account was disabled`,
-              data: { desired: 'stopped' },
+              message: "stop requested: the owner's account was disabled",
+              data: { desired: 'stopped', workspace: ws.name },
             });
           }
         }

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Conflict, InvalidInput, NotFound } from '../../domain/index.js';
+import { can, Conflict, InvalidInput, NotFound } from '../../domain/index.js';
 import type { GpuPool } from '../../store/index.js';
 import type { ApiDeps } from '../access.js';
 import { route, type RouteDef } from '../router.js';
@@ -47,15 +47,16 @@ export function catalogueRoutes(deps: ApiDeps): RouteDef[] {
       response: Type.Object({ items: Type.Array(ProfileView) }),
       async handler({ user }) {
         const auth = user();
+        const admin = can(auth.subject, 'platform.admin', { kind: 'platform' });
         const teamNames = new Set<string>();
-        if (!auth.user.admin) {
+        if (!admin) {
           for (const id of auth.subject.roles.keys()) {
             const t = await store.teams.get(id);
             if (t) teamNames.add(t.name);
           }
         }
-        const visible = deps.profiles.filter((p) => auth.user.admin || p.teams === null || p.teams.some((t) => teamNames.has(t)));
-        return { items: visible.map((p) => profileView(p, auth.user.admin)) };
+        const visible = deps.profiles.filter((p) => admin || p.teams === null || p.teams.some((t) => teamNames.has(t)));
+        return { items: visible.map((p) => profileView(p, admin)) };
       },
     }),
     route({
@@ -70,7 +71,7 @@ export function catalogueRoutes(deps: ApiDeps): RouteDef[] {
         const auth = user();
         const p = deps.profiles.find((x) => x.name === params.profile);
         if (!p) throw new NotFound(`profile ${params.profile}`);
-        return profileView(p, auth.user.admin);
+        return profileView(p, can(auth.subject, 'platform.admin', { kind: 'platform' }));
       },
     }),
     route({

@@ -1,4 +1,4 @@
-import { Conflict, NotFound } from '../../domain/index.js';
+import { can, Conflict, NotFound } from '../../domain/index.js';
 import { generatePassword } from '../../identity/index.js';
 import type { ApiDeps } from '../access.js';
 import { route, type RouteDef } from '../router.js';
@@ -59,7 +59,7 @@ export function userRoutes(deps: ApiDeps): RouteDef[] {
       async handler({ user, params }) {
         const auth = user();
         const found = await store.users.byUsername(params.user);
-        if (!found || !(auth.user.admin || found.id === auth.user.id)) throw new NotFound(`user ${params.user}`);
+        if (!found || !can(auth.subject, 'user.read', { kind: 'user', id: found.id })) throw new NotFound(`user ${params.user}`);
         return userView(found);
       },
     }),
@@ -75,20 +75,18 @@ export function userRoutes(deps: ApiDeps): RouteDef[] {
       async handler({ user, params, body }) {
         const auth = user();
         access.requireAdmin(auth);
-        let target = await store.users.byUsername(params.user);
-        if (!target) throw new NotFound(`user ${params.user}`);
-        if (target.id === auth.user.id && (body.disabled === true || body.admin === false)) {
+        const found = await store.users.byUsername(params.user);
+        if (!found) throw new NotFound(`user ${params.user}`);
+        if (found.id === auth.user.id && (body.disabled === true || body.admin === false)) {
           throw new Conflict('you cannot disable yourself or drop your own admin role; ask another admin', 'self_lockout');
         }
-        if (body.admin !== undefined || body.password !== undefined || body.email !== undefined || body.displayName !== undefined) {
-          target = await store.users.update(target.id, {
-            ...(body.admin === undefined ? {} : { admin: body.admin }),
-            ...(body.password === undefined ? {} : { passwordHash: await identity.hashPassword(body.password) }),
-            ...(body.email === undefined ? {} : { email: body.email }),
-            ...(body.displayName === undefined ? {} : { displayName: body.displayName }),
-          });
-        }
-        if (body.disabled !== undefined && body.disabled !== target.disabled) target = await store.users.setDisabled(target.id, body.disabled);
+        const target = await store.users.update(found.id, {
+          ...(body.admin === undefined ? {} : { admin: body.admin }),
+          ...(body.disabled === undefined ? {} : { disabled: body.disabled }),
+          ...(body.password === undefined ? {} : { passwordHash: await identity.hashPassword(body.password) }),
+          ...(body.email === undefined ? {} : { email: body.email }),
+          ...(body.displayName === undefined ? {} : { displayName: body.displayName }),
+        });
         return userView(target);
       },
     }),
