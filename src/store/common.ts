@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Kysely, Transaction } from 'kysely';
+import type { ExpressionBuilder, Kysely, Transaction } from 'kysely';
 import { InvalidInput } from '../domain/index.js';
 import type { Dialect } from './db.js';
 import type { Database } from './schema.js';
@@ -104,4 +104,16 @@ export function page<T>(rows: T[], limit: number, key: (row: T) => string | numb
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/**
+ * The SQL twin of `chargesCompute` (design §5): a workspace holds its CPU,
+ * memory and GPU limits while the runtime reports it starting, running or
+ * stopping, or while it is asked to run and not yet picked up.
+ */
+export function holdsCompute(eb: ExpressionBuilder<Database, 'workspaces'>) {
+  return eb.or([
+    eb('workspaces.phase', 'in', ['starting', 'running', 'stopping']),
+    eb.and([eb('workspaces.desired', '=', 'running'), eb('workspaces.phase', '=', 'pending')]),
+  ]);
 }

@@ -1,5 +1,7 @@
+import type { Selectable } from 'kysely';
 import { Conflict, NotFound } from '../domain/index.js';
 import { isUniqueViolation, newId, type StoreContext } from './common.js';
+import type { SshKeysTable, TokensTable } from './schema.js';
 
 export interface SessionRecord {
   id: string;
@@ -26,6 +28,23 @@ export interface SshKeyRecord {
   publicKey: string;
   fingerprint: string;
   createdAt: number;
+}
+
+function toToken(r: Selectable<TokensTable>): TokenRecord {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    name: r.name,
+    secretHash: r.secret_hash,
+    createdAt: Number(r.created_at),
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
+    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  };
+}
+
+function toSshKey(r: Selectable<SshKeysTable>): SshKeyRecord {
+  return { id: r.id, userId: r.user_id, name: r.name, publicKey: r.public_key, fingerprint: r.fingerprint, createdAt: Number(r.created_at) };
 }
 
 /** Sessions, API tokens and SSH keys: secrets are stored only as hashes. */
@@ -65,46 +84,17 @@ export function createCredentialsRepo(ctx: StoreContext) {
     },
     tokens: {
       async create(t: { id: string; userId: string; name: string; secretHash: string; expiresAt: number | null }): Promise<TokenRecord> {
-        const row = {
-          id: t.id,
-          user_id: t.userId,
-          name: t.name,
-          secret_hash: t.secretHash,
-          created_at: ctx.now(),
-          expires_at: t.expiresAt,
-          last_used_at: null,
-          revoked_at: null,
-        };
+        const row = { id: t.id, user_id: t.userId, name: t.name, secret_hash: t.secretHash, created_at: ctx.now(), expires_at: t.expiresAt, last_used_at: null, revoked_at: null };
         await db.insertInto('tokens').values(row).execute();
-        return { id: row.id, userId: row.user_id, name: row.name, secretHash: row.secret_hash, createdAt: row.created_at, expiresAt: row.expires_at, lastUsedAt: null, revokedAt: null };
+        return toToken(row);
       },
       async get(id: string): Promise<TokenRecord | undefined> {
         const r = await db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
-        return (
-          r && {
-            id: r.id,
-            userId: r.user_id,
-            name: r.name,
-            secretHash: r.secret_hash,
-            createdAt: Number(r.created_at),
-            expiresAt: r.expires_at === null ? null : Number(r.expires_at),
-            lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
-            revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
-          }
-        );
+        return r && toToken(r);
       },
       async list(userId: string): Promise<TokenRecord[]> {
         const rows = await db.selectFrom('tokens').selectAll().where('user_id', '=', userId).where('revoked_at', 'is', null).orderBy('created_at').execute();
-        return rows.map((r) => ({
-          id: r.id,
-          userId: r.user_id,
-          name: r.name,
-          secretHash: r.secret_hash,
-          createdAt: Number(r.created_at),
-          expiresAt: r.expires_at === null ? null : Number(r.expires_at),
-          lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
-          revokedAt: null,
-        }));
+        return rows.map(toToken);
       },
       async used(id: string, at: number): Promise<void> {
         await db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
@@ -129,11 +119,11 @@ export function createCredentialsRepo(ctx: StoreContext) {
           if (isUniqueViolation(err)) throw new Conflict(`SSH key ${k.fingerprint} is already registered`, 'key_taken');
           throw err;
         }
-        return { id: row.id, userId: row.user_id, name: row.name, publicKey: row.public_key, fingerprint: row.fingerprint, createdAt: row.created_at };
+        return toSshKey(row);
       },
       async list(userId: string): Promise<SshKeyRecord[]> {
         const rows = await db.selectFrom('ssh_keys').selectAll().where('user_id', '=', userId).orderBy('created_at').execute();
-        return rows.map((r) => ({ id: r.id, userId: r.user_id, name: r.name, publicKey: r.public_key, fingerprint: r.fingerprint, createdAt: Number(r.created_at) }));
+        return rows.map(toSshKey);
       },
       async remove(userId: string, id: string): Promise<void> {
         const r = await db.deleteFrom('ssh_keys').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();

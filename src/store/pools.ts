@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import { Conflict, NotFound, type PoolRoom } from '../domain/index.js';
-import { isUniqueViolation, newId, transaction, type Executor, type StoreContext } from './common.js';
+import { holdsCompute, isUniqueViolation, newId, transaction, type Executor, type StoreContext } from './common.js';
 import type { GpuPoolsTable } from './schema.js';
 
 export interface GpuPool {
@@ -39,12 +39,7 @@ async function heldByPool(ex: Executor, poolIds: string[], teamId?: string): Pro
     .selectFrom('workspaces')
     .select((eb) => ['gpu_pool_id', eb.fn.sum<number>('gpu_count').as('n')])
     .where('gpu_pool_id', 'in', poolIds)
-    .where((eb) =>
-      eb.or([
-        eb('phase', 'in', ['starting', 'running', 'stopping']),
-        eb.and([eb('desired', '=', 'running'), eb('phase', '=', 'pending')]),
-      ]),
-    )
+    .where(holdsCompute)
     .groupBy('gpu_pool_id');
   if (teamId) q = q.where('team_id', '=', teamId);
   const rows = await q.execute();

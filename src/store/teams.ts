@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import { Conflict, NotFound, type Quota, type Role, type Usage } from '../domain/index.js';
 import {
   decodeCursor,
+  holdsCompute,
   isUniqueViolation,
   newId,
   page,
@@ -45,7 +46,7 @@ export function toTeam(r: Selectable<TeamsTable>): Team {
 /**
  * What a team's workspaces are charged now (design §5): compute for those
  * asked to run or still holding resources, storage and a slot for every one
- * not deleted. The SQL mirrors `chargesCompute` / `chargesStorage`.
+ * not deleted, as `chargesCompute` / `chargesStorage` define.
  */
 export async function teamUsage(ex: Executor, teamId: string): Promise<Usage> {
   const compute = await ex
@@ -55,24 +56,14 @@ export async function teamUsage(ex: Executor, teamId: string): Promise<Usage> {
       eb.fn.coalesce(eb.fn.sum<number>('memory_limit_bytes'), eb.lit(0)).as('memory'),
     ])
     .where('team_id', '=', teamId)
-    .where((eb) =>
-      eb.or([
-        eb('phase', 'in', ['starting', 'running', 'stopping']),
-        eb.and([eb('desired', '=', 'running'), eb('phase', '=', 'pending')]),
-      ]),
-    )
+    .where(holdsCompute)
     .executeTakeFirstOrThrow();
   const gpus = await ex
     .selectFrom('workspaces')
     .select((eb) => ['gpu_type', eb.fn.sum<number>('gpu_count').as('n')])
     .where('team_id', '=', teamId)
     .where('gpu_count', '>', 0)
-    .where((eb) =>
-      eb.or([
-        eb('phase', 'in', ['starting', 'running', 'stopping']),
-        eb.and([eb('desired', '=', 'running'), eb('phase', '=', 'pending')]),
-      ]),
-    )
+    .where(holdsCompute)
     .groupBy('gpu_type')
     .execute();
   const storage = await ex
@@ -92,6 +83,9 @@ export async function teamUsage(ex: Executor, teamId: string): Promise<Usage> {
 
 export function createTeamsRepo(ctx: StoreContext) {
   const { db } = ctx;
+
+  const roleIn = (ex: Executor, teamId: string, userId: string) =>
+    ex.selectFrom('memberships').select('role').where('team_id', '=', teamId).where('user_id', '=', userId).executeTakeFirst();
 
   async function countOwners(ex: Executor, teamId: string): Promise<number> {
     const r = await ex
@@ -211,12 +205,7 @@ export function createTeamsRepo(ctx: StoreContext) {
     /** Adds a member or changes their role. A team always keeps at least one owner. */
     async setMember(team: Team, userId: string, role: Role): Promise<void> {
       await transaction(ctx, async (tx) => {
-        const current = await tx.db
-          .selectFrom('memberships')
-          .select('role')
-          .where('team_id', '=', team.id)
-          .where('user_id', '=', userId)
-          .executeTakeFirst();
+        const current = await roleIn(tx.db, team.id, userId);
         if (current) {
           if (current.role === 'owner' && role !== 'owner' && (await countOwners(tx.db, team.id)) <= 1) {
             throw new Conflict(`team ${team.name} needs at least one owner`, 'last_owner');
@@ -230,12 +219,7 @@ export function createTeamsRepo(ctx: StoreContext) {
 
     async removeMember(team: Team, userId: string): Promise<boolean> {
       return transaction(ctx, async (tx) => {
-        const current = await tx.db
-          .selectFrom('memberships')
-          .select('role')
-          .where('team_id', '=', team.id)
-          .where('user_id', '=', userId)
-          .executeTakeFirst();
+        const current = await roleIn(tx.db, team.id, userId);
         if (!current) return false;
         if (current.role === 'owner' && (await countOwners(tx.db, team.id)) <= 1) {
           throw new Conflict(`team ${team.name} needs at least one owner`, 'last_owner');
