@@ -1,0 +1,60 @@
+import type { CallResult } from '../lib/load.js';
+
+/** Targets from the issue that asked for this benchmark. */
+export const TARGETS = {
+  /** p99 of each read at full size, ms */
+  readP99Ms: 20,
+};
+
+/** What JupyterHub did on the reference machine (10,000 users, 16 connections), to tell a sick anchor from a healthy one. */
+export const HUB_REFERENCE: Record<string, string> = {
+  'get-user': '311–402 req/s, p99 58–79 ms',
+  'users-page': '~150 req/s, p99 132–158 ms',
+};
+
+export type Verdict = 'PASS' | 'MISS';
+
+export interface Row {
+  systemId: string;
+  system: string;
+  call: string;
+  description: string;
+  result: CallResult;
+  anchor: {
+    call: string;
+    /** this rps / anchor rps: above 1 is faster */
+    rpsRatio: number;
+    /** this p99 / anchor p99: below 1 is faster */
+    p99Ratio: number;
+  } | null;
+  targets: { p99: Verdict; fasterThanAnchor: Verdict | null } | null;
+}
+
+const ms = (v: number) => (v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0));
+const rps = (v: number) => v.toFixed(0);
+
+function vsAnchor(r: Row): string {
+  if (r.systemId === 'jupyterhub') return 'anchor';
+  if (!r.anchor) return r.targets ? 'no anchor measured' : 'no JupyterHub equivalent';
+  return `${r.anchor.rpsRatio.toFixed(1)}× req/s, p99 ${r.anchor.p99Ratio.toFixed(2)}× (${r.anchor.call})`;
+}
+
+/** The results as a fixed-width table, one row per system and call. */
+export function formatTable(rows: Row[]): string {
+  const head = ['system', 'call', 'req/s', 'p50 ms', 'p99 ms', 'vs JupyterHub in this run', `p99<${TARGETS.readP99Ms}ms`, 'beats JH', 'errors'];
+  const right = new Set([2, 3, 4, 8]);
+  const body = rows.map((r) => [
+    r.system,
+    r.call,
+    rps(r.result.rps),
+    ms(r.result.p50Ms),
+    ms(r.result.p99Ms),
+    vsAnchor(r),
+    r.targets?.p99 ?? '—',
+    r.targets?.fasterThanAnchor ?? '—',
+    String(r.result.errors),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}

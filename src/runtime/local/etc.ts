@@ -1,0 +1,83 @@
+import { chmod, chown, cp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Host /etc entries a sandbox sees (read-only); never secrets such as ssl/private or shadow. */
+const COPIED = [
+  'alternatives', 'ssl/certs', 'ssl/openssl.cnf', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'localtime', 'timezone',
+  'python3', 'python3.11', 'jupyter', 'mime.types', 'protocols', 'services', 'shells', 'bash.bashrc', 'profile', 'profile.d',
+  'inputrc', 'ssh/moduli', 'ca-certificates.conf', 'debian_version', 'os-release', 'issue', 'environment', 'login.defs', 'magic',
+];
+
+export interface EtcInput {
+  hostname: string;
+  uid: number;
+  gid: number;
+  /** the workspace's sshd host key (private, PEM), readable only by the workspace user */
+  hostKey: string;
+  authorizedKeys: string[];
+}
+
+export function passwd(uid: number, gid: number): string {
+  return ['root:x:0:0:root:/root:/usr/sbin/nologin', 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin', `jovyan:x:${uid}:${gid}:Workspace user:/home/jovyan:/bin/bash`, ''].join('\n');
+}
+
+export function group(gid: number): string {
+  return ['root:x:0:', 'users:x:100:jovyan', 'nogroup:x:65534:', `jovyan:x:${gid}:`, ''].join('\n');
+}
+
+/**
+ * sshd run per connection as the workspace user (`sshd -i`): keys only, the
+ * platform-written authorized_keys, no PAM, forwarding limited to local
+ * ports (what VS Code Remote needs; the sandbox's network is loopback only).
+ */
+export function sshdConfig(): string {
+  return [
+    'HostKey /etc/ssh/ssh_host_ed25519_key',
+    'AuthorizedKeysFile /etc/ssh/authorized_keys',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'PermitRootLogin no',
+    'AllowUsers jovyan',
+    'StrictModes yes',
+    'AllowTcpForwarding local',
+    'AllowStreamLocalForwarding no',
+    'X11Forwarding no',
+    'PermitTunnel no',
+    'PermitUserEnvironment no',
+    'PrintMotd no',
+    'PidFile none',
+    'LogLevel ERROR',
+    'Subsystem sftp /usr/lib/openssh/sftp-server',
+    '',
+  ].join('\n');
+}
+
+/** Writes a fresh /etc for one sandbox into `dir` (root-owned, world-readable except the host key). */
+export async function writeEtc(dir: string, e: EtcInput): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(join(dir, 'ssh'), { recursive: true, mode: 0o755 });
+  await mkdir(join(dir, 'ssl'), { recursive: true, mode: 0o755 });
+  for (const entry of COPIED) {
+    const source = join('/etc', entry);
+    if (existsSync(source)) await cp(source, join(dir, entry), { recursive: true, verbatimSymlinks: true, dereference: false });
+  }
+  const files: Record<string, string> = {
+    passwd: passwd(e.uid, e.gid),
+    group: group(e.gid),
+    hostname: `${e.hostname}\n`,
+    hosts: `127.0.0.1\tlocalhost ${e.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
+    'nsswitch.conf': 'passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n',
+    'resolv.conf': '',
+    'ssh/sshd_config': sshdConfig(),
+    'ssh/authorized_keys': e.authorizedKeys.map((k) => `${k}\n`).join(''),
+  };
+  for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o644 });
+  const key = join(dir, 'ssh', 'ssh_host_ed25519_key');
+  await writeFile(key, e.hostKey, { mode: 0o600 });
+  await chown(key, e.uid, e.gid);
+  await chmod(dir, 0o755);
+  if (!existsSync(join(dir, 'mtab'))) await symlink('/proc/self/mounts', join(dir, 'mtab'));
+}

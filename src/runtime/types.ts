@@ -1,0 +1,102 @@
+import type { Duplex } from 'node:stream';
+import type { EnvironmentKind, Phase, Tier } from '../domain/index.js';
+
+/**
+ * The runtime interface (design §6). Types here are the only way runtimes and
+ * the rest of the system talk: the reconciler drives a runtime with them, the
+ * proxy and SSH gateway reach workspaces through `endpoint`.
+ */
+
+/** What a runtime needs to run one workspace; built by the reconciler from the workspace record. */
+export interface WorkspaceSpec {
+  id: string;
+  team: string;
+  name: string;
+  /** the owning user: each user gets their own host uid */
+  owner: { id: string; username: string };
+  environment: { kind: EnvironmentKind; command?: string[]; port?: number };
+  image?: string;
+  tier: Tier;
+  egress: 'none' | 'public';
+  cpu: { requestMilli: number; limitMilli: number };
+  memory: { requestBytes: number; limitBytes: number };
+  gpu: { count: number; type: string | null };
+  storageBytes: number;
+  /** prefix the web app is served under: `/w/<team>/<ws>/` */
+  basePath: string;
+  /** OpenSSH public key lines allowed to log in over SSH */
+  authorizedKeys: string[];
+}
+
+/** A change the runtime saw, from a watch or by polling. */
+export interface Observation {
+  workspaceId: string;
+  phase: Phase;
+  reason?: string;
+  /** last lines of the app's output, for failures */
+  logTail?: string;
+}
+
+/** A byte stream opened to a workspace's app or sshd; the caller owns it. */
+export type Connector = () => Promise<Duplex>;
+
+/** Signals the idle culler reads (design §5). */
+export interface Activity {
+  /** CPU seconds used since the workspace started */
+  cpuSeconds: number;
+  /** GPU utilisation 0–1 across its GPUs, when it has any */
+  gpuUtilization: number | null;
+  /** SSH sessions open inside */
+  sshSessions: number;
+  /** Jupyter kernels currently executing */
+  busyKernels: number;
+  /** when the app last reported activity itself (e.g. Jupyter's last_activity), epoch ms */
+  appLastActivity: number | null;
+}
+
+export interface Gpu {
+  index: number;
+  type: string;
+  uuid: string;
+  /** workspace id holding it, or null */
+  heldBy: string | null;
+}
+
+export interface Capacity {
+  cpuMilli: number;
+  memoryBytes: number;
+  gpus: Gpu[];
+  /** guarantees of what runs now */
+  allocated: { cpuMilli: number; memoryBytes: number };
+  /** tiers this runtime can run, and why not for the others */
+  tiers: Partial<Record<Tier, string | true>>;
+}
+
+export interface LogOptions {
+  /** only the last N lines */
+  tail?: number;
+  /** keep streaming new output */
+  follow?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface Runtime {
+  readonly name: string;
+  /** namespace, quota, rbac, policies (k8s); directories and host uids (local) */
+  ensureTenant(team: string): Promise<void>;
+  /** Idempotent: makes the workspace run as specified. Resolves once its sandbox process is started, not when the app is ready. */
+  start(spec: WorkspaceSpec): Promise<void>;
+  /** Stops it (SIGTERM, then SIGKILL after a grace period), keeping the home. Idempotent. */
+  stop(workspaceId: string): Promise<void>;
+  /** Removes everything of it; the home only with `purge`. Idempotent. */
+  remove(workspaceId: string, opts: { purge: boolean }): Promise<void>;
+  /** Every sandbox the runtime holds now, running or not: the reconciler's full resync and its adoption at start. */
+  inventory(): Promise<Observation[]>;
+  /** Phase changes as they happen (from a watch, or by polling), until `signal` aborts. */
+  observe(signal: AbortSignal): AsyncIterable<Observation>;
+  /** Opens byte streams to the app (`http`) or to a fresh sshd (`ssh`). */
+  endpoint(workspaceId: string, port: 'http' | 'ssh'): Promise<Connector>;
+  logs(workspaceId: string, opts?: LogOptions): AsyncIterable<string>;
+  activity(workspaceId: string): Promise<Activity>;
+  capacity(): Promise<Capacity>;
+}
