@@ -7,10 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-run}
 
-apt_packages=(ca-certificates)
+# the local runtime: runc sandboxes with tini as PID 1, sshd and Jupyter inside, ext4 homes, the agent built with cc
+apt_packages=(ca-certificates runc tini openssh-server jupyter-notebook python3-ipykernel e2fsprogs gcc libc6-dev)
 case "$what" in
   run) ;;
-  test) apt_packages+=(postgresql) ;;
+  test) apt_packages+=(postgresql python3-websocket) ;;
   bench) apt_packages+=(postgresql jupyterhub wrk) ;;
   *) echo "usage: scripts/deps.sh run|test|bench" >&2; exit 2 ;;
 esac
@@ -25,9 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts a cluster of its own on 5432; Atrium's tests and benches run their own.
+  # Debian starts services of its own (a PostgreSQL cluster on 5432, sshd on 22); Atrium needs neither.
   if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v pg_ctlcluster >/dev/null; then
     pg_lsclusters -h 2>/dev/null | while read -r ver name _; do pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done
+  fi
+  if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+    service ssh stop >/dev/null 2>&1 || true
   fi
 fi
 
@@ -42,6 +46,8 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
 fi
 echo "==> building"
 npx tsc -p tsconfig.json
+mkdir -p dist/agent
+cc -O2 -Wall -Wextra -o dist/agent/atrium-agent agent/atrium-agent.c
 chmod +x dist/main.js
 if [ "$what" = run ] && [ "$(id -u)" = 0 ] && [ -d /usr/local/bin ]; then
   ln -sfn "$PWD/dist/main.js" /usr/local/bin/atrium

@@ -30,7 +30,7 @@ function atrium(args: string[], input?: string): Promise<{ code: number; stdout:
 }
 
 async function serve(dataDir: string): Promise<{ child: ChildProcess; output: string; url: string }> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--data-dir', dataDir], { env: { ...env, ATRIUM_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--data-dir', dataDir, '--runtime', 'none'], { env: { ...env, ATRIUM_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -69,19 +69,19 @@ describe('CLI against `atrium serve`', () => {
     assert.match(profiles.stdout, /^PROFILE\s+NAME\s+ENV/m);
     assert.match(profiles.stdout, /small\s+Small shell\s+shell\s+100m\/250m\s+128Mi\/256Mi/);
 
-    const ws = await atrium(['ws', 'create', 'ml/lab', '--profile', 'small']);
+    const ws = await atrium(['ws', 'create', 'ml/lab', '--profile', 'small', '--detach']);
     assert.equal(ws.code, 0, ws.stderr);
-    assert.match(ws.stdout, /Created workspace ml\/lab \(small\); desired running, phase pending/);
+    assert.match(ws.stdout, /Created workspace ml\/lab \(small\)\.\nDesired running, phase pending/);
     assert.equal((await atrium(['ws', 'create', 'mine', '-p', 'small', '--no-start'])).code, 0, 'a bare name means the personal team');
     const list = JSON.parse((await atrium(['ws', 'ls', '--json'])).stdout) as Array<{ team: string; name: string; phase: string }>;
     assert.deepEqual(list.map((w) => `${w.team}/${w.name}`), ['admin/mine', 'ml/lab']);
     assert.ok(list.every((w) => w.phase === 'pending'));
     assert.match((await atrium(['ws', 'show', 'ml.lab'])).stdout, /phase:\s+pending/);
-    assert.match((await atrium(['ws', 'stop', 'atrium.ml.lab'])).stdout, /desired stopped/);
-    assert.match((await atrium(['ws', 'start', 'ml/lab'])).stdout, /desired running/);
+    assert.match((await atrium(['ws', 'stop', 'atrium.ml.lab', '--detach'])).stdout, /desired stopped/);
+    assert.match((await atrium(['ws', 'start', 'ml/lab', '-d'])).stdout, /desired running/);
 
     assert.equal((await atrium(['ws', 'create', 'ml/second', '--profile', 'small', '--no-start'])).code, 0);
-    const over = await atrium(['ws', 'create', 'ml/third', '--profile', 'small']);
+    const over = await atrium(['ws', 'create', 'ml/third', '--profile', 'small', '--detach']);
     assert.equal(over.code, 1);
     assert.match(over.stderr, /quota_exceeded: team ml workspaces: 1 requested, 0 of 2 left/);
     const missing = await atrium(['ws', 'show', 'ml/nope']);

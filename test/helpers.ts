@@ -61,6 +61,7 @@ export async function startServer(opts: { database?: 'sqlite' | 'postgres'; pool
       dataDir: dir,
       database: db.kind === 'sqlite' ? `sqlite:${db.file}` : db.url,
       databasePoolSize: db.kind === 'postgres' ? db.poolSize : undefined,
+      'runtime.kind': 'none',
       ...opts.flags,
     },
   });

@@ -54,7 +54,7 @@ for (const kind of databaseKinds()) {
       await states.touch(ws.id, 4000);
       assert.equal((await states.get(ws.id))!.lastActivityAt, 5000, 'activity never goes back');
       await store.workspaces.stop((await states.get(ws.id))!);
-      assert.deepEqual(intents, [ws.id]);
+      assert.deepEqual(intents, [ws.id, ws.id], 'creation and the stop request');
       const stopping = await states.unsettled();
       assert.equal(stopping[0]!.desired, 'stopped');
       assert.ok(stopping[0]!.generation > stopping[0]!.observedGeneration);

@@ -124,6 +124,22 @@ function tail(file: string, lines = 20): string {
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
+/** Warning and error lines (pino JSON, level 40 and up) a server wrote to its log. */
+function serverWarnings(file: string): string[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      if (!line.startsWith('{')) return false;
+      try {
+        return ((JSON.parse(line) as { level?: number }).level ?? 0) >= 40;
+      } catch {
+        return false;
+      }
+    })
+    .map((line) => line.slice(0, 300));
+}
+
 interface Measured {
   systemId: SystemId;
   call: CallDef;
@@ -255,8 +271,8 @@ async function main(opts: Options): Promise<number> {
       log(`${LABELS[s]} up at ${server.baseUrl}`);
       measured.push(...(await measureAll(s, server.baseUrl, atriumCalls(plan, opts.seed), opts)));
       await server.stop();
-      const warnings = tail(logFile, 5);
-      if (warnings) log(`${LABELS[s]} logged (last lines of ${logFile}):\n${warnings}`);
+      const warnings = serverWarnings(logFile);
+      if (warnings.length > 0) log(`${LABELS[s]} logged ${warnings.length} warnings or errors, e.g.:\n  ${warnings.slice(0, 3).join('\n  ')}`);
     }
     await pg?.stop();
 

@@ -1,6 +1,7 @@
 import { can, Forbidden, NotFound, type Action, type Profile, type Quota } from '../domain/index.js';
 import type { Authenticated, Identity } from '../identity/index.js';
-import type { Store, Team, Workspace } from '../store/index.js';
+import type { Machine, Store, Team, Workspace } from '../store/index.js';
+import type { Runtime } from '../runtime/types.js';
 
 /** What every route factory is given. */
 export interface ApiDeps {
@@ -11,6 +12,9 @@ export interface ApiDeps {
   https: boolean;
   sessionTtlSeconds: number;
   access: Access;
+  /** absent when no runtime is configured: workspaces are then admitted and stay pending */
+  runtime: Runtime | undefined;
+  machine: Machine | undefined;
 }
 
 /**

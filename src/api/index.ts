@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Profile, Quota } from '../domain/index.js';
 import type { Identity } from '../identity/index.js';
-import type { Store } from '../store/index.js';
+import type { Machine, Store } from '../store/index.js';
+import type { Runtime } from '../runtime/types.js';
 import { createAccess, type ApiDeps } from './access.js';
 import { openApiDocument } from './openapi.js';
 import { registerRoutes, route, type RouteDef } from './router.js';
@@ -27,6 +28,8 @@ export interface ApiOptions {
   sessionTtlSeconds: number;
   version: string;
   log: { error(obj: unknown, msg?: string): void };
+  runtime?: Runtime | undefined;
+  machine?: Machine | undefined;
 }
 
 /** Registers the whole REST API (and /healthz) on a Fastify instance; returns the route definitions. */
@@ -39,6 +42,8 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     https: opts.https,
     sessionTtlSeconds: opts.sessionTtlSeconds,
     access: createAccess(opts.store),
+    runtime: opts.runtime,
+    machine: opts.machine,
   };
   const routes: RouteDef[] = [
     ...authRoutes(deps),

@@ -293,6 +293,14 @@ export const EventsQuery = Type.Object(
   { after: Type.Optional(Type.Integer({ minimum: 0, description: 'resume after this event id (or send Last-Event-ID)' })) },
   strict,
 );
+export const LogsQuery = Type.Object(
+  {
+    tail: Type.Integer({ minimum: 1, maximum: 10000, default: 200, description: 'how many of the last lines' }),
+    follow: Type.Boolean({ default: false, description: 'keep streaming new output' }),
+  },
+  strict,
+);
+
 export const EventView = Type.Object({
   id: Type.Integer(),
   workspace: Nullable(Type.String()),

@@ -62,6 +62,22 @@ export function normalizeUrl(url: string): string {
 export class ApiClient {
   constructor(readonly url: string, private readonly token?: string) {}
 
+  /** A streaming request (event streams, logs): the response, once its status is OK. */
+  async raw(method: string, path: string, signal?: AbortSignal): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`, { method, headers: this.token ? { authorization: `Bearer ${this.token}` } : {}, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new CliError(`cannot reach Atrium at ${this.url}: ${(err as Error).message}`);
+    }
+    if (!res.ok) {
+      const data: unknown = await res.json().catch(() => undefined);
+      throw new CliError(errorMessage(data, `HTTP ${res.status}`), res.status === 401 ? 3 : res.status === 404 ? 4 : 1);
+    }
+    return res;
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;

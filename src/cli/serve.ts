@@ -16,6 +16,7 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   publicUrl?: string;
+  runtime?: string;
 }
 
 function portNumber(value: string | undefined): number | undefined {
@@ -40,6 +41,7 @@ export function registerServe(program: Command): void {
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--public-url <url>', 'the URL people use to reach Atrium')
+    .option('--runtime <kind>', 'local (runc sandboxes, needs root) or none (workspaces stay pending)')
     .action(async (flags: ServeFlags) => {
       const config = loadConfig({
         file: flags.config,
@@ -55,6 +57,7 @@ export function registerServe(program: Command): void {
           'tls.cert': flags.tlsCert,
           'tls.key': flags.tlsKey,
           publicUrl: flags.publicUrl,
+          'runtime.kind': flags.runtime,
         },
       });
       mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -63,7 +66,12 @@ export function registerServe(program: Command): void {
       const admin = await server.identity.bootstrapAdmin(config.admin.username, config.admin.password);
       const url = await server.listen();
       const shown = config.publicUrl ?? url;
-      const lines = [`Atrium is running at ${shown}`, `  data:     ${config.dataDir}`, `  database: ${config.database.kind}`];
+      const lines = [
+        `Atrium is running at ${shown}`,
+        `  data:     ${config.dataDir}`,
+        `  database: ${config.database.kind}`,
+        `  runtime:  ${config.runtime.kind === 'local' ? 'local (runc sandboxes on this machine)' : 'none (workspaces are admitted and stay pending)'}`,
+      ];
       if (admin) {
         lines.push('', `First start: created the platform admin "${admin.username}".`);
         if (admin.password) lines.push(`  password: ${admin.password}`, '  (shown only now; change it with `atrium password` after signing in)');

@@ -2,7 +2,7 @@ import type { Static } from '@sinclair/typebox';
 import type { Command } from 'commander';
 import type { schemas } from '../api/index.js';
 import { parseWorkspaceRef } from '../domain/index.js';
-import { CliError, signedIn, type Credentials } from './client.js';
+import { ApiClient, CliError, signedIn, type Credentials } from './client.js';
 import { ago, print, table } from './output.js';
 import { confirm } from './prompt.js';
 
@@ -16,6 +16,56 @@ export function resolveRef(ref: string, credentials: Credentials): { team: strin
   const team = parsed.team ?? credentials.username;
   if (!team) throw new CliError('a bare workspace name needs your username; sign in with `atrium login`, or write team/workspace', 2);
   return { team, ws: parsed.workspace, path: `/api/v1/teams/${team}/workspaces/${parsed.workspace}` };
+}
+
+const SETTLED: Record<string, string[]> = { running: ['running', 'failed'], stopped: ['stopped', 'failed'] };
+
+/**
+ * Shows a workspace's progress from its event stream until it reaches the
+ * phase its desired state asks for (or fails). Exits non-zero on failure.
+ */
+async function waitForPhase(client: ApiClient, w: WorkspaceView, timeoutSeconds: number, show: boolean): Promise<WorkspaceView> {
+  const path = `/api/v1/teams/${w.team}/workspaces/${w.name}`;
+  const wanted = SETTLED[w.desired] ?? [w.desired];
+  const started = Date.now();
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutSeconds * 1000);
+  try {
+    const current = await client.get<WorkspaceView>(path);
+    if (wanted.includes(current.phase) && current.phase !== 'failed') return current;
+    const res = await client.raw('GET', `${path}/events`, abort.signal);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let sep: number;
+      while ((sep = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, sep);
+        buffer = buffer.slice(sep + 2);
+        const data = block.split('\n').find((l) => l.startsWith('data: '));
+        if (!data) continue;
+        const e = JSON.parse(data.slice(6)) as { type: string; message: string; at: string; data: { phase?: string; reason?: string; logTail?: string } };
+        if (Date.parse(e.at) < started - 1000) continue;
+        if (show) process.stderr.write(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${e.message}\n`);
+        if (e.type === 'phase' && e.data.phase && wanted.includes(e.data.phase)) {
+          const final = await client.get<WorkspaceView>(path);
+          if (final.phase === 'failed') {
+            const tail = e.data.logTail ? `\n--- last lines of its log ---\n${e.data.logTail}` : '';
+            throw new CliError(`workspace ${w.team}/${w.name} failed: ${final.reason}${tail}`);
+          }
+          if (show) process.stdout.write(`Workspace ${w.team}/${w.name} is ${final.phase}${final.phase === 'running' ? ` (${((Date.now() - started) / 1000).toFixed(1)}s)` : ''}.\n`);
+          return final;
+        }
+      }
+    }
+    throw new CliError('the event stream ended early; see `atrium ws show`');
+  } catch (err) {
+    if (abort.signal.aborted) throw new CliError(`gave up waiting after ${timeoutSeconds}s; the workspace keeps going (see \`atrium ws show\`)`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
 }
 
 function gpu(w: WorkspaceView): string {
@@ -51,8 +101,10 @@ export function registerWorkspaces(program: Command): void {
     .requiredOption('-p, --profile <profile>', 'profile name (see `atrium profiles ls`)')
     .option('--shared', "let the team's editors use it too")
     .option('--no-start', 'create it stopped')
+    .option('-d, --detach', 'return at once instead of showing progress until it runs or fails')
+    .option('--timeout <seconds>', 'give up waiting after this long', '300')
     .option('--json', 'print JSON')
-    .action(async (ref: string, opts: { profile: string; shared?: boolean; start: boolean; json?: boolean }) => {
+    .action(async (ref: string, opts: { profile: string; shared?: boolean; start: boolean; detach?: boolean; timeout: string; json?: boolean }) => {
       const { client, credentials } = signedIn();
       const { team, ws: name } = resolveRef(ref, credentials);
       const w = await client.post<WorkspaceView>(`/api/v1/teams/${team}/workspaces`, {
@@ -61,7 +113,10 @@ export function registerWorkspaces(program: Command): void {
         ...(opts.shared ? { shared: true } : {}),
         start: opts.start,
       });
-      print(opts.json, w, () => `Created workspace ${w.team}/${w.name} (${w.profile}); desired ${w.desired}, phase ${w.phase}.\n`);
+      if (!opts.json) process.stdout.write(`Created workspace ${w.team}/${w.name} (${w.profile}).\n`);
+      const final = opts.start && !opts.detach ? await waitForPhase(client, w, Number(opts.timeout), !opts.json) : w;
+      if (opts.json) print(true, final, () => '');
+      else if (opts.detach || !opts.start) process.stdout.write(`Desired ${final.desired}, phase ${final.phase}.\n`);
     });
 
   ws.command('ls')
@@ -108,13 +163,28 @@ export function registerWorkspaces(program: Command): void {
     ws.command(verb)
       .description(description)
       .argument('<workspace>')
+      .option('-d, --detach', 'return at once instead of waiting for the workspace to get there')
+      .option('--timeout <seconds>', 'give up waiting after this long', '300')
       .option('--json', 'print JSON')
-      .action(async (ref: string, opts: { json?: boolean }) => {
+      .action(async (ref: string, opts: { detach?: boolean; timeout: string; json?: boolean }) => {
         const { client, credentials } = signedIn();
         const w = await client.post<WorkspaceView>(`${resolveRef(ref, credentials).path}/${verb}`);
-        print(opts.json, w, () => `Workspace ${w.team}/${w.name}: desired ${w.desired}, phase ${w.phase}.\n`);
+        const final = opts.detach ? w : await waitForPhase(client, w, Number(opts.timeout), !opts.json);
+        print(opts.json, final, () => (opts.detach ? `Workspace ${w.team}/${w.name}: desired ${w.desired}, phase ${w.phase}.\n` : ''));
       });
   }
+
+  ws.command('logs')
+    .description("show the app's output")
+    .argument('<workspace>')
+    .option('-f, --follow', 'keep printing new output')
+    .option('-n, --tail <lines>', 'how many of the last lines', '200')
+    .action(async (ref: string, opts: { follow?: boolean; tail: string }) => {
+      const { client, credentials } = signedIn();
+      if (!/^[0-9]+$/.test(opts.tail)) throw new CliError('--tail expects a number of lines', 2);
+      const res = await client.raw('GET', `${resolveRef(ref, credentials).path}/logs?tail=${opts.tail}${opts.follow ? '&follow=true' : ''}`);
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
+    });
 
   ws.command('rm')
     .description('delete a workspace (its home is kept unless --purge)')

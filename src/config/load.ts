@@ -6,6 +6,8 @@ import { parse as parseYaml } from 'yaml';
 import {
   createAjv,
   describeErrors,
+  parseBytes,
+  parseCpu,
   parseDuration,
   profileFromSpec,
   quotaFromSpec,
@@ -34,6 +36,15 @@ export interface ResolvedConfig {
   admin: { username: string; password: string | undefined };
   bodyLimit: number;
   logLevel: string;
+  runtime: {
+    kind: 'local' | 'none';
+    reserve: { cpuMilli: number; memoryBytes: number };
+    pids: number;
+    stopGraceMs: number;
+    readinessTimeoutMs: number;
+    agent: string | undefined;
+    gpus: Array<{ index: number; type: string; uuid: string; path: string }>;
+  };
   defaultQuota: Quota;
   profiles: Profile[];
 }
@@ -190,6 +201,18 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
       admin: { username: config.admin.username, password: config.admin.password },
       bodyLimit: config.limits.bodyBytes,
       logLevel: config.logLevel,
+      runtime: {
+        kind: config.runtime.kind,
+        reserve: {
+          cpuMilli: parseCpu(config.runtime.reserve.cpu) ?? 0,
+          memoryBytes: parseBytes(config.runtime.reserve.memory) ?? 0,
+        },
+        pids: config.runtime.pids,
+        stopGraceMs: (parseDuration(config.runtime.stopGrace) ?? 10) * 1000,
+        readinessTimeoutMs: (parseDuration(config.runtime.readinessTimeout) ?? 90) * 1000,
+        agent: config.runtime.agent,
+        gpus: config.runtime.gpus,
+      },
       defaultQuota: quotaFromSpec(config.defaults.quota),
       profiles,
     };

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, Name, ProfileSpec, QuotaSpec } from '../domain/index.js';
+import { Duration, GpuType, Name, ProfileSpec, Quantity, QuotaSpec } from '../domain/index.js';
 
 const HostPattern = '^[A-Za-z0-9.:\\[\\]-]{1,253}$';
 const AddressOrCidr = Type.String({
@@ -58,6 +58,29 @@ export const ConfigSchema = Type.Object(
           additionalProperties: false,
           default: { cpu: '4', memory: '16Gi', storage: '50Gi', workspaces: 5, gpu: {} },
         }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    runtime: Type.Object(
+      {
+        /** local: runc sandboxes on this machine (needs root); none: workspaces are admitted but stay pending */
+        kind: Type.Union([Type.Literal('local'), Type.Literal('none')], { default: 'local' }),
+        /** CPU and memory kept for the system and Atrium itself; the rest is allocatable to guarantees */
+        reserve: Type.Object({ cpu: Quantity, memory: Quantity }, { additionalProperties: false, default: { cpu: '500m', memory: '1Gi' } }),
+        /** processes per workspace */
+        pids: Type.Integer({ minimum: 64, maximum: 1_000_000, default: 1024 }),
+        stopGrace: Type.String({ ...Duration, default: '10s' }),
+        readinessTimeout: Type.String({ ...Duration, default: '90s' }),
+        /** the compiled in-sandbox agent; defaults to dist/agent/atrium-agent */
+        agent: Type.Optional(Type.String({ minLength: 1 })),
+        /** GPUs to use instead of discovering them (index, type, uuid, device path) */
+        gpus: Type.Array(
+          Type.Object(
+            { index: Type.Integer({ minimum: 0, maximum: 1023 }), type: GpuType, uuid: Type.String({ minLength: 1, maxLength: 128 }), path: Type.String({ pattern: '^/dev/' }) },
+            { additionalProperties: false },
+          ),
+          { default: [], maxItems: 1024 },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -57,6 +57,22 @@ export interface AdmissionRequest {
   charge: { compute: boolean; storage: boolean };
   /** pools of the profile's GPU type that this team owns or holds a grant on */
   pools: PoolRoom[];
+  /** capacity of the place it would run; absent when no runtime places workspaces */
+  placement?: Placement;
+}
+
+/**
+ * Where the workspace would run, as admission sees it: the machine's (or
+ * cluster's) allocatable capacity for guarantees, what running workspaces
+ * already guarantee, its GPUs by type, and which isolation tiers it offers.
+ */
+export interface Placement {
+  name: string;
+  allocatable: { cpuMilli: number; memoryBytes: number };
+  guaranteed: { cpuMilli: number; memoryBytes: number };
+  gpus: Record<string, number>;
+  /** true when the tier can run here, else why not */
+  tiers: Partial<Record<Tier, true | string>>;
 }
 
 export interface AdmissionDecision {
@@ -75,6 +91,36 @@ function refuseIfOver(team: string, dimension: string, requested: number, used: 
 }
 
 const count = (n: number) => String(n);
+
+function checkPlacement(p: Placement, profile: Profile): void {
+  const r = profile.resources;
+  if (r.gpuCount > 0 && r.gpuType) {
+    const have = p.gpus[r.gpuType] ?? 0;
+    if (have < r.gpuCount) {
+      throw new AdmissionRefused(
+        'no_gpu',
+        have === 0 ? `${p.name} has no GPU of type ${r.gpuType}; profile ${profile.name} needs ${r.gpuCount}` : `${p.name} has only ${have} GPU(s) of type ${r.gpuType}; profile ${profile.name} needs ${r.gpuCount}`,
+        { gpuType: r.gpuType, requested: r.gpuCount, available: have },
+      );
+    }
+  }
+  const cpuLeft = p.allocatable.cpuMilli - p.guaranteed.cpuMilli;
+  if (r.cpuRequestMilli > cpuLeft) {
+    throw new AdmissionRefused(
+      'capacity_exceeded',
+      `${p.name} cpu: ${formatCpu(r.cpuRequestMilli)} guaranteed requested, ${formatCpu(Math.max(0, cpuLeft))} of ${formatCpu(p.allocatable.cpuMilli)} left`,
+      { dimension: 'cpu' },
+    );
+  }
+  const memLeft = p.allocatable.memoryBytes - p.guaranteed.memoryBytes;
+  if (r.memoryRequestBytes > memLeft) {
+    throw new AdmissionRefused(
+      'capacity_exceeded',
+      `${p.name} memory: ${formatBytes(r.memoryRequestBytes)} guaranteed requested, ${formatBytes(Math.max(0, memLeft))} of ${formatBytes(p.allocatable.memoryBytes)} left`,
+      { dimension: 'memory' },
+    );
+  }
+}
 
 /**
  * Admission per design §5, as a pure decision over a consistent snapshot the
@@ -101,7 +147,17 @@ export function admit(req: AdmissionRequest): AdmissionDecision {
     refuseIfOver(team.name, 'workspaces', 1, usage.workspaces, team.quota.workspaces, count);
     refuseIfOver(team.name, 'storage', r.storageBytes, usage.storageBytes, team.quota.storageBytes, formatBytes);
   }
+  if (req.placement) {
+    const tier = req.placement.tiers[profile.tier];
+    if (tier !== true) {
+      throw new AdmissionRefused('tier_unavailable', `profile ${profile.name} needs the ${profile.tier} tier: ${tier ?? `${req.placement.name} does not offer it`}`, {
+        profile: profile.name,
+        tier: profile.tier,
+      });
+    }
+  }
   if (!charge.compute) return { gpuPool: null };
+  if (req.placement) checkPlacement(req.placement, profile);
   refuseIfOver(team.name, 'cpu', r.cpuLimitMilli, usage.cpuMilli, team.quota.cpuMilli, formatCpu);
   refuseIfOver(team.name, 'memory', r.memoryLimitBytes, usage.memoryBytes, team.quota.memoryBytes, formatBytes);
   if (r.gpuCount === 0 || r.gpuType === null) return { gpuPool: null };

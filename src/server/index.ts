@@ -4,7 +4,14 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { registerApi, type RouteDef } from '../api/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { createIdentity, type Identity } from '../identity/index.js';
-import { createStore, type Store } from '../store/index.js';
+import { createStore, type Machine, type Store } from '../store/index.js';
+import { createReconciler, type Reconciler } from '../reconciler/index.js';
+import { createLocalRuntime } from '../runtime/local/index.js';
+import type { Runtime } from '../runtime/types.js';
+import { ConfigError } from '../config/index.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { VERSION } from './version.js';
 
 export interface Server {
@@ -15,6 +22,8 @@ export interface Server {
   /** every method and URL the HTTP router holds, as it registered them */
   registered: Array<{ method: string; url: string }>;
   config: ResolvedConfig;
+  runtime: Runtime | undefined;
+  reconciler: Reconciler | undefined;
   /** the URL the server answers on, once listening */
   url: string;
   listen(): Promise<string>;
@@ -25,9 +34,48 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-/** The composition root: wires the store, identity and API into one HTTP server. */
+const DEFAULT_AGENT = fileURLToPath(new URL('../agent/atrium-agent', import.meta.url));
+
+function which(binary: string): boolean {
+  return (process.env.PATH ?? '/usr/sbin:/usr/bin').split(':').some((dir) => existsSync(join(dir, binary)));
+}
+
+/** The runtime the config asks for, and the machine admission places workspaces on. */
+async function createRuntime(config: ResolvedConfig, store: Store): Promise<{ runtime: Runtime; machine: Machine } | undefined> {
+  if (config.runtime.kind === 'none') return undefined;
+  const agentPath = config.runtime.agent ?? DEFAULT_AGENT;
+  if (process.getuid?.() !== 0) {
+    throw new ConfigError('the local runtime creates sandboxes and needs root: run `atrium serve` as root, or set runtime.kind: none (--runtime none) to run without workspaces');
+  }
+  for (const binary of ['runc', 'tini', 'sshd', 'mkfs.ext4']) {
+    if (!which(binary)) throw new ConfigError(`the local runtime needs ${binary}; install it with scripts/deps.sh run`);
+  }
+  if (!existsSync(agentPath)) throw new ConfigError(`runtime.agent: ${agentPath} does not exist; build it with scripts/deps.sh run`);
+  const runtime = await createLocalRuntime({
+    dir: join(config.dataDir, 'local'),
+    agentPath,
+    uidFor: (userId) => store.hostUids.get(userId),
+    reserve: config.runtime.reserve,
+    gpuInventory: config.runtime.gpus,
+    pids: config.runtime.pids,
+    stopGraceMs: config.runtime.stopGraceMs,
+  });
+  const capacity = await runtime.capacity();
+  const gpus: Record<string, number> = {};
+  for (const g of capacity.gpus) gpus[g.type] = (gpus[g.type] ?? 0) + 1;
+  return {
+    runtime,
+    machine: { name: 'this machine', allocatable: { cpuMilli: capacity.cpuMilli, memoryBytes: capacity.memoryBytes }, gpus, tiers: capacity.tiers },
+  };
+}
+
+/** The composition root: wires the store, identity, runtime, reconciler and API into one HTTP server. */
 export async function createServer(config: ResolvedConfig): Promise<Server> {
   const store = await createStore(config.database);
+  const placed = await createRuntime(config, store).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
   const identity = createIdentity({
     store,
     sessionTtlSeconds: config.auth.sessionTtlSeconds,
@@ -66,7 +114,12 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     sessionTtlSeconds: config.auth.sessionTtlSeconds,
     version: VERSION,
     log: app.log,
+    runtime: placed?.runtime,
+    machine: placed?.machine,
   });
+  const reconciler = placed
+    ? createReconciler({ store, runtime: placed.runtime, log: app.log, readinessTimeoutMs: config.runtime.readinessTimeoutMs })
+    : undefined;
   const sweep = setInterval(() => void store.credentials.sessions.removeExpired().catch((err: unknown) => app.log.error({ err }, 'session sweep failed')), 3600_000);
   sweep.unref();
 
@@ -77,12 +130,15 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     routes,
     registered,
     config,
+    runtime: placed?.runtime,
+    reconciler,
     url: '',
     async listen() {
       const { host, port } = config.listen;
       if (!https && !isLoopback(host)) {
         app.log.warn(`listening on ${host} without TLS: passwords and tokens cross the network in clear text; set tls.cert and tls.key`);
       }
+      await reconciler?.start();
       await app.listen({ host, port });
       const addr = app.server.address();
       const actualPort = typeof addr === 'object' && addr ? addr.port : port;
@@ -93,6 +149,7 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     async close() {
       clearInterval(sweep);
       await app.close();
+      await reconciler?.stop();
       await store.close();
     },
   };

@@ -3,6 +3,7 @@ import { createAuditRepo, createEventsRepo } from './audit.js';
 import { transaction, type StoreContext, type Tx } from './common.js';
 import { createCredentialsRepo } from './credentials.js';
 import { migrate, openDatabase, type DatabaseTarget } from './db.js';
+import { createHostUids } from './host-uids.js';
 import { createPoolsRepo } from './pools.js';
 import { createTeamsRepo } from './teams.js';
 import { createUsersRepo, insertUserWithTeam } from './users.js';
@@ -12,7 +13,7 @@ export type { DatabaseTarget, Dialect } from './db.js';
 export type { Page, StoredEvent, NewEvent, Tx } from './common.js';
 export type { User, NewUser } from './users.js';
 export type { Team, Member } from './teams.js';
-export type { Workspace, WorkspaceSpec, WorkspaceStates, PhaseReport, NewWorkspace } from './workspaces.js';
+export type { Workspace, WorkspaceSpec, WorkspaceStates, PhaseReport, NewWorkspace, Machine } from './workspaces.js';
 export type { GpuPool, GpuGrant } from './pools.js';
 export type { SessionRecord, TokenRecord, SshKeyRecord } from './credentials.js';
 export type { AuditEntry, AuditFilter } from './audit.js';
@@ -38,6 +39,7 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
     audit: createAuditRepo(ctx),
     events: createEventsRepo(ctx),
     workspaceStates: createWorkspaceStates(ctx),
+    hostUids: createHostUids(ctx),
     transaction: <T>(fn: (tx: Tx) => Promise<T>) => transaction(ctx, fn),
     insertUserWithTeam: (tx: Tx, input: Parameters<typeof insertUserWithTeam>[2], quota: Parameters<typeof insertUserWithTeam>[3]) =>
       insertUserWithTeam(tx, ctx.now(), input, quota),

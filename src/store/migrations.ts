@@ -163,6 +163,16 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.createIndex('audit_actor').on('audit').columns(['actor', 'id']).execute();
       },
     },
+    '0002_host_uids': {
+      async up(db: Kysely<unknown>) {
+        // one host uid per user for the local runtime, never reused
+        await db.schema
+          .createTable('host_uids')
+          .addColumn('user_id', 'text', (c) => c.primaryKey().references('users.id'))
+          .addColumn('uid', 'integer', (c) => c.notNull().unique())
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -135,6 +135,11 @@ export interface AuditTable {
   details: string;
 }
 
+export interface HostUidsTable {
+  user_id: string;
+  uid: number;
+}
+
 export interface Database {
   users: UsersTable;
   teams: TeamsTable;
@@ -147,4 +152,5 @@ export interface Database {
   workspaces: WorkspacesTable;
   events: EventsTable;
   audit: AuditTable;
+  host_uids: HostUidsTable;
 }

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import {
   admit,
   canTransition,
@@ -6,11 +6,13 @@ import {
   NotFound,
   type DesiredState,
   type Phase,
+  type Placement,
   type Profile,
   type WorkspaceResources,
 } from '../domain/index.js';
 import {
   decodeCursor,
+  holdsCompute,
   isUniqueViolation,
   newId,
   page,
@@ -115,13 +117,35 @@ async function lockTeam(tx: Tx, dialect: 'sqlite' | 'postgres', teamId: string):
   return toTeam(row);
 }
 
-/** Admission for one workspace against a locked, fresh view of its team. */
-async function admitIn(tx: Tx, dialect: 'sqlite' | 'postgres', teamId: string, profile: Profile, charge: { compute: boolean; storage: boolean }) {
+/** The machine or cluster a workspace would be placed on, without what already runs there (read in the transaction). */
+export type Machine = Omit<Placement, 'guaranteed'>;
+
+/**
+ * What every workspace that holds compute guarantees, across all teams. On
+ * PostgreSQL an advisory lock makes placement decisions one at a time, since
+ * they span teams (SQLite runs one transaction at a time anyway).
+ */
+async function guaranteed(tx: Tx, dialect: 'sqlite' | 'postgres'): Promise<Placement['guaranteed']> {
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(727100)`.execute(tx.db);
+  const r = await tx.db
+    .selectFrom('workspaces')
+    .select((eb) => [
+      eb.fn.coalesce(eb.fn.sum<number>('cpu_request_milli'), eb.lit(0)).as('cpu'),
+      eb.fn.coalesce(eb.fn.sum<number>('memory_request_bytes'), eb.lit(0)).as('memory'),
+    ])
+    .where(holdsCompute)
+    .executeTakeFirstOrThrow();
+  return { cpuMilli: Number(r.cpu), memoryBytes: Number(r.memory) };
+}
+
+/** Admission for one workspace against a locked, fresh view of its team (and of the machine, when placed). */
+async function admitIn(tx: Tx, dialect: 'sqlite' | 'postgres', teamId: string, profile: Profile, charge: { compute: boolean; storage: boolean }, machine: Machine | undefined) {
   const team = await lockTeam(tx, dialect, teamId);
   const usage = await teamUsage(tx.db, team.id);
   const gpuType = profile.resources.gpuType;
   const pools = charge.compute && gpuType && profile.resources.gpuCount > 0 ? await poolRoomForTeam(tx.db, dialect, team.id, gpuType) : [];
-  const decision = admit({ team, profile, usage, charge, pools });
+  const placement = machine && { ...machine, guaranteed: charge.compute ? await guaranteed(tx, dialect) : { cpuMilli: 0, memoryBytes: 0 } };
+  const decision = admit({ team, profile, usage, charge, pools, ...(placement ? { placement } : {}) });
   return { team, poolId: pools.find((p) => p.name === decision.gpuPool)?.id ?? null };
 }
 
@@ -132,6 +156,8 @@ export interface NewWorkspace {
   profile: Profile;
   shared: boolean;
   start: boolean;
+  /** where it would run, for the placement check; absent when no runtime places workspaces */
+  machine?: Machine;
 }
 
 export function createWorkspacesRepo(ctx: StoreContext) {
@@ -200,7 +226,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
     async create(input: NewWorkspace): Promise<Workspace> {
       try {
         return await transaction(ctx, async (tx) => {
-          const { team, poolId } = await admitIn(tx, dialect, input.teamId, input.profile, { compute: input.start, storage: true });
+          const { team, poolId } = await admitIn(tx, dialect, input.teamId, input.profile, { compute: input.start, storage: true }, input.machine);
           const now = ctx.now();
           const p = input.profile;
           const spec: WorkspaceSpec = {
@@ -258,11 +284,11 @@ export function createWorkspacesRepo(ctx: StoreContext) {
     },
 
     /** Asks a workspace to run, admitting its compute again (storage is already held). Idempotent. */
-    async start(ws: Workspace, profile: Profile): Promise<Workspace> {
+    async start(ws: Workspace, profile: Profile, machine?: Machine): Promise<Workspace> {
       return transaction(ctx, async (tx) => {
         const current = (await byId(tx.db, ws.id)) ?? ws;
         if (current.desired === 'running' && current.phase !== 'failed') return current;
-        const { poolId } = await admitIn(tx, dialect, ws.teamId, profile, { compute: true, storage: false });
+        const { poolId } = await admitIn(tx, dialect, ws.teamId, profile, { compute: true, storage: false }, machine);
         const phase: Phase = current.phase === 'stopped' || current.phase === 'failed' ? 'pending' : current.phase;
         await changeDesired(tx, current, 'running', `start requested`, { phase, reason: '', gpu_pool_id: poolId });
         return (await byId(tx.db, ws.id))!;
@@ -324,7 +350,7 @@ export interface WorkspaceStates {
   touch(id: string, at: number): Promise<void>;
   /** Deletes a workspace row once its runtime has removed everything of it. */
   forget(id: string): Promise<void>;
-  /** Calls `listener` with a workspace id whenever its desired state changes; returns an unsubscribe function. */
+  /** Calls `listener` with a workspace id whenever it is created or its desired state changes; returns an unsubscribe function. */
   onIntent(listener: (workspaceId: string) => void): () => void;
 }
 
@@ -398,7 +424,7 @@ export function createWorkspaceStates(ctx: StoreContext): WorkspaceStates {
     },
     onIntent(listener) {
       const handler = (e: StoredEvent) => {
-        if (e.type === 'desired' && e.workspaceId) listener(e.workspaceId);
+        if ((e.type === 'desired' || e.type === 'created') && e.workspaceId) listener(e.workspaceId);
       };
       ctx.bus.on('event', handler);
       return () => ctx.bus.off('event', handler);

@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
-import { InvalidInput, type Profile } from '../../domain/index.js';
+import { Conflict, InvalidInput, type Profile } from '../../domain/index.js';
 import type { Store, Workspace } from '../../store/index.js';
 import type { ApiDeps } from '../access.js';
 import { route, type RouteDef } from '../router.js';
 import {
   DeleteWorkspaceQuery,
   EventsQuery,
+  LogsQuery,
   NewWorkspaceBody,
   Pagination,
   TeamParams,
@@ -111,6 +112,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
           profile,
           shared: body.shared ?? false,
           start: body.start ?? true,
+          ...(deps.machine ? { machine: deps.machine } : {}),
         });
         return (await views(store, [ws]))[0]!;
       },
@@ -166,7 +168,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: WorkspaceView,
       async handler({ user, params }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
-        return (await views(store, [await store.workspaces.start(ws, admissionProfile(ws))]))[0]!;
+        return (await views(store, [await store.workspaces.start(ws, admissionProfile(ws), deps.machine)]))[0]!;
       },
     }),
     route({
@@ -195,6 +197,33 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       async handler({ user, params, query, request, reply }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.read');
         await streamEvents(store, request, reply, { teamId: ws.teamId, workspaceId: ws.id }, query.after);
+        return '';
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/teams/:team/workspaces/:ws/logs',
+      action: 'workspace.logs',
+      summary: "The app's output (last lines; ?follow=true keeps streaming), as text",
+      tag: 'workspaces',
+      params: WorkspaceParams,
+      query: LogsQuery,
+      stream: true,
+      response: Type.String({ description: 'text/plain' }),
+      async handler({ user, params, query, request, reply }) {
+        const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
+        if (!deps.runtime) throw new Conflict('no runtime is configured, so workspaces have no logs', 'no_runtime');
+        const abort = new AbortController();
+        request.raw.on('close', () => abort.abort());
+        reply.hijack();
+        reply.raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+        try {
+          for await (const chunk of deps.runtime.logs(ws.id, { tail: query.tail, follow: query.follow, signal: abort.signal })) {
+            if (!reply.raw.write(chunk)) await new Promise((r) => reply.raw.once('drain', r));
+          }
+        } finally {
+          reply.raw.end();
+        }
         return '';
       },
     }),

@@ -1,0 +1,194 @@
+import type { Store, Workspace } from '../store/index.js';
+import type { Observation, Runtime, WorkspaceSpec } from '../runtime/types.js';
+import { readiness } from './readiness.js';
+
+export interface ReconcilerOptions {
+  store: Store;
+  runtime: Runtime;
+  log: { info(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void; error(obj: unknown, msg?: string): void };
+  /** how long an app may take to answer before the start counts as failed */
+  readinessTimeoutMs?: number;
+  /** how often every unsettled workspace is looked at again, besides events */
+  resyncMs?: number;
+}
+
+/** The reason a sandbox stopped, from the agent's last word in the app log. */
+export function failureReason(logTail: string | undefined, fallback: string): string {
+  const lines = (logTail ?? '').split('\n');
+  const agent = lines.filter((l) => /^\[atrium [0-9:]+\] (app exited|app killed|cannot)/.test(l)).at(-1);
+  return agent ? agent.replace(/^\[atrium [0-9:]+\] /, '') : fallback;
+}
+
+/**
+ * Drives observed phase toward desired state (design §5), one workspace at a
+ * time each, idempotently, with an event for every step. At start it adopts
+ * the sandboxes that run and cleans up what a crash left half-made.
+ */
+export function createReconciler(opts: ReconcilerOptions) {
+  const { store, runtime, log } = opts;
+  const states = store.workspaceStates;
+  const readinessTimeoutMs = opts.readinessTimeoutMs ?? 90_000;
+  const inFlight = new Map<string, Promise<void>>();
+  const again = new Set<string>();
+  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+
+  async function specFor(ws: Workspace): Promise<WorkspaceSpec> {
+    const keys = await store.credentials.sshKeys.list(ws.ownerId);
+    return {
+      id: ws.id,
+      team: ws.team,
+      name: ws.name,
+      owner: { id: ws.ownerId, username: ws.owner },
+      environment: ws.spec.environment,
+      ...(ws.spec.image === undefined ? {} : { image: ws.spec.image }),
+      tier: ws.spec.tier,
+      egress: ws.spec.egress,
+      cpu: { requestMilli: ws.resources.cpuRequestMilli, limitMilli: ws.resources.cpuLimitMilli },
+      memory: { requestBytes: ws.resources.memoryRequestBytes, limitBytes: ws.resources.memoryLimitBytes },
+      gpu: { count: ws.resources.gpuCount, type: ws.resources.gpuType },
+      storageBytes: ws.resources.storageBytes,
+      basePath: `/w/${ws.team}/${ws.name}/`,
+      authorizedKeys: keys.map((k) => k.publicKey),
+    };
+  }
+
+  async function sandboxRunning(id: string): Promise<Observation | undefined> {
+    return (await runtime.inventory()).find((o) => o.workspaceId === id);
+  }
+
+  async function start(ws: Workspace): Promise<void> {
+    if (ws.phase !== 'starting') {
+      ws = await states.report(ws.id, { phase: 'starting', message: 'creating the sandbox', observedGeneration: ws.generation });
+    }
+    try {
+      await runtime.start(await specFor(ws));
+      await states.note(ws.id, 'step', 'sandbox started; waiting for the app to answer');
+      await readiness(runtime, ws, readinessTimeoutMs, abort.signal);
+      await states.report(ws.id, { phase: 'running', message: `${ws.spec.environment.kind} is ready`, observedGeneration: ws.generation });
+    } catch (err) {
+      const seen = await sandboxRunning(ws.id);
+      const logTail = seen?.logTail ?? '';
+      const reason = failureReason(logTail, (err as Error).message);
+      await runtime.stop(ws.id).catch((e: unknown) => log.error({ err: e, workspace: ws.id }, 'stop after a failed start failed'));
+      await states.report(ws.id, { phase: 'failed', reason, message: `start failed: ${reason}`, data: { logTail }, observedGeneration: ws.generation });
+    }
+  }
+
+  async function stop(ws: Workspace, why: string): Promise<void> {
+    if (ws.phase !== 'stopping' && ws.phase !== 'stopped' && ws.phase !== 'pending') {
+      ws = await states.report(ws.id, { phase: 'stopping', message: why, observedGeneration: ws.generation });
+    }
+    await runtime.stop(ws.id);
+    if (ws.phase !== 'stopped') await states.report(ws.id, { phase: 'stopped', message: 'stopped; the home is kept', observedGeneration: ws.generation });
+  }
+
+  async function reconcile(id: string): Promise<void> {
+    const ws = await states.get(id);
+    if (!ws) return;
+    if (ws.desired === 'deleted') {
+      if (ws.phase === 'starting' || ws.phase === 'running') await states.report(ws.id, { phase: 'stopping', message: 'deleting', observedGeneration: ws.generation });
+      await runtime.remove(ws.id, { purge: ws.purge });
+      await states.note(ws.id, 'deleted', ws.purge ? 'sandbox and home deleted' : 'sandbox deleted; the home image is kept');
+      await states.forget(ws.id);
+      return;
+    }
+    if (ws.desired === 'stopped') {
+      if (ws.phase === 'stopped' && ws.observedGeneration === ws.generation) return;
+      if (ws.phase === 'failed') {
+        await runtime.stop(ws.id);
+        await states.report(ws.id, { phase: 'stopped', message: 'stopped', observedGeneration: ws.generation });
+        return;
+      }
+      await stop(ws, 'stopping: SIGTERM, then SIGKILL after the grace period');
+      return;
+    }
+    // desired running
+    if (ws.phase === 'failed' && ws.observedGeneration === ws.generation) return; // waits for a new start request
+    if (ws.phase === 'running') {
+      const seen = await sandboxRunning(ws.id);
+      if (seen?.phase === 'running') return;
+      const reason = failureReason(seen?.logTail, 'the sandbox stopped');
+      await runtime.stop(ws.id);
+      await states.report(ws.id, { phase: 'failed', reason, message: `stopped unexpectedly: ${reason}`, data: { logTail: seen?.logTail ?? '' } });
+      return;
+    }
+    if (ws.phase === 'stopping') {
+      await runtime.stop(ws.id);
+      await states.report(ws.id, { phase: 'stopped', message: 'stopped; the home is kept' });
+      return;
+    }
+    await start(ws);
+  }
+
+  /** Runs reconcile for one workspace, never two at once for the same one, and once more if asked meanwhile. */
+  function schedule(id: string): void {
+    if (inFlight.has(id)) {
+      again.add(id);
+      return;
+    }
+    const p = reconcile(id)
+      .catch((err: unknown) => log.error({ err, workspace: id }, 'reconcile failed'))
+      .finally(() => {
+        inFlight.delete(id);
+        if (again.delete(id) && !abort.signal.aborted) schedule(id);
+      });
+    inFlight.set(id, p);
+  }
+
+  async function resync(): Promise<void> {
+    for (const ws of await states.unsettled()) schedule(ws.id);
+  }
+
+  /**
+   * Adoption after a restart: sandboxes that should run are kept as they
+   * are; any other sandbox, and anything a crash left half-made, is removed;
+   * workspaces caught mid-step are reconciled again from the start of it.
+   */
+  async function adopt(): Promise<void> {
+    for (const seen of await runtime.inventory()) {
+      const ws = await states.get(seen.workspaceId);
+      if (!ws) {
+        log.warn({ workspace: seen.workspaceId }, 'removing a sandbox no workspace owns (its home image is kept)');
+        await runtime.remove(seen.workspaceId, { purge: false });
+      } else if (ws.desired !== 'running' || seen.phase !== 'running') {
+        schedule(ws.id);
+      }
+    }
+    await resync();
+  }
+
+  async function watch(): Promise<void> {
+    for await (const o of runtime.observe(abort.signal)) {
+      const ws = await states.get(o.workspaceId);
+      if (ws && ws.desired === 'running' && o.phase !== 'running' && !inFlight.has(ws.id)) schedule(ws.id);
+    }
+  }
+
+  return {
+    async start(): Promise<void> {
+      unsubscribe = states.onIntent(schedule);
+      await adopt();
+      timer = setInterval(() => void resync().catch((err: unknown) => log.error({ err }, 'resync failed')), opts.resyncMs ?? 10_000);
+      timer.unref();
+      void watch().catch((err: unknown) => {
+        if (!abort.signal.aborted) log.error({ err }, 'watching the runtime failed');
+      });
+    },
+    /** Waits for steps under way; new ones are not begun. */
+    async stop(): Promise<void> {
+      abort.abort();
+      unsubscribe?.();
+      if (timer) clearInterval(timer);
+      await Promise.allSettled([...inFlight.values()]);
+    },
+    /** For tests and the CLI: settles once nothing is in flight. */
+    async idle(): Promise<void> {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight.values()]);
+    },
+    schedule,
+  };
+}
+
+export type Reconciler = ReturnType<typeof createReconciler>;
