@@ -11,7 +11,7 @@
  * equivalent call measured in this run, with PASS/MISS against the targets.
  * Results also go to bench/out/api-<time>.json. See bench/README.md.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -54,7 +54,7 @@ const USAGE = `usage: npx tsx bench/api/run.ts [options]
   --users N --teams N --workspaces N --drivers N   override the data set sizes
   --only LIST          comma-separated subset of: ${SYSTEMS.join(', ')} (default all)
   --seed N             seed of the data set and request mix (default 1)
-  --no-build           use dist/ as it is instead of running tsc first
+  --no-build           run the repository's dist/ as it is instead of a fresh private build
   --keep               keep the work directory (databases, logs) under /tmp
   --out DIR            where to write the JSON results (default bench/out)`;
 
@@ -188,9 +188,21 @@ function toRows(measured: Measured[], hubVersion: string | null): Row[] {
   });
 }
 
-async function buildAtrium(): Promise<void> {
-  log('building (tsc -p tsconfig.json)');
-  await run(process.platform === 'win32' ? 'npx.cmd' : 'npx', ['tsc', '-p', 'tsconfig.json'], { cwd: REPO_ROOT });
+/**
+ * Compiles the server into the work directory, so that a rebuild of dist/
+ * during the run (the repository is worked on) cannot swap the code between
+ * one database's measurements and the next. The copy resolves its packages
+ * through a link to the repository's node_modules, and finds package.json
+ * (its version, and "type": "module") where dist/ would.
+ */
+async function buildAtrium(work: string): Promise<string> {
+  const dir = join(work, 'build');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(REPO_ROOT, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  log('building the server (tsc) into the work directory');
+  await run('npx', ['tsc', '-p', join(REPO_ROOT, 'tsconfig.json'), '--outDir', join(dir, 'dist')], { cwd: REPO_ROOT });
+  return join(dir, 'dist', 'main.js');
 }
 
 async function main(opts: Options): Promise<number> {
@@ -205,10 +217,6 @@ async function main(opts: Options): Promise<number> {
 
   const packages = [...(want('postgres') ? ['postgresql'] : []), ...(want('jupyterhub') ? ['jupyterhub'] : [])];
   await ensureDebianPackages(packages, log);
-  if (atriumSystems.length > 0) {
-    if (opts.build) await buildAtrium();
-    if (!existsSync(join(REPO_ROOT, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: build first (npx tsc -p .) or drop --no-build');
-  }
 
   const work = mkdtempSync('/tmp/atrium-bench-api-');
   // PostgreSQL runs as the postgres user and must reach its directory inside.
@@ -220,6 +228,12 @@ async function main(opts: Options): Promise<number> {
   const logFiles: string[] = [];
 
   try {
+    let main = join(REPO_ROOT, 'dist', 'main.js');
+    if (atriumSystems.length > 0) {
+      if (opts.build) main = await buildAtrium(work);
+      else if (!existsSync(main)) throw new Error('dist/main.js is missing: build first (npx tsc -p .) or drop --no-build');
+    }
+
     log('building the data set');
     const plan: Plan = buildPlan(sizes, opts.seed);
 
@@ -267,7 +281,7 @@ async function main(opts: Options): Promise<number> {
       mkdirSync(dataDir, { recursive: true });
       const logFile = join(work, `atrium-${s}.log`);
       logFiles.push(logFile);
-      const server = await startAtrium(LABELS[s], dataDir, s === 'sqlite' ? 'sqlite' : pg!.url, logFile);
+      const server = await startAtrium(LABELS[s], main, dataDir, s === 'sqlite' ? 'sqlite' : pg!.url, logFile);
       log(`${LABELS[s]} up at ${server.baseUrl}`);
       measured.push(...(await measureAll(s, server.baseUrl, atriumCalls(plan, opts.seed), opts)));
       await server.stop();

@@ -24,10 +24,10 @@ const SETTLED: Record<string, string[]> = { running: ['running', 'failed'], stop
  * Shows a workspace's progress from its event stream until it reaches the
  * phase its desired state asks for (or fails). Exits non-zero on failure.
  */
-async function waitForPhase(client: ApiClient, w: WorkspaceView, timeoutSeconds: number, show: boolean): Promise<WorkspaceView> {
+async function waitForPhase(client: ApiClient, w: WorkspaceView, timeoutSeconds: number, show: boolean, since: number): Promise<WorkspaceView> {
   const path = `/api/v1/teams/${w.team}/workspaces/${w.name}`;
   const wanted = SETTLED[w.desired] ?? [w.desired];
-  const started = Date.now();
+  const started = since;
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutSeconds * 1000);
   try {
@@ -45,7 +45,8 @@ async function waitForPhase(client: ApiClient, w: WorkspaceView, timeoutSeconds:
         const data = block.split('\n').find((l) => l.startsWith('data: '));
         if (!data) continue;
         const e = JSON.parse(data.slice(6)) as { type: string; message: string; at: string; data: { phase?: string; reason?: string; logTail?: string } };
-        if (Date.parse(e.at) < started - 1000) continue;
+        // the stream replays the workspace's history first: show only what this request set off
+        if (Date.parse(e.at) < started) continue;
         if (show) process.stderr.write(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${e.message}\n`);
         if (e.type === 'phase' && e.data.phase && wanted.includes(e.data.phase)) {
           const final = await client.get<WorkspaceView>(path);
@@ -107,6 +108,7 @@ export function registerWorkspaces(program: Command): void {
     .action(async (ref: string, opts: { profile: string; shared?: boolean; start: boolean; detach?: boolean; timeout: string; json?: boolean }) => {
       const { client, credentials } = signedIn();
       const { team, ws: name } = resolveRef(ref, credentials);
+      const since = Date.now() - 50;
       const w = await client.post<WorkspaceView>(`/api/v1/teams/${team}/workspaces`, {
         name,
         profile: opts.profile,
@@ -114,7 +116,7 @@ export function registerWorkspaces(program: Command): void {
         start: opts.start,
       });
       if (!opts.json) process.stdout.write(`Created workspace ${w.team}/${w.name} (${w.profile}).\n`);
-      const final = opts.start && !opts.detach ? await waitForPhase(client, w, Number(opts.timeout), !opts.json) : w;
+      const final = opts.start && !opts.detach ? await waitForPhase(client, w, Number(opts.timeout), !opts.json, since) : w;
       if (opts.json) print(true, final, () => '');
       else if (opts.detach || !opts.start) process.stdout.write(`Desired ${final.desired}, phase ${final.phase}.\n`);
     });
@@ -168,8 +170,9 @@ export function registerWorkspaces(program: Command): void {
       .option('--json', 'print JSON')
       .action(async (ref: string, opts: { detach?: boolean; timeout: string; json?: boolean }) => {
         const { client, credentials } = signedIn();
+        const since = Date.now() - 50;
         const w = await client.post<WorkspaceView>(`${resolveRef(ref, credentials).path}/${verb}`);
-        const final = opts.detach ? w : await waitForPhase(client, w, Number(opts.timeout), !opts.json);
+        const final = opts.detach ? w : await waitForPhase(client, w, Number(opts.timeout), !opts.json, since);
         print(opts.json, final, () => (opts.detach ? `Workspace ${w.team}/${w.name}: desired ${w.desired}, phase ${w.phase}.\n` : ''));
       });
   }

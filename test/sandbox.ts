@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startServer, type TestServer } from './helpers.js';
+
+/** Helpers for suites that run real sandboxes: they need root, runc and the built agent. */
+export const AGENT = fileURLToPath(new URL('../dist/agent/atrium-agent', import.meta.url));
+const PROXY = fileURLToPath(new URL('./ssh-proxy.mjs', import.meta.url));
+
+/** Suites with real sandboxes run as root; in CI a missing root is an error, elsewhere a skip with the reason. */
+export function sandboxesAvailable(): true | string {
+  if (process.getuid?.() === 0) return true;
+  if (process.env.CI) throw new Error('sandbox suites need root; CI runs them as root');
+  return 'needs root to create sandboxes';
+}
+
+export const PROFILES = [
+  { name: 'tiny', displayName: 'Tiny', environment: 'shell', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '32Mi' },
+  { name: 'lab', displayName: 'Lab', environment: 'jupyter', cpu: { guarantee: '100m', limit: '1' }, memory: { guarantee: '128Mi', limit: '512Mi' }, storage: '64Mi' },
+  { name: 'broken', displayName: 'Broken', environment: { kind: 'custom', command: ['/bin/sh', '-c', 'echo about to fail; exit 3'], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
+  { name: 'missing', displayName: 'Missing', environment: { kind: 'custom', command: ['/usr/bin/no-such-program'], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
+  { name: 'gpu', displayName: 'GPU', environment: 'shell', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, gpu: { count: 1, type: 'fake' }, storage: '16Mi' },
+];
+
+export interface SandboxServer extends TestServer {
+  dataDir: string;
+  waitPhase(token: string, ref: string, phases: string[], timeoutMs?: number): Promise<any>;
+  /** Runs a shell command inside a workspace over SSH, as its user would. */
+  sh(ref: string, command: string, timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Makes and registers an SSH key for a user (before their workspace starts); `sh` into their personal team's workspaces uses it. */
+  addKey(token: string, username: string): Promise<void>;
+  wsId(ref: string): Promise<string>;
+}
+
+export async function startSandboxServer(flags: Record<string, unknown> = {}): Promise<SandboxServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'atrium-sbx-'));
+  const t = await startServer({
+    flags: { dataDir, 'runtime.kind': 'local', 'runtime.agent': AGENT, 'runtime.stopGrace': '2s', 'runtime.readinessTimeout': '60s', 'runtime.reserve': { cpu: '0', memory: '0' }, profiles: PROFILES, ...flags },
+  });
+  after(async () => {
+    // stop every sandbox this server made, then its files
+    const rt = t.server.runtime!;
+    for (const o of await rt.inventory()) await rt.remove(o.workspaceId, { purge: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const keyDir = mkdtempSync(join(tmpdir(), 'atrium-keys-'));
+  after(() => rmSync(keyDir, { recursive: true, force: true }));
+  const refPath = (ref: string) => `/api/v1/teams/${ref.split('/')[0]}/workspaces/${ref.split('/')[1]}`;
+  const wsId = async (ref: string) => (await t.call('GET', refPath(ref), { token: t.adminToken })).body.id as string;
+  return {
+    ...t,
+    dataDir,
+    wsId,
+    async addKey(token, username) {
+      const key = join(keyDir, username);
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+      const r = await t.call('POST', '/api/v1/me/ssh-keys', { token, body: { publicKey: readFileSync(`${key}.pub`, 'utf8') } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    },
+    async waitPhase(token, ref, phases, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: any;
+      while (Date.now() < deadline) {
+        last = (await t.call('GET', refPath(ref), { token })).body;
+        if (phases.includes(last.phase)) return last;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${ref} did not reach ${phases.join('/')} (last: ${JSON.stringify(last)})`);
+    },
+    async sh(ref, command, timeoutMs = 30_000) {
+      const socket = join(dataDir, 'local', 'run', await wsId(ref), 'ssh.sock');
+      const key = join(keyDir, ref.split('/')[0]!);
+      return run('ssh', ['-F', '/dev/null', '-i', key, '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', `ProxyCommand=${process.execPath} ${PROXY} ${socket}`, 'jovyan@workspace', '--', command], timeoutMs);
+    },
+  };
+}
+
+export function run(file: string, args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
