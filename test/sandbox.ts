@@ -19,7 +19,7 @@ export function sandboxesAvailable(): true | string {
 }
 
 export const PROFILES = [
-  { name: 'tiny', displayName: 'Tiny', environment: 'shell', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '32Mi' },
+  { name: 'tiny', displayName: 'Tiny', environment: 'shell', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '256Mi' }, storage: '32Mi' },
   { name: 'lab', displayName: 'Lab', environment: 'jupyter', cpu: { guarantee: '100m', limit: '1' }, memory: { guarantee: '128Mi', limit: '512Mi' }, storage: '64Mi' },
   { name: 'broken', displayName: 'Broken', environment: { kind: 'custom', command: ['/bin/sh', '-c', 'echo about to fail; exit 3'], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
   { name: 'missing', displayName: 'Missing', environment: { kind: 'custom', command: ['/usr/bin/no-such-program'], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },

@@ -1,0 +1,86 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * How much CPU processes outside the benchmark used while it measured. On a
+ * shared machine another job's load skews every figure, so each measurement
+ * reports it: the machine's busy time (from /proc/stat) minus the time of
+ * the benchmark's own processes (this one, its children such as the servers
+ * under test, and any other roots given, like the PostgreSQL postmaster with
+ * its backends). Linux only; elsewhere it reports nothing.
+ */
+
+/** Clock ticks per second of /proc's counters (USER_HZ, 100 on every Linux architecture in use). */
+const TICKS_PER_SECOND = 100;
+
+interface Proc {
+  ppid: number;
+  ticks: number;
+}
+
+function readProcs(): Map<number, Proc> {
+  const procs = new Map<number, Proc>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name is in parentheses and may itself contain spaces or parentheses.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After the name: state(0) ppid(1) … utime(11) stime(12)
+      procs.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // the process ended while /proc was read
+    }
+  }
+  return procs;
+}
+
+/** user + nice + system ticks of all CPUs; interrupt time is left out, as it is not charged to any process. */
+function busyTicks(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const [user, nice, system] = line.trim().split(/\s+/).slice(1, 4).map(Number);
+  return user! + nice! + system!;
+}
+
+function descendants(procs: Map<number, Proc>, roots: Set<number>): Set<number> {
+  const ours = new Set<number>();
+  for (const pid of procs.keys()) {
+    let p: number | undefined = pid;
+    for (let depth = 0; p !== undefined && p > 1 && depth < 64; depth++) {
+      if (roots.has(p)) {
+        ours.add(pid);
+        break;
+      }
+      p = procs.get(p)?.ppid;
+    }
+  }
+  return ours;
+}
+
+export interface ForeignLoad {
+  /** average CPUs used by other processes, e.g. 0.8 = most of one core */
+  cpus: number;
+}
+
+/** Starts watching; `stop()` returns what others used since. `roots()` is asked at both ends (a server may start later). */
+export function watchForeignLoad(roots: () => number[]): { stop(): ForeignLoad | null } {
+  if (process.platform !== 'linux') return { stop: () => null };
+  const started = performance.now();
+  const busy0 = busyTicks();
+  const procs0 = readProcs();
+  return {
+    stop() {
+      const seconds = (performance.now() - started) / 1000;
+      const busy1 = busyTicks();
+      const procs1 = readProcs();
+      const rootSet = new Set([process.pid, ...roots()]);
+      const ours = new Set([...descendants(procs0, rootSet), ...descendants(procs1, rootSet)]);
+      let ourTicks = 0;
+      for (const pid of ours) {
+        const now = procs1.get(pid)?.ticks;
+        if (now !== undefined) ourTicks += now - (procs0.get(pid)?.ticks ?? 0);
+      }
+      const foreign = Math.max(0, busy1 - busy0 - ourTicks) / TICKS_PER_SECOND;
+      return { cpus: seconds > 0 ? foreign / seconds : 0 };
+    },
+  };
+}
