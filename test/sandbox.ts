@@ -23,6 +23,9 @@ export const PROFILES = [
   { name: 'lab', displayName: 'Lab', environment: 'jupyter', cpu: { guarantee: '100m', limit: '1' }, memory: { guarantee: '128Mi', limit: '512Mi' }, storage: '64Mi' },
   { name: 'broken', displayName: 'Broken', environment: { kind: 'custom', command: ['/bin/sh', '-c', 'echo about to fail; exit 3'], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
   { name: 'missing', displayName: 'Missing', environment: { kind: 'custom', command: ['/usr/bin/no-such-program'], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
+  { name: 'vault', displayName: 'Vault', environment: 'shell', tier: 'sandboxed', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
+  { name: 'huge', displayName: 'Huge', environment: 'shell', cpu: { guarantee: '64', limit: '64' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
+  { name: 'h100', displayName: 'H100', environment: 'shell', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, gpu: { count: 1, type: 'h100' }, storage: '16Mi' },
   { name: 'gpu', displayName: 'GPU', environment: 'shell', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, gpu: { count: 1, type: 'fake' }, storage: '16Mi' },
 ];
 

@@ -20,6 +20,8 @@ export interface Row {
   call: string;
   description: string;
   result: CallResult;
+  /** CPUs other processes on the machine used during the call, when known */
+  otherCpus: number | null;
   anchor: {
     call: string;
     /** this rps / anchor rps: above 1 is faster */
@@ -41,8 +43,8 @@ function vsAnchor(r: Row): string {
 
 /** The results as a fixed-width table, one row per system and call. */
 export function formatTable(rows: Row[]): string {
-  const head = ['system', 'call', 'req/s', 'p50 ms', 'p99 ms', 'vs JupyterHub in this run', `p99<${TARGETS.readP99Ms}ms`, 'beats JH', 'errors'];
-  const right = new Set([2, 3, 4, 8]);
+  const head = ['system', 'call', 'req/s', 'p50 ms', 'p99 ms', 'vs JupyterHub in this run', `p99<${TARGETS.readP99Ms}ms`, 'beats JH', 'errors', "others' CPU"];
+  const right = new Set([2, 3, 4, 8, 9]);
   const body = rows.map((r) => [
     r.system,
     r.call,
@@ -53,6 +55,7 @@ export function formatTable(rows: Row[]): string {
     r.targets?.p99 ?? '—',
     r.targets?.fasterThanAnchor ?? '—',
     String(r.result.errors),
+    r.otherCpus === null ? '?' : r.otherCpus.toFixed(2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();

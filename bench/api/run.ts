@@ -16,6 +16,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureDebianPackages } from '../lib/deps.js';
+import { watchForeignLoad } from '../lib/cpu.js';
 import { measureCall, type CallResult } from '../lib/load.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { startPostgres } from '../lib/postgres.js';
@@ -144,12 +145,18 @@ interface Measured {
   systemId: SystemId;
   call: CallDef;
   result: CallResult;
+  /** CPUs other processes on the machine used meanwhile, when known */
+  otherCpus: number | null;
 }
 
-async function measureAll(systemId: SystemId, baseUrl: string, calls: CallDef[], opts: Options): Promise<Measured[]> {
+/** Above this many CPUs used by other processes during a call, its figures are flagged as skewed. */
+const BUSY_MACHINE_CPUS = 0.1;
+
+async function measureAll(systemId: SystemId, baseUrl: string, calls: CallDef[], opts: Options, ownPids: () => number[]): Promise<Measured[]> {
   const out: Measured[] = [];
   for (const call of calls) {
     log(`${LABELS[systemId]}: ${call.name} (${opts.warmup} warm-up + ${opts.samples} timed, ${opts.concurrency} connections)`);
+    const watch = watchForeignLoad(ownPids);
     const result = await measureCall({
       baseUrl,
       concurrency: opts.concurrency,
@@ -159,11 +166,13 @@ async function measureAll(systemId: SystemId, baseUrl: string, calls: CallDef[],
       next: call.next,
       check: call.check,
     });
+    const otherCpus = watch.stop()?.cpus ?? null;
     log(
       `  ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, max ${result.maxMs.toFixed(1)} ms` +
+        (otherCpus !== null && otherCpus > BUSY_MACHINE_CPUS ? `; other processes used ${otherCpus.toFixed(2)} CPUs meanwhile` : '') +
         (result.errors ? `, ${result.errors} errors; first: ${result.firstError}` : ''),
     );
-    out.push({ systemId, call, result });
+    out.push({ systemId, call, result, otherCpus });
   }
   return out;
 }
@@ -184,7 +193,7 @@ function toRows(measured: Measured[], hubVersion: string | null): Row[] {
             fasterThanAnchor: anchor ? (anchor.rpsRatio > 1 && anchor.p99Ratio < 1 ? ('PASS' as const) : ('MISS' as const)) : null,
           }
         : null;
-    return { systemId: m.systemId, system, call: m.call.name, description: m.call.description, result: m.result, anchor, targets };
+    return { systemId: m.systemId, system, call: m.call.name, description: m.call.description, result: m.result, otherCpus: m.otherCpus, anchor, targets };
   });
 }
 
@@ -272,8 +281,10 @@ async function main(opts: Options): Promise<number> {
     const seeded = seedOutcome.value;
 
     const measured: Measured[] = [];
+    // The benchmark's own processes: this one and its children, and PostgreSQL's postmaster with its backends.
+    const ownPids = () => [pg?.pid()].filter((p): p is number => p !== undefined);
     if (hubReady) {
-      measured.push(...(await measureAll('jupyterhub', hubReady.hub.baseUrl, hubCalls(plan, hubReady.hub.token, opts.seed), opts)));
+      measured.push(...(await measureAll('jupyterhub', hubReady.hub.baseUrl, hubCalls(plan, hubReady.hub.token, opts.seed), opts, ownPids)));
       await hubReady.hub.stop();
     }
     for (const s of atriumSystems) {
@@ -283,7 +294,7 @@ async function main(opts: Options): Promise<number> {
       logFiles.push(logFile);
       const server = await startAtrium(LABELS[s], main, dataDir, s === 'sqlite' ? 'sqlite' : pg!.url, logFile);
       log(`${LABELS[s]} up at ${server.baseUrl}`);
-      measured.push(...(await measureAll(s, server.baseUrl, atriumCalls(plan, opts.seed), opts)));
+      measured.push(...(await measureAll(s, server.baseUrl, atriumCalls(plan, opts.seed), opts, ownPids)));
       await server.stop();
       const warnings = serverWarnings(logFile);
       if (warnings.length > 0) log(`${LABELS[s]} logged ${warnings.length} warnings or errors, e.g.:\n  ${warnings.slice(0, 3).join('\n  ')}`);
@@ -295,6 +306,7 @@ async function main(opts: Options): Promise<number> {
     const verdicts = rows.flatMap((r) => (r.targets ? [r.targets.p99, r.targets.fasterThanAnchor].filter((v) => v !== null) : []));
     const passed = verdicts.filter((v) => v === 'PASS').length;
     const errors = rows.reduce((n, r) => n + r.result.errors, 0);
+    const busiest = Math.max(0, ...rows.map((r) => r.otherCpus ?? 0));
 
     const lines = [
       '',
@@ -310,6 +322,10 @@ async function main(opts: Options): Promise<number> {
       ...(hubReady ? [`JupyterHub on the reference machine: get-user ${HUB_REFERENCE['get-user']}; users-page ${HUB_REFERENCE['users-page']}.`] : []),
       ...(opts.quick || sizes.users !== FULL_SIZES.users || sizes.workspaces !== FULL_SIZES.workspaces
         ? ['note: not the full data set; the targets are set for 10,000 users and 100,000 workspaces.']
+        : []),
+      `others' CPU: CPUs that processes outside the benchmark used during the call (of ${cpus().length}).`,
+      ...(busiest > BUSY_MACHINE_CPUS
+        ? [`warning: the machine was not idle (other processes used up to ${busiest.toFixed(2)} CPUs during a call); these figures are skewed, run again on an idle machine.`]
         : []),
       '',
       `targets: ${passed}/${verdicts.length} PASS; ${errors} failed requests; wall time ${wallSeconds.toFixed(0)}s`,

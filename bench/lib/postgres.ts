@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { onCleanup, run } from './proc.js';
@@ -7,6 +8,8 @@ export interface PostgresCluster {
   /** URL of the benchmark's own database in the cluster */
   url: string;
   version: string;
+  /** the postmaster's process id, parent of every backend */
+  pid(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -34,5 +37,12 @@ export async function startPostgres(dir: string, port: number, database: string)
   }
   const url = new URL(adminUrl);
   url.pathname = `/${database}`;
-  return { url: url.toString(), version, stop };
+  const pid = () => {
+    try {
+      return Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]) || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return { url: url.toString(), version, pid, stop };
 }

@@ -76,7 +76,7 @@ export const ConfigSchema = Type.Object(
         /** GPUs to use instead of discovering them (index, type, uuid, device path) */
         gpus: Type.Array(
           Type.Object(
-            { index: Type.Integer({ minimum: 0, maximum: 1023 }), type: GpuType, uuid: Type.String({ minLength: 1, maxLength: 128 }), path: Type.String({ pattern: '^/dev/' }) },
+            { index: Type.Integer({ minimum: 0, maximum: 1023 }), type: GpuType, uuid: Type.String({ minLength: 1, maxLength: 128 }), path: Type.String({ pattern: '^/', description: 'the device node, e.g. /dev/nvidia0' }) },
             { additionalProperties: false },
           ),
           { default: [], maxItems: 1024 },

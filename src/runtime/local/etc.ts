@@ -16,6 +16,8 @@ export interface EtcInput {
   /** the workspace's sshd host key (private, PEM), readable only by the workspace user */
   hostKey: string;
   authorizedKeys: string[];
+  /** variables SSH sessions get too (sshd starts them with a clean environment) */
+  sessionEnv: Record<string, string>;
 }
 
 export function passwd(uid: number, gid: number): string {
@@ -31,8 +33,11 @@ export function group(gid: number): string {
  * platform-written authorized_keys, no PAM, forwarding limited to local
  * ports (what VS Code Remote needs; the sandbox's network is loopback only).
  */
-export function sshdConfig(): string {
+export function sshdConfig(sessionEnv: Record<string, string> = {}): string {
+  // sshd takes the first SetEnv line only, so every variable goes on one line, each pair quoted
+  const pairs = Object.entries(sessionEnv).map(([k, v]) => `"${k}=${v.replace(/["\\\n]/g, '')}"`);
   return [
+    ...(pairs.length > 0 ? [`SetEnv ${pairs.join(' ')}`] : []),
     'HostKey /etc/ssh/ssh_host_ed25519_key',
     'AuthorizedKeysFile /etc/ssh/authorized_keys',
     'PubkeyAuthentication yes',
@@ -71,7 +76,7 @@ export async function writeEtc(dir: string, e: EtcInput): Promise<void> {
     hosts: `127.0.0.1\tlocalhost ${e.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
     'nsswitch.conf': 'passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n',
     'resolv.conf': '',
-    'ssh/sshd_config': sshdConfig(),
+    'ssh/sshd_config': sshdConfig(e.sessionEnv),
     'ssh/authorized_keys': e.authorizedKeys.map((k) => `${k}\n`).join(''),
   };
   for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o644 });

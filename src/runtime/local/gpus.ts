@@ -54,7 +54,8 @@ export async function discoverGpus(inventory: GpuInventoryEntry[] | undefined): 
     return inventory.map((g) => {
       const device = node(g.path);
       if (!device) throw new Error(`GPU inventory: ${g.path} is not a character device`);
-      return { index: g.index, type: g.type, uuid: g.uuid, device };
+      // inside the sandbox it is always /dev/nvidiaN, whatever the host calls it
+      return { index: g.index, type: g.type, uuid: g.uuid, device: { ...device, path: `/dev/nvidia${g.index}` } };
     });
   }
   let listed: Array<{ index: number; model: string; uuid: string }>;

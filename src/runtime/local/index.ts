@@ -206,7 +206,6 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
     const uid = await opts.uidFor(spec.owner.id);
     await mkdir(p.runDir, { recursive: true, mode: 0o700 });
     await ensureHome(p.image, p.mount, spec.storageBytes, uid, uid);
-    await writeEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: await hostKey(p.keys), authorizedKeys: spec.authorizedKeys });
     await rootfs(p.rootfs);
     const chosen = allocateGpus(id, spec);
     try {
@@ -229,6 +228,8 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
         NVIDIA_VISIBLE_DEVICES: chosen.length > 0 ? chosen.map((g) => g.uuid).join(',') : 'void',
         ...(chosen.length > 0 ? { CUDA_VISIBLE_DEVICES: visible } : {}),
       };
+      const { JUPYTER_TOKEN: _appToken, ...sessionEnv } = env;
+      await writeEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: await hostKey(p.keys), authorizedKeys: spec.authorizedKeys, sessionEnv });
       const config = ociConfig({
         hostname: spec.name,
         uid,
