@@ -39,10 +39,15 @@ export interface SandboxServer extends TestServer {
   wsId(ref: string): Promise<string>;
 }
 
+/** Each test server gets its own uid range, so suites running side by side never share a host uid. */
+export function uidBase(): number {
+  return 3_000_000 + (process.pid % 5000) * 100 + Math.floor(Math.random() * 100) * 500_000;
+}
+
 export async function startSandboxServer(flags: Record<string, unknown> = {}): Promise<SandboxServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'atrium-sbx-'));
   const t = await startServer({
-    flags: { dataDir, 'runtime.kind': 'local', 'runtime.agent': AGENT, 'runtime.stopGrace': '2s', 'runtime.readinessTimeout': '60s', 'runtime.reserve': { cpu: '0', memory: '0' }, profiles: PROFILES, ...flags },
+    flags: { dataDir, 'runtime.kind': 'local', 'runtime.agent': AGENT, 'runtime.stopGrace': '2s', 'runtime.readinessTimeout': '60s', 'runtime.reserve': { cpu: '0', memory: '0' }, 'runtime.uidBase': uidBase(), profiles: PROFILES, ...flags },
   });
   after(async () => {
     // stop every sandbox this server made, then its files

@@ -65,3 +65,15 @@ for (const kind of databaseKinds()) {
     });
   });
 }
+
+for (const kind of databaseKinds()) {
+  test(`host uids: 30 concurrent first starts get 30 distinct uids, stable afterwards (${kind})`, async () => {
+    const store = await createStore(await freshDatabase(kind));
+    const users = await Promise.all(Array.from({ length: 30 }, (_, i) => store.users.create({ username: `user-${i}` }, quota)));
+    const uids = await Promise.all(users.map((u) => store.hostUids.get(u.id, 5_000_000)));
+    assert.equal(new Set(uids).size, 30);
+    assert.ok(uids.every((u) => u >= 5_000_000 && u < 5_000_030));
+    assert.deepEqual(await Promise.all(users.map((u) => store.hostUids.get(u.id, 5_000_000))), uids);
+    await store.close();
+  });
+}

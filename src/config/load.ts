@@ -40,6 +40,7 @@ export interface ResolvedConfig {
     kind: 'local' | 'none';
     reserve: { cpuMilli: number; memoryBytes: number };
     pids: number;
+    uidBase: number;
     stopGraceMs: number;
     readinessTimeoutMs: number;
     agent: string | undefined;
@@ -208,6 +209,7 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
           memoryBytes: parseBytes(config.runtime.reserve.memory) ?? 0,
         },
         pids: config.runtime.pids,
+        uidBase: config.runtime.uidBase,
         stopGraceMs: (parseDuration(config.runtime.stopGrace) ?? 10) * 1000,
         readinessTimeoutMs: (parseDuration(config.runtime.readinessTimeout) ?? 90) * 1000,
         agent: config.runtime.agent,

@@ -67,6 +67,8 @@ export const ConfigSchema = Type.Object(
         kind: Type.Union([Type.Literal('local'), Type.Literal('none')], { default: 'local' }),
         /** CPU and memory kept for the system and Atrium itself; the rest is allocatable to guarantees */
         reserve: Type.Object({ cpu: Quantity, memory: Quantity }, { additionalProperties: false, default: { cpu: '500m', memory: '1Gi' } }),
+        /** first host uid given to a user; give each Atrium on one machine its own range */
+        uidBase: Type.Integer({ minimum: 10000, maximum: 2_000_000_000, default: 2_000_000 }),
         /** processes per workspace */
         pids: Type.Integer({ minimum: 64, maximum: 1_000_000, default: 1024 }),
         stopGrace: Type.String({ ...Duration, default: '10s' }),

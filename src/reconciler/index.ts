@@ -152,9 +152,12 @@ export function createReconciler(opts: ReconcilerOptions) {
       if (!ws) {
         log.warn({ workspace: seen.workspaceId }, 'removing a sandbox no workspace owns (its home image is kept)');
         await runtime.remove(seen.workspaceId, { purge: false });
-      } else if (ws.desired !== 'running' || seen.phase !== 'running') {
-        schedule(ws.id);
+        continue;
       }
+      if (ws.desired === 'running' && ws.phase === 'running' && seen.phase === 'running') continue; // adopted as it runs
+      // Anything else was caught mid-step: clear it away and let reconcile redo the step from its start.
+      await runtime.stop(ws.id);
+      schedule(ws.id);
     }
     await resync();
   }

@@ -54,7 +54,7 @@ async function createRuntime(config: ResolvedConfig, store: Store): Promise<{ ru
   const runtime = await createLocalRuntime({
     dir: join(config.dataDir, 'local'),
     agentPath,
-    uidFor: (userId) => store.hostUids.get(userId),
+    uidFor: (userId) => store.hostUids.get(userId, config.runtime.uidBase),
     reserve: config.runtime.reserve,
     gpuInventory: config.runtime.gpus,
     pids: config.runtime.pids,
@@ -138,8 +138,9 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
       if (!https && !isLoopback(host)) {
         app.log.warn(`listening on ${host} without TLS: passwords and tokens cross the network in clear text; set tls.cert and tls.key`);
       }
-      await reconciler?.start();
       await app.listen({ host, port });
+      // Adoption can take a while with many sandboxes; the API answers meanwhile (each workspace is reconciled one step at a time).
+      void reconciler?.start().catch((err: unknown) => app.log.error({ err }, 'the reconciler could not start'));
       const addr = app.server.address();
       const actualPort = typeof addr === 'object' && addr ? addr.port : port;
       const shownHost = isIP(host) === 6 ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;

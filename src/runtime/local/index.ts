@@ -315,7 +315,20 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
 
     async inventory() {
       const list = await runc.list();
-      return Promise.all(list.map((c) => observation(c.id, c.status)));
+      const seen = await Promise.all(list.map((c) => observation(c.id, c.status)));
+      // what a crash can leave without a container: a mounted home, a half-written bundle
+      // (a stopped workspace keeps only its log and metadata, which are not leftovers)
+      const known = new Set(list.map((c) => c.id));
+      for (const sub of ['mnt', 'run']) {
+        for (const id of await readdir(join(opts.dir, sub)).catch(() => [] as string[])) {
+          const p = layout(opts.dir, id);
+          if (!known.has(id) && (existsSync(p.mount) || existsSync(p.bundle) || existsSync(p.http))) {
+            known.add(id);
+            seen.push(await observation(id, 'stopped'));
+          }
+        }
+      }
+      return seen;
     },
 
     async *observe(signal) {

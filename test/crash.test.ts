@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ADMIN_PASSWORD } from './helpers.js';
+import { AGENT, PROFILES, run, sandboxesAvailable, uidBase } from './sandbox.js';
+
+/**
+ * The control plane is killed with SIGKILL again and again while workspaces
+ * start and stop; afterwards every phase matches reality and nothing is left
+ * over: containers, cgroups, mounts, processes, run directories, GPUs.
+ */
+const available = sandboxesAvailable();
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+test('kill -9 of the control plane during starts and stops leaves no orphans', { skip: available === true ? false : available, timeout: 600_000 }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'atrium-crash-'));
+  const config = join(dataDir, 'atrium.yaml');
+  const { writeFileSync } = await import('node:fs');
+  const base = uidBase();
+  writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent: AGENT, stopGrace: '2s', reserve: { cpu: '0', memory: '0' }, uidBase: base }, logLevel: 'warn' }));
+  let server: ChildProcess | undefined;
+  let url = '';
+  after(async () => {
+    server?.kill('SIGKILL');
+    const runcRoot = join(dataDir, 'local', 'runc');
+    for (const id of (await run('runc', ['--root', runcRoot, 'list', '-q'])).stdout.split('\n').filter(Boolean)) await run('runc', ['--root', runcRoot, 'delete', '-f', id]);
+    for (const id of existsSync(join(dataDir, 'local', 'mnt')) ? readdirSync(join(dataDir, 'local', 'mnt')) : []) await run('umount', ['-l', join(dataDir, 'local', 'mnt', id)]);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const start = async () => {
+    server = spawn(process.execPath, [MAIN, 'serve', '--config', config, '--port', '0', '--data-dir', dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    server.stdout!.on('data', (d) => (out += d));
+    server.stderr!.on('data', (d) => (out += d));
+    for (let i = 0; i < 200 && !/running at (\S+)/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    url = /running at (\S+)/.exec(out)?.[1] ?? assert.fail(`server did not start: ${out}`);
+  };
+  const kill9 = async () => {
+    const s = server!;
+    s.kill('SIGKILL');
+    await new Promise((r) => s.once('exit', r));
+  };
+  const call = async (method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    return { status: res.status, body: (await res.json().catch(() => undefined)) as any };
+  };
+
+  await start();
+  const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD, token: { name: 'crash' } }) });
+  const token = ((await login.json()) as { token: string }).token;
+  await call('PATCH', '/api/v1/teams/admin/quota', token, { workspaces: 50, cpu: '100', memory: '100Gi', storage: '100Gi' });
+  const names = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
+  for (const name of names) await call('POST', '/api/v1/teams/admin/workspaces', token, { name, profile: 'tiny', start: false });
+
+  // a file written before the crashes must survive them
+  await call('POST', '/api/v1/teams/admin/workspaces/c1/start', token);
+  for (let i = 0; i < 300; i++) {
+    if ((await call('GET', '/api/v1/teams/admin/workspaces/c1', token)).body.phase === 'running') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const c1 = (await call('GET', '/api/v1/teams/admin/workspaces/c1', token)).body.id as string;
+  await run('runc', ['--root', join(dataDir, 'local', 'runc'), 'exec', '--user', `${base}:${base}`, c1, 'sh', '-c', 'echo survived > /home/jovyan/proof']);
+
+  for (let round = 0; round < 10; round++) {
+    // flip a random half of the workspaces, all at once, then kill the control plane mid-way
+    const flips = names.filter(() => Math.random() < 0.5);
+    await Promise.all(flips.map(async (n) => {
+      const ws = (await call('GET', `/api/v1/teams/admin/workspaces/${n}`, token)).body;
+      await call('POST', `/api/v1/teams/admin/workspaces/${n}/${ws.desired === 'running' ? 'stop' : 'start'}`, token);
+    }));
+    await new Promise((r) => setTimeout(r, 50 + Math.random() * 700));
+    await kill9();
+    await start();
+  }
+
+  // let the last control plane settle
+  let list: any[] = [];
+  for (let i = 0; i < 600; i++) {
+    list = (await call('GET', '/api/v1/teams/admin/workspaces', token)).body.items;
+    if (list.every((w) => (w.desired === 'running' ? ['running', 'failed'] : ['stopped', 'pending']).includes(w.phase))) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const failed = list.filter((w) => w.phase === 'failed');
+  assert.deepEqual(failed.map((w) => `${w.name}: ${w.reason}`), [], 'no workspace failed');
+  const running = new Set(list.filter((w) => w.phase === 'running').map((w) => w.id as string));
+  for (const w of list) assert.equal(w.phase, w.desired === 'running' ? 'running' : w.phase === 'pending' ? 'pending' : 'stopped', `${w.name} ${w.desired}/${w.phase}`);
+
+  const runcRoot = join(dataDir, 'local', 'runc');
+  const containers = (await run('runc', ['--root', runcRoot, 'list', '--format', 'json'])).stdout;
+  const live = (JSON.parse(containers || '[]') as Array<{ id: string; status: string }> | null ?? []);
+  assert.deepEqual(live.filter((c) => c.status === 'running').map((c) => c.id).sort(), [...running].sort(), 'runc list matches');
+  assert.deepEqual(live.filter((c) => c.status !== 'running'), [], 'no stopped or half-made containers');
+  for (const controller of ['memory', 'pids', 'cpu', 'cpuacct', 'devices', 'freezer']) {
+    const dir = `/sys/fs/cgroup/${controller}/atrium`;
+    const groups = existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name.startsWith('w_')).map((d) => d.name) : [];
+    assert.deepEqual(groups.filter((g) => list.some((w) => w.id === g)).sort(), groups.filter((g) => running.has(g)).sort(), `${controller} cgroups match`);
+    assert.deepEqual(groups.filter((g) => list.some((w) => w.id === g) && !running.has(g)), [], `no ${controller} cgroup for a stopped workspace`);
+  }
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(join(dataDir, 'local', 'mnt')));
+  assert.deepEqual(mounts.map((m) => m.split('/').at(-1)).sort(), [...running].sort(), 'home mounts match');
+  const procs = (await run('ps', ['-eo', 'uid=,pid=,cgroup='])).stdout.split('\n').filter((l) => Number(l.trim().split(/\s+/)[0]) === base);
+  assert.ok(procs.every((l) => [...running].some((id) => l.includes(id))), `every workspace-uid process is inside a running sandbox:\n${procs.join('\n')}`);
+  const runDirs = readdirSync(join(dataDir, 'local', 'run'));
+  assert.ok(runDirs.every((id) => list.some((w) => w.id === id)), 'run directories belong to workspaces');
+  for (const id of runDirs) {
+    const bundle = existsSync(join(dataDir, 'local', 'run', id, 'bundle'));
+    assert.equal(bundle, running.has(id), `${id}: a bundle exactly while it runs`);
+  }
+  // the file survives, whatever state c1 ended in
+  const c1state = list.find((w) => w.name === 'c1');
+  if (c1state.phase !== 'running') {
+    await call('POST', '/api/v1/teams/admin/workspaces/c1/start', token);
+    for (let i = 0; i < 300 && (await call('GET', '/api/v1/teams/admin/workspaces/c1', token)).body.phase !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+  }
+  const proof = await run('runc', ['--root', runcRoot, 'exec', '--user', `${base}:${base}`, c1, 'cat', '/home/jovyan/proof']);
+  assert.equal(proof.stdout.trim(), 'survived');
+});
