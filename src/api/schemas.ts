@@ -1,4 +1,4 @@
-import { Type, type Static, type TLiteral, type TSchema, type TUnion } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Duration, GpuType, Name, ProfileSpec, Quantity, QuotaSpec } from '../domain/index.js';
 import { DESIRED_STATES, PHASES, ROLES, TIERS, ENVIRONMENT_KINDS } from '../domain/index.js';
 
@@ -9,10 +9,19 @@ import { DESIRED_STATES, PHASES, ROLES, TIERS, ENVIRONMENT_KINDS } from '../doma
 export { Name, Quantity, QuotaSpec, ProfileSpec, Duration, GpuType };
 
 const strict = { additionalProperties: false } as const;
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/**
+ * `T | null` as a type array rather than anyOf: the same meaning to a
+ * validator, but the response serializer then writes it directly instead of
+ * trying each branch, which matters on lists of hundreds of items.
+ */
+const Nullable = <T extends TSchema>(t: T) => {
+  const s = t as unknown as { type?: unknown; enum?: unknown[] };
+  if (typeof s.type !== 'string') return Type.Unsafe<Static<T> | null>(Type.Union([t, Type.Null()]));
+  return Type.Unsafe<Static<T> | null>({ ...t, type: [s.type, 'null'], ...(s.enum ? { enum: [...s.enum, null] } : {}) });
+};
 const Time = Type.String({ format: 'date-time', description: 'RFC 3339 time' });
 const Literals = <T extends readonly string[]>(values: T, description?: string) =>
-  Type.Union(values.map((v) => Type.Literal(v)), description ? { description } : {}) as unknown as TUnion<Array<TLiteral<T[number]>>>;
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 
 export const RoleSchema = Literals(ROLES, 'owner (members, settings, all workspaces), editor (own workspaces), viewer (see only)');
 export const PhaseSchema = Literals(PHASES);

@@ -56,7 +56,7 @@ export function resourcesView(r: WorkspaceResources) {
   };
 }
 
-export function workspaceView(w: Workspace, poolName: string | null): WorkspaceView {
+export function workspaceView(w: Workspace): WorkspaceView {
   return {
     id: w.id,
     team: w.team,
@@ -68,7 +68,7 @@ export function workspaceView(w: Workspace, poolName: string | null): WorkspaceV
     phase: w.phase,
     reason: w.reason,
     resources: resourcesView(w.resources),
-    gpuPool: poolName,
+    gpuPool: w.gpuPool,
     environment: w.spec.environment.kind,
     tier: w.spec.tier,
     url: `/w/${w.team}/${w.name}/`,

@@ -49,6 +49,7 @@ export interface Credentials {
 }
 
 const TOUCH_EVERY_MS = 60_000;
+const TOKEN_CACHE_MS = 2_000;
 
 function normalizeAddress(addr: string): string {
   return addr.startsWith('::ffff:') && isIPv4(addr.slice(7)) ? addr.slice(7) : addr;
@@ -78,6 +79,14 @@ export function createIdentity(opts: IdentityOptions) {
     const a = normalizeAddress(address);
     return trusted.check(a, isIPv6(a) ? 'ipv6' : 'ipv4');
   }
+
+  /**
+   * Recently authenticated tokens, so the hot path skips two queries. Any
+   * change to users, tokens or memberships in this process clears it at once;
+   * other processes sharing a PostgreSQL database see changes within TOKEN_CACHE_MS.
+   */
+  const tokenCache = new Map<string, { at: number; auth: Authenticated; secretHash: string; expiresAt: number | null }>();
+  store.onAccessChange(() => tokenCache.clear());
 
   async function subjectFor(user: User): Promise<Authenticated['subject']> {
     return { kind: 'user', id: user.id, username: user.username, admin: user.admin, roles: await store.users.roles(user.id) };
@@ -129,15 +138,23 @@ export function createIdentity(opts: IdentityOptions) {
         const m = /^Bearer\s+(\S+)$/i.exec(c.authorization);
         const parsed = m ? parseToken(m[1]!) : undefined;
         if (!parsed) throw new Unauthenticated('malformed Authorization header; expected "Bearer atr_…"');
-        const token = await store.credentials.tokens.get(parsed.id);
-        if (!token || !tokenMatches(parsed.secret, token.secretHash) || token.revokedAt !== null) {
+        const cached = tokenCache.get(parsed.id);
+        if (cached && at - cached.at < TOKEN_CACHE_MS && (cached.expiresAt === null || cached.expiresAt > at) && tokenMatches(parsed.secret, cached.secretHash)) {
+          return cached.auth;
+        }
+        const found = await store.credentials.tokens.withUser(parsed.id);
+        const token = found?.token;
+        if (!found || !token || !tokenMatches(parsed.secret, token.secretHash) || token.revokedAt !== null) {
           throw new Unauthenticated('invalid or revoked token');
         }
         if (token.expiresAt !== null && token.expiresAt <= at) throw new Unauthenticated('token expired');
-        const user = await store.users.get(token.userId);
-        if (!user || user.disabled) throw new Unauthenticated('account disabled');
+        const user = found.user;
+        if (user.disabled) throw new Unauthenticated('account disabled');
         if (token.lastUsedAt === null || at - token.lastUsedAt > TOUCH_EVERY_MS) await store.credentials.tokens.used(token.id, at);
-        return { user, subject: await subjectFor(user), via: 'token', tokenId: token.id };
+        const auth: Authenticated = { user, subject: await subjectFor(user), via: 'token', tokenId: token.id };
+        if (tokenCache.size > 10_000) tokenCache.clear();
+        tokenCache.set(token.id, { at, auth, secretHash: token.secretHash, expiresAt: token.expiresAt });
+        return auth;
       }
       if (c.sessionCookie) {
         const id = sha256(c.sessionCookie);

@@ -32,6 +32,11 @@ export interface StoreContext {
   now: () => number;
 }
 
+/** Tells in-process caches of identities and roles that who-may-do-what changed. */
+export function accessChanged(ctx: StoreContext): void {
+  ctx.bus.emit('access');
+}
+
 export interface Tx {
   db: Transaction<Database>;
   /** Records an event in this transaction; it is published once the transaction commits. */

@@ -26,10 +26,32 @@ export function openDatabase(target: DatabaseTarget): { db: Kysely<Database>; di
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: 'sqlite' };
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) }), dialect: 'sqlite' };
 }
 
 /** Brings the schema to the newest version; fails loudly with the migration that broke. */
+/**
+ * Reuses prepared statements by their SQL text: preparing costs about as
+ * much as running a small query, and the same few dozen statements serve
+ * every request. Safe because better-sqlite3 runs each one to completion
+ * synchronously (nothing here iterates a statement across awaits).
+ */
+function cachingStatements(sqlite: SQLite.Database) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string): SQLite.Statement {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        stmt = sqlite.prepare(sql);
+        if (cache.size >= 1000) cache.clear();
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
+}
+
 export async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {
   const migrator = new Migrator({ db, provider: migrations(dialect) });
   const { error, results } = await migrator.migrateToLatest();

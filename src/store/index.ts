@@ -41,6 +41,11 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
     workspaceStates: createWorkspaceStates(ctx),
     hostUids: createHostUids(ctx),
     transaction: <T>(fn: (tx: Tx) => Promise<T>) => transaction(ctx, fn),
+    /** Calls `listener` whenever users, tokens or memberships change; returns an unsubscribe function. */
+    onAccessChange(listener: () => void): () => void {
+      bus.on('access', listener);
+      return () => bus.off('access', listener);
+    },
     insertUserWithTeam: (tx: Tx, input: Parameters<typeof insertUserWithTeam>[2], quota: Parameters<typeof insertUserWithTeam>[3]) =>
       insertUserWithTeam(tx, ctx.now(), input, quota),
     /** Raw database access for maintenance and tests (checksums); application code uses the repositories. */

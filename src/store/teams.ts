@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import { Conflict, NotFound, type Quota, type Role, type Usage } from '../domain/index.js';
 import {
+  accessChanged,
   decodeCursor,
   holdsCompute,
   isUniqueViolation,
@@ -150,6 +151,7 @@ export function createTeamsRepo(ctx: StoreContext) {
             await tx.db.insertInto('memberships').values({ team_id: row.id, user_id: input.ownerId, role: 'owner', created_at: now }).execute();
           }
         });
+        accessChanged(ctx);
       } catch (err) {
         if (isUniqueViolation(err)) throw new Conflict(`team ${input.name} already exists`, 'name_taken');
         throw err;
@@ -189,6 +191,7 @@ export function createTeamsRepo(ctx: StoreContext) {
         await tx.db.deleteFrom('events').where('team_id', '=', team.id).execute();
         await tx.db.deleteFrom('teams').where('id', '=', team.id).execute();
       });
+      accessChanged(ctx);
     },
 
     async members(teamId: string): Promise<Member[]> {
@@ -215,6 +218,7 @@ export function createTeamsRepo(ctx: StoreContext) {
           await tx.db.insertInto('memberships').values({ team_id: team.id, user_id: userId, role, created_at: ctx.now() }).execute();
         }
       });
+      accessChanged(ctx);
     },
 
     async removeMember(team: Team, userId: string): Promise<boolean> {
@@ -226,7 +230,7 @@ export function createTeamsRepo(ctx: StoreContext) {
         }
         await tx.db.deleteFrom('memberships').where('team_id', '=', team.id).where('user_id', '=', userId).execute();
         return true;
-      });
+      }).finally(() => accessChanged(ctx));
     },
 
     usage: (teamId: string) => teamUsage(db, teamId),

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import { Conflict, NotFound, type Quota, type Role } from '../domain/index.js';
 import {
+  accessChanged,
   decodeCursor,
   isUniqueViolation,
   newId,
@@ -114,7 +115,9 @@ export function createUsersRepo(ctx: StoreContext) {
     /** Creates a user and their personal team. Refuses a username that a user or team already has. */
     async create(input: NewUser, quota: Quota): Promise<User> {
       try {
-        return await transaction(ctx, (tx) => insertUserWithTeam(tx, ctx.now(), input, quota));
+        const user = await transaction(ctx, (tx) => insertUserWithTeam(tx, ctx.now(), input, quota));
+        accessChanged(ctx);
+        return user;
       } catch (err) {
         if (isUniqueViolation(err)) throw new Conflict(`user ${input.username} already exists`, 'name_taken');
         throw err;
@@ -165,7 +168,7 @@ export function createUsersRepo(ctx: StoreContext) {
         const r = await byId(tx.db, id);
         if (!r) throw new NotFound(`user ${id}`);
         return toUser(r);
-      });
+      }).finally(() => accessChanged(ctx));
     },
 
     /** team id → role, for every team the user belongs to. */

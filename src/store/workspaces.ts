@@ -50,6 +50,8 @@ export interface Workspace {
   reason: string;
   resources: WorkspaceResources;
   gpuPoolId: string | null;
+  /** name of the GPU pool its GPUs come from */
+  gpuPool: string | null;
   spec: WorkspaceSpec;
   purge: boolean;
   generation: number;
@@ -60,7 +62,7 @@ export interface Workspace {
   lastActivityAt: number | null;
 }
 
-type Row = Selectable<WorkspacesTable> & { team: string; owner: string };
+type Row = Selectable<WorkspacesTable> & { team: string; owner: string; pool: string | null };
 
 function toWorkspace(r: Row): Workspace {
   return {
@@ -85,6 +87,7 @@ function toWorkspace(r: Row): Workspace {
       storageBytes: Number(r.storage_bytes),
     },
     gpuPoolId: r.gpu_pool_id,
+    gpuPool: r.pool,
     spec: JSON.parse(r.spec) as WorkspaceSpec,
     purge: r.purge === 1,
     generation: Number(r.generation),
@@ -101,8 +104,9 @@ function selectWorkspaces(ex: Executor) {
     .selectFrom('workspaces')
     .innerJoin('teams', 'teams.id', 'workspaces.team_id')
     .innerJoin('users', 'users.id', 'workspaces.owner_id')
+    .leftJoin('gpu_pools', 'gpu_pools.id', 'workspaces.gpu_pool_id')
     .selectAll('workspaces')
-    .select(['teams.name as team', 'users.username as owner']);
+    .select(['teams.name as team', 'users.username as owner', 'gpu_pools.name as pool']);
 }
 
 /**

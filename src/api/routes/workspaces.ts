@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { Conflict, InvalidInput, type Profile } from '../../domain/index.js';
-import type { Store, Workspace } from '../../store/index.js';
+import type { Workspace } from '../../store/index.js';
 import type { ApiDeps } from '../access.js';
 import { route, type RouteDef } from '../router.js';
 import {
@@ -19,10 +19,6 @@ import {
 import { streamEvents } from '../sse.js';
 import { workspaceView } from '../views.js';
 
-async function views(store: Store, list: Workspace[]) {
-  const pools = list.some((w) => w.gpuPoolId) ? new Map((await store.pools.list()).map((p) => [p.id, p.name])) : new Map<string, string>();
-  return list.map((w) => workspaceView(w, w.gpuPoolId ? (pools.get(w.gpuPoolId) ?? null) : null));
-}
 
 export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
   const { store, access } = deps;
@@ -69,7 +65,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
           limit: query.limit,
           ...(query.cursor ? { cursor: query.cursor } : {}),
         });
-        return { items: await views(store, page.items), nextCursor: page.nextCursor };
+        return { items: page.items.map(workspaceView), nextCursor: page.nextCursor };
       },
     }),
     route({
@@ -84,7 +80,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       async handler({ user, params, query }) {
         const team = await access.team(user(), params.team, 'workspace.read');
         const page = await store.workspaces.listTeam(team.id, { limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) });
-        return { items: await views(store, page.items), nextCursor: page.nextCursor };
+        return { items: page.items.map(workspaceView), nextCursor: page.nextCursor };
       },
     }),
     route({
@@ -114,7 +110,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
           start: body.start ?? true,
           ...(deps.machine ? { machine: deps.machine } : {}),
         });
-        return (await views(store, [ws]))[0]!;
+        return workspaceView(ws);
       },
     }),
     route({
@@ -127,7 +123,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: WorkspaceView,
       async handler({ user, params }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.read');
-        return (await views(store, [ws]))[0]!;
+        return workspaceView(ws);
       },
     }),
     route({
@@ -141,7 +137,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: WorkspaceView,
       async handler({ user, params, body }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
-        return (await views(store, [await store.workspaces.setShared(ws, body.shared)]))[0]!;
+        return workspaceView(await store.workspaces.setShared(ws, body.shared));
       },
     }),
     route({
@@ -168,7 +164,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: WorkspaceView,
       async handler({ user, params }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
-        return (await views(store, [await store.workspaces.start(ws, admissionProfile(ws), deps.machine)]))[0]!;
+        return workspaceView(await store.workspaces.start(ws, admissionProfile(ws), deps.machine));
       },
     }),
     route({
@@ -181,7 +177,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: WorkspaceView,
       async handler({ user, params }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
-        return (await views(store, [await store.workspaces.stop(ws)]))[0]!;
+        return workspaceView(await store.workspaces.stop(ws));
       },
     }),
     route({
