@@ -43,6 +43,9 @@ export interface ResolvedConfig {
     uidBase: number;
     stopGraceMs: number;
     readinessTimeoutMs: number;
+    cullEveryMs: number;
+    idleWarningMs: number;
+    cpuActive: number;
     agent: string | undefined;
     gpus: Array<{ index: number; type: string; uuid: string; path: string }>;
   };
@@ -212,6 +215,9 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         uidBase: config.runtime.uidBase,
         stopGraceMs: (parseDuration(config.runtime.stopGrace) ?? 10) * 1000,
         readinessTimeoutMs: (parseDuration(config.runtime.readinessTimeout) ?? 90) * 1000,
+        cullEveryMs: Math.max(1, parseDuration(config.runtime.cullEvery) ?? 60) * 1000,
+        idleWarningMs: (parseDuration(config.runtime.idleWarning) ?? 300) * 1000,
+        cpuActive: config.runtime.cpuActive,
         agent: config.runtime.agent,
         gpus: config.runtime.gpus,
       },

@@ -73,6 +73,12 @@ export const ConfigSchema = Type.Object(
         pids: Type.Integer({ minimum: 64, maximum: 1_000_000, default: 1024 }),
         stopGrace: Type.String({ ...Duration, default: '10s' }),
         readinessTimeout: Type.String({ ...Duration, default: '90s' }),
+        /** how often running workspaces are checked for activity */
+        cullEvery: Type.String({ ...Duration, default: '60s' }),
+        /** how long before stopping an idle workspace its people are warned */
+        idleWarning: Type.String({ ...Duration, default: '5m' }),
+        /** CPU use (in CPUs, e.g. 0.05) above which a workspace is active, so unattended runs are never culled */
+        cpuActive: Type.Number({ minimum: 0, maximum: 1024, default: 0.05 }),
         /** the compiled in-sandbox agent; defaults to dist/agent/atrium-agent */
         agent: Type.Optional(Type.String({ minLength: 1 })),
         /** GPUs to use instead of discovering them (index, type, uuid, device path) */

@@ -2,6 +2,9 @@ import type { Store, Workspace } from '../store/index.js';
 import type { Observation, Runtime, WorkspaceSpec } from '../runtime/types.js';
 import { readiness } from './readiness.js';
 
+export { createCuller } from './culler.js';
+export type Culler = ReturnType<typeof import('./culler.js').createCuller>;
+
 export interface ReconcilerOptions {
   store: Store;
   runtime: Runtime;

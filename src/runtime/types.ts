@@ -98,5 +98,7 @@ export interface Runtime {
   endpoint(workspaceId: string, port: 'http' | 'ssh'): Promise<Connector>;
   logs(workspaceId: string, opts?: LogOptions): AsyncIterable<string>;
   activity(workspaceId: string): Promise<Activity>;
+  /** Shows a message to the people working in the workspace (its open terminals). */
+  notify(workspaceId: string, message: string): Promise<void>;
   capacity(): Promise<Capacity>;
 }

@@ -5,7 +5,7 @@ import { registerApi, type RouteDef } from '../api/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { createIdentity, type Identity } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
-import { createReconciler, type Reconciler } from '../reconciler/index.js';
+import { createCuller, createReconciler, type Culler, type Reconciler } from '../reconciler/index.js';
 import { createLocalRuntime } from '../runtime/local/index.js';
 import type { Runtime } from '../runtime/types.js';
 import { ConfigError } from '../config/index.js';
@@ -24,6 +24,7 @@ export interface Server {
   config: ResolvedConfig;
   runtime: Runtime | undefined;
   reconciler: Reconciler | undefined;
+  culler: Culler | undefined;
   /** the URL the server answers on, once listening */
   url: string;
   listen(): Promise<string>;
@@ -120,6 +121,9 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
   const reconciler = placed
     ? createReconciler({ store, runtime: placed.runtime, log: app.log, readinessTimeoutMs: config.runtime.readinessTimeoutMs })
     : undefined;
+  const culler = placed
+    ? createCuller({ store, runtime: placed.runtime, log: app.log, everyMs: config.runtime.cullEveryMs, warnBeforeMs: config.runtime.idleWarningMs, cpuActive: config.runtime.cpuActive })
+    : undefined;
   const sweep = setInterval(() => void store.credentials.sessions.removeExpired().catch((err: unknown) => app.log.error({ err }, 'session sweep failed')), 3600_000);
   sweep.unref();
 
@@ -132,6 +136,7 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     config,
     runtime: placed?.runtime,
     reconciler,
+    culler,
     url: '',
     async listen() {
       const { host, port } = config.listen;
@@ -141,6 +146,7 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
       await app.listen({ host, port });
       // Adoption can take a while with many sandboxes; the API answers meanwhile (each workspace is reconciled one step at a time).
       void reconciler?.start().catch((err: unknown) => app.log.error({ err }, 'the reconciler could not start'));
+      culler?.start();
       const addr = app.server.address();
       const actualPort = typeof addr === 'object' && addr ? addr.port : port;
       const shownHost = isIP(host) === 6 ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
@@ -150,6 +156,7 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     async close() {
       clearInterval(sweep);
       await app.close();
+      await culler?.stop();
       await reconciler?.stop();
       await store.close();
     },

@@ -345,6 +345,8 @@ export interface PhaseReport {
 export interface WorkspaceStates {
   /** Workspaces whose observed phase may not match their desired state yet. */
   unsettled(): Promise<Workspace[]>;
+  /** Workspaces the runtime reports running (for the idle culler). */
+  running(): Promise<Workspace[]>;
   get(id: string): Promise<Workspace | undefined>;
   /** Records a phase change and its event in one transaction; refuses impossible transitions. */
   report(id: string, report: PhaseReport): Promise<Workspace>;
@@ -379,6 +381,9 @@ export function createWorkspaceStates(ctx: StoreContext): WorkspaceStates {
       return rows.map(toWorkspace);
     },
     get: (id) => get(ctx.db, id),
+    async running() {
+      return (await selectWorkspaces(ctx.db).where('workspaces.phase', '=', 'running').execute()).map(toWorkspace);
+    },
     async report(id, report) {
       return transaction(ctx, async (tx) => {
         const ws = await get(tx.db, id);

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +61,36 @@ interface Meta {
   cpuRequestMilli: number;
   memoryRequestBytes: number;
   environment: WorkspaceSpec['environment']['kind'];
+  basePath: string;
+}
+
+/** Jupyter's own view of activity: kernels busy now, and its last activity. */
+async function jupyterActivity(socketPath: string, basePath: string, token: string): Promise<{ busy: number; last: number | null }> {
+  const get = (path: string) =>
+    new Promise<unknown>((resolve, reject) => {
+      const req = httpRequest({ socketPath, path: `${basePath}${path}`, headers: { authorization: `token ${token}`, host: 'localhost' }, timeout: 3000 }, (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (data.length < 1 << 20) data += c;
+        });
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(data));
+          } catch (err) {
+            reject(err as Error);
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end();
+    });
+  // no_track_activity: asking must not count as activity itself
+  const kernels = (await get('api/kernels?no_track_activity=1')) as Array<{ execution_state?: string; last_activity?: string }>;
+  const status = (await get('api/status')) as { last_activity?: string };
+  const times = [status.last_activity, ...kernels.map((k) => k.last_activity)].map((t) => (t ? Date.parse(t) : NaN)).filter((t) => !Number.isNaN(t));
+  return { busy: kernels.filter((k) => k.execution_state === 'busy').length, last: times.length > 0 ? Math.max(...times) : null };
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
@@ -249,7 +280,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
         readOnly: [],
       });
       await writeFile(join(p.bundle, 'config.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
-      const meta: Meta = { owner: spec.owner.id, uid, gpus: chosen.map((g) => g.index), cpuRequestMilli: spec.cpu.requestMilli, memoryRequestBytes: spec.memory.requestBytes, environment: spec.environment.kind };
+      const meta: Meta = { owner: spec.owner.id, uid, gpus: chosen.map((g) => g.index), cpuRequestMilli: spec.cpu.requestMilli, memoryRequestBytes: spec.memory.requestBytes, environment: spec.environment.kind, basePath: spec.basePath };
       await writeFile(p.meta, JSON.stringify(meta), { mode: 0o600 });
       await rm(p.runcLog, { force: true });
       await launch(p, id);
@@ -383,13 +414,33 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
     },
 
     async activity(id): Promise<Activity> {
+      const p = layout(opts.dir, id);
       const usage = Number((await cgroupRead('cpuacct', id, 'cpuacct.usage')).trim() || 0);
       let sshSessions = 0;
       for (const pid of (await cgroupRead('pids', id, 'cgroup.procs')).split('\n').filter(Boolean)) {
         const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
         if (comm.trim() === 'sshd') sshSessions++;
       }
-      return { cpuSeconds: usage / 1e9, gpuUtilization: null, sshSessions, busyKernels: 0, appLastActivity: null };
+      let busyKernels = 0;
+      let appLastActivity: number | null = null;
+      const meta = await readJson<Meta>(p.meta);
+      if (meta?.environment === 'jupyter') {
+        const token = await readFile(p.token, 'utf8').catch(() => '');
+        const j = await jupyterActivity(p.http, meta.basePath, token).catch(() => undefined);
+        if (j) {
+          busyKernels = j.busy;
+          appLastActivity = j.last;
+        }
+      }
+      return { cpuSeconds: usage / 1e9, gpuUtilization: null, sshSessions, busyKernels, appLastActivity };
+    },
+
+    async notify(id, message) {
+      // a line on every terminal open in the sandbox, written by its own user
+      const meta = await readJson<Meta>(layout(opts.dir, id).meta);
+      if (!meta) return;
+      const script = 'for t in /dev/pts/[0-9]*; do [ -w "$t" ] && printf "\\r\\n%s\\r\\n" "$1" > "$t"; done; true';
+      await run(runc.binary, ['--root', runc.root, 'exec', '--user', `${meta.uid}:${meta.uid}`, id, '/bin/sh', '-c', script, 'atrium-notify', `[atrium] ${message}`], { timeoutMs: 10_000 }).catch(() => undefined);
     },
 
     async capacity(): Promise<Capacity> {

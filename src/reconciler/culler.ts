@@ -1,0 +1,89 @@
+import { formatDuration } from '../domain/index.js';
+import type { Runtime } from '../runtime/types.js';
+import type { Store } from '../store/index.js';
+
+export interface CullerOptions {
+  store: Store;
+  runtime: Runtime;
+  log: { error(obj: unknown, msg?: string): void };
+  /** how often running workspaces are looked at */
+  everyMs: number;
+  /** how long before culling the people in a workspace are warned (at most half its timeout) */
+  warnBeforeMs: number;
+  /** CPU use (in CPUs) above which a workspace counts as active: an unattended run is never idle */
+  cpuActive: number;
+}
+
+/**
+ * Stops workspaces idle for longer than their profile's timeout. Activity
+ * (design §5) is proxy traffic and open WebSockets (recorded through
+ * `touch`), SSH sessions, busy Jupyter kernels and Jupyter's own last
+ * activity, and CPU or GPU use above a threshold. Before it acts, it says so
+ * in the event stream and on the workspace's open terminals.
+ */
+export function createCuller(opts: CullerOptions) {
+  const { store, runtime } = opts;
+  const states = store.workspaceStates;
+  const lastCpu = new Map<string, { at: number; cpu: number }>();
+  /** when each workspace was warned: the warning's own output on its terminals is not activity */
+  const warned = new Map<string, number>();
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<void> | undefined;
+
+  async function check(now: number, id: string): Promise<void> {
+    const ws = await states.get(id);
+    const timeout = ws?.spec.idleTimeoutSeconds;
+    if (!ws || ws.phase !== 'running' || ws.desired !== 'running' || !timeout) return;
+    const act = await runtime.activity(ws.id);
+    const prev = lastCpu.get(ws.id);
+    lastCpu.set(ws.id, { at: now, cpu: act.cpuSeconds });
+    const cpuRate = prev && now > prev.at ? (act.cpuSeconds - prev.cpu) / ((now - prev.at) / 1000) : 0;
+    const active = act.sshSessions > 0 || act.busyKernels > 0 || cpuRate > opts.cpuActive || (act.gpuUtilization ?? 0) > 0.05;
+    const warnedAt = warned.get(ws.id);
+    const app = act.appLastActivity ?? 0;
+    const appIsOurWarning = warnedAt !== undefined && app >= warnedAt - 1000 && app <= warnedAt + 10_000;
+    let last = Math.max(ws.lastActivityAt ?? 0, ws.startedAt ?? 0, appIsOurWarning ? 0 : app);
+    if (active) last = now;
+    if (last > (ws.lastActivityAt ?? 0)) await states.touch(ws.id, last);
+    const idleMs = now - last;
+    const timeoutMs = timeout * 1000;
+    const warnAt = timeoutMs - Math.min(opts.warnBeforeMs, timeoutMs / 2);
+    if (idleMs >= timeoutMs) {
+      warned.delete(ws.id);
+      lastCpu.delete(ws.id);
+      await store.workspaces.stop(ws, `stop requested: no activity for ${formatDuration(timeout)} (the profile's idle timeout)`);
+    } else if (idleMs >= warnAt) {
+      if (!warned.has(ws.id)) {
+        warned.set(ws.id, now);
+        const left = formatDuration(Math.max(1, Math.round((timeoutMs - idleMs) / 1000)));
+        const message = `no activity for ${formatDuration(Math.round(idleMs / 1000))}: this workspace stops in about ${left} unless it is used`;
+        await states.note(ws.id, 'idle-warning', message, { idleSeconds: Math.round(idleMs / 1000), stopsInSeconds: Math.round((timeoutMs - idleMs) / 1000) });
+        await runtime.notify(ws.id, message);
+      }
+    } else {
+      warned.delete(ws.id);
+    }
+  }
+
+  async function sweep(): Promise<void> {
+    const now = Date.now();
+    for (const ws of await states.running()) {
+      await check(now, ws.id).catch((err: unknown) => opts.log.error({ err, workspace: ws.id }, 'idle check failed'));
+    }
+  }
+
+  return {
+    start(): void {
+      timer = setInterval(() => {
+        sweeping ??= sweep().finally(() => (sweeping = undefined));
+      }, opts.everyMs);
+      timer.unref();
+    },
+    async stop(): Promise<void> {
+      if (timer) clearInterval(timer);
+      await sweeping;
+    },
+    /** One pass now (tests, and the CLI's admin commands). */
+    sweep,
+  };
+}
