@@ -21,7 +21,11 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   const config = join(dataDir, 'atrium.yaml');
   const { writeFileSync } = await import('node:fs');
   const base = uidBase();
-  writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent: AGENT, stopGrace: '2s', reserve: { cpu: '0', memory: '0' }, uidBase: base }, logLevel: 'warn' }));
+  // two fake GPUs, so GPU holds are part of what must match after the crashes
+  const { execFileSync } = await import('node:child_process');
+  for (const i of [0, 1]) execFileSync('mknod', [join(dataDir, `nvidia${i}`), 'c', '195', String(i)]);
+  const gpus = [0, 1].map((i) => ({ index: i, type: 'fake', uuid: `GPU-fake-${i}`, path: join(dataDir, `nvidia${i}`) }));
+  writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent: AGENT, stopGrace: '2s', reserve: { cpu: '0', memory: '0' }, uidBase: base, gpus }, logLevel: 'warn' }));
   let server: ChildProcess | undefined;
   let url = '';
   after(async () => {
@@ -53,9 +57,10 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   await start();
   const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD, token: { name: 'crash' } }) });
   const token = ((await login.json()) as { token: string }).token;
-  await call('PATCH', '/api/v1/teams/admin/quota', token, { workspaces: 50, cpu: '100', memory: '100Gi', storage: '100Gi' });
-  const names = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
-  for (const name of names) await call('POST', '/api/v1/teams/admin/workspaces', token, { name, profile: 'tiny', start: false });
+  await call('PATCH', '/api/v1/teams/admin/quota', token, { workspaces: 50, cpu: '100', memory: '100Gi', storage: '100Gi', gpu: { fake: 2 } });
+  await call('POST', '/api/v1/gpu-pools', token, { name: 'fakes', gpuType: 'fake', size: 2, owner: 'admin' });
+  const names = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'g1', 'g2'];
+  for (const name of names) await call('POST', '/api/v1/teams/admin/workspaces', token, { name, profile: name.startsWith('g') ? 'gpu' : 'tiny', start: false });
 
   // a file written before the crashes must survive them
   await call('POST', '/api/v1/teams/admin/workspaces/c1/start', token);
@@ -103,14 +108,30 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   }
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(join(dataDir, 'local', 'mnt')));
   assert.deepEqual(mounts.map((m) => m.split('/').at(-1)).sort(), [...running].sort(), 'home mounts match');
-  const procs = (await run('ps', ['-eo', 'uid=,pid=,cgroup='])).stdout.split('\n').filter((l) => Number(l.trim().split(/\s+/)[0]) === base);
-  assert.ok(procs.every((l) => [...running].some((id) => l.includes(id))), `every workspace-uid process is inside a running sandbox:\n${procs.join('\n')}`);
+  // processes of a sandbox being killed may take a moment to be reaped
+  let strays: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const procs = (await run('ps', ['-eo', 'uid=,pid=,stat=,comm=,cgroup='])).stdout.split('\n').filter((l) => Number(l.trim().split(/\s+/)[0]) === base);
+    strays = procs.filter((l) => ![...running].some((id) => l.includes(`${id},`) || l.endsWith(id)));
+    if (strays.length === 0) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.deepEqual(strays, [], 'every workspace-uid process is inside a running sandbox');
   const runDirs = readdirSync(join(dataDir, 'local', 'run'));
   assert.ok(runDirs.every((id) => list.some((w) => w.id === id)), 'run directories belong to workspaces');
   for (const id of runDirs) {
     const bundle = existsSync(join(dataDir, 'local', 'run', id, 'bundle'));
     assert.equal(bundle, running.has(id), `${id}: a bundle exactly while it runs`);
   }
+  // GPUs are held by running GPU workspaces only, each by one
+  const held = runDirs.flatMap((id) => {
+    const meta = existsSync(join(dataDir, 'local', 'run', id, 'meta.json')) ? (JSON.parse(readFileSync(join(dataDir, 'local', 'run', id, 'meta.json'), 'utf8')) as { gpus: number[] }) : { gpus: [] };
+    return meta.gpus.map((g) => ({ id, g }));
+  });
+  const gpuRunning = list.filter((w) => w.name.startsWith('g') && w.phase === 'running').map((w) => w.id as string);
+  assert.deepEqual(held.map((h) => h.id).sort(), gpuRunning.sort(), 'GPU holds match the running GPU workspaces');
+  assert.equal(new Set(held.map((h) => h.g)).size, held.length, 'no GPU held twice');
+
   // the file survives, whatever state c1 ended in
   const c1state = list.find((w) => w.name === 'c1');
   if (c1state.phase !== 'running') {

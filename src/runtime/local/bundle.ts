@@ -1,3 +1,4 @@
+import { OWN_FILES } from './etc.js';
 import { seccompProfile } from './seccomp.js';
 
 /** A device node given to one sandbox (a GPU, or the NVIDIA control devices). */
@@ -13,7 +14,9 @@ export interface BundleInput {
   gid: number;
   /** host directories and files mounted into the sandbox */
   rootfs: string;
-  etcDir: string;
+  /** the shared read-only /etc, and this sandbox's own files laid over it */
+  baseEtc: string;
+  ownEtc: string;
   homeDir: string;
   agentPath: string;
   args: string[];
@@ -66,7 +69,10 @@ export function ociConfig(b: BundleInput): Record<string, unknown> {
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
       { destination: '/usr', type: 'bind', source: '/usr', options: ro },
-      { destination: '/etc', type: 'bind', source: b.etcDir, options: ro },
+      { destination: '/etc', type: 'bind', source: b.baseEtc, options: ro },
+      ...OWN_FILES.map((f) => ({ destination: `/etc/${f}`, type: 'bind', source: `${b.ownEtc}/${f}`, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] })),
+      { destination: '/etc/ssh', type: 'bind', source: `${b.ownEtc}/ssh`, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
+      { destination: '/etc/ssh/moduli', type: 'bind', source: `${b.baseEtc}/ssh/moduli`, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
       { destination: '/home/jovyan', type: 'bind', source: b.homeDir, options: ['rbind', 'rw', 'nosuid', 'nodev'] },
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', `size=${b.tmpBytes}`] },
       { destination: '/.atrium/agent', type: 'bind', source: b.agentPath, options: ['bind', 'ro', 'nosuid', 'nodev'] },

@@ -1,4 +1,5 @@
-import { chmod, chown, cp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, chown, cp, mkdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -60,29 +61,67 @@ export function sshdConfig(sessionEnv: Record<string, string> = {}): string {
   ].join('\n');
 }
 
-/** Writes a fresh /etc for one sandbox into `dir` (root-owned, world-readable except the host key). */
-export async function writeEtc(dir: string, e: EtcInput): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(join(dir, 'ssh'), { recursive: true, mode: 0o755 });
-  await mkdir(join(dir, 'ssl'), { recursive: true, mode: 0o755 });
+/** The files each sandbox gets of its own, bind-mounted over the shared base. */
+export const OWN_FILES = ['passwd', 'group', 'hostname', 'hosts'] as const;
+
+/**
+ * The /etc every sandbox shares (read-only): the host entries above, copied
+ * once per version of them, plus static name-service files and empty mount
+ * points for each sandbox's own files. Versioned by the host files' change
+ * times, so a running sandbox keeps the version it started with.
+ */
+export async function ensureBaseEtc(root: string): Promise<string> {
+  const stamps: string[] = [];
+  for (const entry of COPIED) {
+    const st = await stat(join('/etc', entry)).catch(() => undefined);
+    stamps.push(`${entry}:${st ? st.mtimeMs : '-'}`);
+  }
+  const version = createHash('sha256').update(stamps.join('|')).digest('hex').slice(0, 16);
+  const dir = join(root, version);
+  if (existsSync(join(dir, '.complete'))) return dir;
+  const building = `${dir}.new`;
+  await rm(building, { recursive: true, force: true });
+  await mkdir(join(building, 'ssh'), { recursive: true, mode: 0o755 });
+  await mkdir(join(building, 'ssl'), { recursive: true, mode: 0o755 });
   for (const entry of COPIED) {
     const source = join('/etc', entry);
-    if (existsSync(source)) await cp(source, join(dir, entry), { recursive: true, verbatimSymlinks: true, dereference: false });
+    if (existsSync(source)) await cp(source, join(building, entry), { recursive: true, verbatimSymlinks: true, dereference: false });
   }
+  const files: Record<string, string> = {
+    'nsswitch.conf': 'passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n',
+    'resolv.conf': '',
+    ...Object.fromEntries(OWN_FILES.map((f) => [f, ''])),
+  };
+  for (const [name, content] of Object.entries(files)) await writeFile(join(building, name), content, { mode: 0o644 });
+  await symlink('/proc/self/mounts', join(building, 'mtab'));
+  await chmod(building, 0o755);
+  await writeFile(join(building, '.complete'), '');
+  await rm(dir, { recursive: true, force: true });
+  await rename(building, dir);
+  return dir;
+}
+
+/**
+ * Writes one sandbox's own /etc files into `dir`: passwd and group naming
+ * its user, hostname, hosts, and its sshd directory (config, the
+ * platform-written authorized_keys, the host key readable only by the
+ * workspace user, and a mount point for the shared moduli).
+ */
+export async function writeOwnEtc(dir: string, e: EtcInput): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(join(dir, 'ssh'), { recursive: true, mode: 0o755 });
   const files: Record<string, string> = {
     passwd: passwd(e.uid, e.gid),
     group: group(e.gid),
     hostname: `${e.hostname}\n`,
     hosts: `127.0.0.1\tlocalhost ${e.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-    'nsswitch.conf': 'passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n',
-    'resolv.conf': '',
     'ssh/sshd_config': sshdConfig(e.sessionEnv),
     'ssh/authorized_keys': e.authorizedKeys.map((k) => `${k}\n`).join(''),
+    'ssh/moduli': '',
   };
   for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o644 });
   const key = join(dir, 'ssh', 'ssh_host_ed25519_key');
   await writeFile(key, e.hostKey, { mode: 0o600 });
   await chown(key, e.uid, e.gid);
   await chmod(dir, 0o755);
-  if (!existsSync(join(dir, 'mtab'))) await symlink('/proc/self/mounts', join(dir, 'mtab'));
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile, rm, rmdir, stat, truncate } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, rm, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { run } from './exec.js';
 
 /**
@@ -17,10 +17,11 @@ export async function ensureHome(image: string, mountpoint: string, bytes: numbe
   if (!existsSync(image)) {
     const fresh = `${image}.new`;
     await rm(fresh, { force: true });
-    await run('truncate', ['-s', String(bytes), fresh]);
+    await writeFile(fresh, '', { mode: 0o600 });
+    await truncate(fresh, bytes);
     await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', `root_owner=${uid}:${gid},lazy_itable_init=1`, '-L', 'atrium-home', fresh]);
     // renamed only once complete, so a crash never leaves a half-made image in place
-    await run('mv', ['-T', fresh, image]);
+    await rename(fresh, image);
   } else if ((await stat(image)).size < bytes) {
     // the profile grew: grow the image, and the filesystem at mount time
     await truncate(image, bytes);

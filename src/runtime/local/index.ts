@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Activity, Capacity, Connector, LogOptions, Observation, Runtime, WorkspaceSpec } from '../types.js';
 import { ociConfig, type DeviceNode } from './bundle.js';
-import { writeEtc } from './etc.js';
+import { ensureBaseEtc, writeOwnEtc } from './etc.js';
 import { run } from './exec.js';
 import { controlDevices, discoverGpus, type GpuDevice, type GpuInventoryEntry } from './gpus.js';
 import { ensureHome, isMounted, unmountHome } from './home.js';
@@ -124,9 +124,11 @@ export async function tailLines(path: string, lines: number): Promise<string> {
  * root-only directory and hands to the sandbox's agent.
  */
 export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Runtime & { runc: Runc; gpus: GpuDevice[]; layout: (id: string) => ReturnType<typeof layout> }> {
-  for (const sub of ['', 'run', 'homes', 'mnt', 'keys', 'runc']) await mkdir(join(opts.dir, sub), { recursive: true, mode: 0o700 });
+  for (const sub of ['', 'run', 'homes', 'mnt', 'keys', 'runc', 'etc']) await mkdir(join(opts.dir, sub), { recursive: true, mode: 0o700 });
   await chmod(opts.dir, 0o700);
   const runc = createRunc(join(opts.dir, 'runc'), opts.runcBinary);
+  // built now, so the first start does not pay for copying the host's /etc
+  await ensureBaseEtc(join(opts.dir, 'etc'));
   const gpus = await discoverGpus(opts.gpuInventory);
   const held = new Map<number, string>();
   const locks = new Map<string, Promise<unknown>>();
@@ -236,8 +238,8 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
     if (existing) await runc.delete(id);
     const uid = await opts.uidFor(spec.owner.id);
     await mkdir(p.runDir, { recursive: true, mode: 0o700 });
-    await ensureHome(p.image, p.mount, spec.storageBytes, uid, uid);
-    await rootfs(p.rootfs);
+    // independent steps side by side: start latency is what people wait for
+    const [key] = await Promise.all([hostKey(p.keys), ensureHome(p.image, p.mount, spec.storageBytes, uid, uid), rootfs(p.rootfs)]);
     const chosen = allocateGpus(id, spec);
     try {
       const app = appCommand(spec);
@@ -260,13 +262,14 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
         ...(chosen.length > 0 ? { CUDA_VISIBLE_DEVICES: visible } : {}),
       };
       const { JUPYTER_TOKEN: _appToken, ...sessionEnv } = env;
-      await writeEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: await hostKey(p.keys), authorizedKeys: spec.authorizedKeys, sessionEnv });
+      await writeOwnEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: key, authorizedKeys: spec.authorizedKeys, sessionEnv });
       const config = ociConfig({
         hostname: spec.name,
         uid,
         gid: uid,
         rootfs: p.rootfs,
-        etcDir: p.etc,
+        baseEtc: await ensureBaseEtc(join(opts.dir, 'etc')),
+        ownEtc: p.etc,
         homeDir: p.mount,
         agentPath: opts.agentPath,
         args: ['/usr/bin/tini', '-g', '--', '/.atrium/agent', '--log-fd', '3', '--http-fd', '4', '--ssh-fd', '5', '--port', String(app.port), '--log-max', String(LOG_MAX), ...(app.args.length > 0 ? ['--', ...app.args] : [])],
