@@ -13,7 +13,7 @@ export type { DatabaseTarget, Dialect } from './db.js';
 export type { Page, StoredEvent, NewEvent, Tx } from './common.js';
 export type { User, NewUser } from './users.js';
 export type { Team, Member } from './teams.js';
-export type { Workspace, WorkspaceSpec, WorkspaceStates, PhaseReport, NewWorkspace, Machine } from './workspaces.js';
+export type { Workspace, WorkspaceSettings, WorkspaceStates, PhaseReport, NewWorkspace, Machine } from './workspaces.js';
 export type { GpuPool, GpuGrant } from './pools.js';
 export type { SessionRecord, TokenRecord, SshKeyRecord } from './credentials.js';
 export type { AuditEntry, AuditFilter } from './audit.js';

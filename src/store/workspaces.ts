@@ -28,7 +28,7 @@ import type { WorkspacesTable } from './schema.js';
 import { teamUsage, toTeam, type Team } from './teams.js';
 
 /** What a workspace runs, copied from its profile when it was created. */
-export interface WorkspaceSpec {
+export interface WorkspaceSettings {
   environment: Profile['environment'];
   image?: string;
   tier: Profile['tier'];
@@ -52,7 +52,7 @@ export interface Workspace {
   gpuPoolId: string | null;
   /** name of the GPU pool its GPUs come from */
   gpuPool: string | null;
-  spec: WorkspaceSpec;
+  spec: WorkspaceSettings;
   purge: boolean;
   generation: number;
   observedGeneration: number;
@@ -88,7 +88,7 @@ function toWorkspace(r: Row): Workspace {
     },
     gpuPoolId: r.gpu_pool_id,
     gpuPool: r.pool,
-    spec: JSON.parse(r.spec) as WorkspaceSpec,
+    spec: JSON.parse(r.spec) as WorkspaceSettings,
     purge: r.purge === 1,
     generation: Number(r.generation),
     observedGeneration: Number(r.observed_generation),
@@ -233,7 +233,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
           const { team, poolId } = await admitIn(tx, dialect, input.teamId, input.profile, { compute: input.start, storage: true }, input.machine);
           const now = ctx.now();
           const p = input.profile;
-          const spec: WorkspaceSpec = {
+          const spec: WorkspaceSettings = {
             environment: p.environment,
             ...(p.image === undefined ? {} : { image: p.image }),
             tier: p.tier,
