@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { ExpressionBuilder, Kysely, Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import { InvalidInput } from '../domain/index.js';
 import type { Dialect } from './db.js';
 import type { Database } from './schema.js';
@@ -61,10 +61,18 @@ export async function insertEvent(db: Executor, e: NewEvent, now: number): Promi
 
 export async function transaction<T>(ctx: StoreContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const pending: StoredEvent[] = [];
+  const lockedTeams = new Set<string>();
   const result = await ctx.db.transaction().execute((trx) =>
     fn({
       db: trx,
       event: async (e) => {
+        // PostgreSQL hands out sequence values at insert, not at commit: holding a per-team lock
+        // from the first event to the commit makes a team's event ids commit in order, so a
+        // stream resuming after Last-Event-ID can never skip one that committed late.
+        if (ctx.dialect === 'postgres' && !lockedTeams.has(e.teamId)) {
+          await sql`select pg_advisory_xact_lock(hashtext(${e.teamId}))`.execute(trx);
+          lockedTeams.add(e.teamId);
+        }
         const stored = await insertEvent(trx, e, ctx.now());
         pending.push(stored);
         return stored;
