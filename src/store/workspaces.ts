@@ -99,6 +99,23 @@ function toWorkspace(r: Row): Workspace {
   };
 }
 
+/**
+ * Builds a row object from an array row in one object literal, compiled once
+ * per column list: how list queries turn SQLite's array rows into the row
+ * shape `toWorkspace` reads, without a property-by-property loop per row.
+ */
+const rowBuilders = new Map<string, (a: unknown[]) => Row>();
+function rowBuilder(columns: string[]): (a: unknown[]) => Row {
+  const key = columns.join(',');
+  let build = rowBuilders.get(key);
+  if (!build) {
+    // column names come from our own SQL (Kysely-built, fixed), never from input
+    build = new Function('a', `return {${columns.map((c, i) => `${JSON.stringify(c)}: a[${i}]`).join(', ')}};`) as (a: unknown[]) => Row;
+    rowBuilders.set(key, build);
+  }
+  return build;
+}
+
 function selectWorkspaces(ex: Executor) {
   return ex
     .selectFrom('workspaces')
@@ -167,6 +184,17 @@ export interface NewWorkspace {
 export function createWorkspacesRepo(ctx: StoreContext) {
   const { db, dialect } = ctx;
 
+  /** Runs a workspace list query: array rows on SQLite, row objects elsewhere. */
+  async function fetchList(q: ReturnType<typeof selectWorkspaces>): Promise<Workspace[]> {
+    const raw = ctx.raw;
+    if (!raw) return (await q.execute()).map(toWorkspace);
+    const compiled = q.compile();
+    // holding Kysely's connection keeps this read out of any transaction in flight on it
+    const { columns, rows } = await ctx.db.connection().execute(async () => raw(compiled.sql, compiled.parameters));
+    const build = rowBuilder(columns);
+    return rows.map((a) => toWorkspace(build(a)));
+  }
+
   async function byId(ex: Executor, id: string): Promise<Workspace | undefined> {
     const r = await selectWorkspaces(ex).where('workspaces.id', '=', id).executeTakeFirst();
     return r && toWorkspace(r);
@@ -203,7 +231,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
         .limit(opts.limit + 1);
       if (opts.ownerId) q = q.where('workspaces.owner_id', '=', opts.ownerId);
       if (after !== undefined) q = q.where('workspaces.name', '>', after);
-      return page((await q.execute()).map(toWorkspace), opts.limit, (w) => w.name);
+      return page(await fetchList(q), opts.limit, (w) => w.name);
     },
 
     /** Workspaces in every team the user belongs to (or every team, for `userId` undefined), by team then name. */
@@ -219,7 +247,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
         const [team, name] = after.split('/');
         q = q.where((eb) => eb(eb.refTuple('teams.name', 'workspaces.name'), '>', eb.tuple(team!, name ?? '')));
       }
-      return page((await q.execute()).map(toWorkspace), opts.limit, (w) => `${w.team}/${w.name}`);
+      return page(await fetchList(q), opts.limit, (w) => `${w.team}/${w.name}`);
     },
 
     /**
