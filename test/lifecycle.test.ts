@@ -144,5 +144,7 @@ test('workspace lifecycle on the local runtime', { skip: available === true ? fa
     const h100 = await t.call('POST', '/api/v1/teams/mia/workspaces', { token: mia, body: { name: 'h100', profile: 'h100' } });
     assert.equal(h100.body.error.code, 'no_gpu');
     assert.equal(h100.body.error.message, 'this machine has no GPU of type h100; profile h100 needs 1');
+    const online = await t.call('POST', '/api/v1/teams/mia/workspaces', { token: mia, body: { name: 'online', profile: 'online' } });
+    assert.equal(online.body.error.code, 'egress_unavailable');
   });
 });

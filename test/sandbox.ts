@@ -26,6 +26,7 @@ export const PROFILES = [
   { name: 'vault', displayName: 'Vault', environment: 'shell', tier: 'sandboxed', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
   { name: 'huge', displayName: 'Huge', environment: 'shell', cpu: { guarantee: '64', limit: '64' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
   { name: 'h100', displayName: 'H100', environment: 'shell', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, gpu: { count: 1, type: 'h100' }, storage: '16Mi' },
+  { name: 'online', displayName: 'Online', environment: 'shell', egress: 'public', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
   { name: 'gpu', displayName: 'GPU', environment: 'shell', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, gpu: { count: 1, type: 'fake' }, storage: '16Mi' },
 ];
 

@@ -73,6 +73,8 @@ export interface Placement {
   gpus: Record<string, number>;
   /** true when the tier can run here, else why not */
   tiers: Partial<Record<Tier, true | string>>;
+  /** true when workspaces can be given public egress here, else why not */
+  publicEgress: true | string;
 }
 
 export interface AdmissionDecision {
@@ -155,6 +157,9 @@ export function admit(req: AdmissionRequest): AdmissionDecision {
         tier: profile.tier,
       });
     }
+  }
+  if (req.placement && profile.egress === 'public' && req.placement.publicEgress !== true) {
+    throw new AdmissionRefused('egress_unavailable', `profile ${profile.name} asks for public egress: ${req.placement.publicEgress}`, { profile: profile.name });
   }
   if (!charge.compute) return { gpuPool: null };
   if (req.placement) checkPlacement(req.placement, profile);

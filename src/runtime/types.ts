@@ -70,6 +70,8 @@ export interface Capacity {
   allocated: { cpuMilli: number; memoryBytes: number };
   /** tiers this runtime can run, and why not for the others */
   tiers: Partial<Record<Tier, string | true>>;
+  /** whether sandboxes can reach the internet when a profile allows it, and why not */
+  publicEgress: true | string;
 }
 
 export interface LogOptions {

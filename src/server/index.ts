@@ -66,7 +66,7 @@ async function createRuntime(config: ResolvedConfig, store: Store): Promise<{ ru
   for (const g of capacity.gpus) gpus[g.type] = (gpus[g.type] ?? 0) + 1;
   return {
     runtime,
-    machine: { name: 'this machine', allocatable: { cpuMilli: capacity.cpuMilli, memoryBytes: capacity.memoryBytes }, gpus, tiers: capacity.tiers },
+    machine: { name: 'this machine', allocatable: { cpuMilli: capacity.cpuMilli, memoryBytes: capacity.memoryBytes }, gpus, tiers: capacity.tiers, publicEgress: capacity.publicEgress },
   };
 }
 

@@ -461,6 +461,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
         gpus: gpus.map((g) => ({ index: g.index, type: g.type, uuid: g.uuid, heldBy: held.get(g.index) ?? null })),
         allocated: { cpuMilli, memoryBytes },
         tiers: { standard: true, sandboxed: 'this machine cannot run KVM guests (no hardware virtualisation), so the sandboxed tier is not available on the local runtime' },
+        publicEgress: 'the local runtime gives sandboxes loopback only; public egress is not available here yet',
       };
     },
   };
