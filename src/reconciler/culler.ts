@@ -83,7 +83,5 @@ export function createCuller(opts: CullerOptions) {
       if (timer) clearInterval(timer);
       await sweeping;
     },
-    /** One pass now (tests, and the CLI's admin commands). */
-    sweep,
   };
 }

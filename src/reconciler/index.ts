@@ -189,11 +189,6 @@ export function createReconciler(opts: ReconcilerOptions) {
       if (timer) clearInterval(timer);
       await Promise.allSettled([...inFlight.values()]);
     },
-    /** For tests and the CLI: settles once nothing is in flight. */
-    async idle(): Promise<void> {
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight.values()]);
-    },
-    schedule,
   };
 }
 

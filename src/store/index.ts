@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { createAuditRepo, createEventsRepo } from './audit.js';
-import { transaction, type StoreContext, type Tx } from './common.js';
+import type { StoreContext } from './common.js';
 import { createCredentialsRepo } from './credentials.js';
 import { migrate, openDatabase, type DatabaseTarget } from './db.js';
 import { createHostUids } from './host-uids.js';
 import { createPoolsRepo } from './pools.js';
 import { createTeamsRepo } from './teams.js';
-import { createUsersRepo, insertUserWithTeam } from './users.js';
+import { createUsersRepo } from './users.js';
 import { createWorkspacesRepo, createWorkspaceStates } from './workspaces.js';
 
 export type { DatabaseTarget, Dialect } from './db.js';
@@ -40,14 +40,11 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
     events: createEventsRepo(ctx),
     workspaceStates: createWorkspaceStates(ctx),
     hostUids: createHostUids(ctx),
-    transaction: <T>(fn: (tx: Tx) => Promise<T>) => transaction(ctx, fn),
     /** Calls `listener` whenever users, tokens or memberships change; returns an unsubscribe function. */
     onAccessChange(listener: () => void): () => void {
       bus.on('access', listener);
       return () => bus.off('access', listener);
     },
-    insertUserWithTeam: (tx: Tx, input: Parameters<typeof insertUserWithTeam>[2], quota: Parameters<typeof insertUserWithTeam>[3]) =>
-      insertUserWithTeam(tx, ctx.now(), input, quota),
     /** Raw database access for maintenance and tests (checksums); application code uses the repositories. */
     db,
     close: () => db.destroy(),

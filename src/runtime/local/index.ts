@@ -12,8 +12,8 @@ import { ociConfig, type DeviceNode } from './bundle.js';
 import { ensureBaseEtc, writeOwnEtc } from './etc.js';
 import { run } from './exec.js';
 import { controlDevices, discoverGpus, type GpuDevice, type GpuInventoryEntry } from './gpus.js';
-import { ensureHome, isMounted, unmountHome } from './home.js';
-import { createRunc, type Runc } from './runc.js';
+import { ensureHome, unmountHome } from './home.js';
+import { createRunc } from './runc.js';
 
 export interface LocalRuntimeOptions {
   /** root-only directory for images, sandboxes and keys, e.g. /var/lib/atrium/local */
@@ -101,7 +101,7 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   }
 }
 
-export async function tailLines(path: string, lines: number): Promise<string> {
+async function tailLines(path: string, lines: number): Promise<string> {
   try {
     const fh = await open(path, 'r');
     try {
@@ -123,7 +123,7 @@ export async function tailLines(path: string, lines: number): Promise<string> {
  * (design §6), reached only through Unix sockets that root binds in a
  * root-only directory and hands to the sandbox's agent.
  */
-export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Runtime & { runc: Runc; gpus: GpuDevice[]; layout: (id: string) => ReturnType<typeof layout> }> {
+export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Runtime> {
   for (const sub of ['', 'run', 'homes', 'mnt', 'keys', 'runc', 'etc']) await mkdir(join(opts.dir, sub), { recursive: true, mode: 0o700 });
   await chmod(opts.dir, 0o700);
   const runc = createRunc(join(opts.dir, 'runc'), opts.runcBinary);
@@ -326,9 +326,6 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
 
   return {
     name: 'local',
-    runc,
-    gpus,
-    layout: (id: string) => layout(opts.dir, id),
 
     async ensureTenant() {
       // Local tenants need nothing ahead of their first workspace: uids are per user, directories per workspace.
@@ -467,4 +464,3 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
   };
 }
 
-export { isMounted };

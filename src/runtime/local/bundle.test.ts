@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ociConfig, type BundleInput } from './bundle.js';
+import { sshdConfig, passwd } from './etc.js';
+import { gpuTypeFromModel, parseNvidiaSmi } from './gpus.js';
+import { DENIED_SYSCALLS, seccompProfile } from './seccomp.js';
+
+const input: BundleInput = {
+  hostname: 'lab',
+  uid: 2000001,
+  gid: 2000001,
+  rootfs: '/r/rootfs',
+  baseEtc: '/r/etc-base',
+  ownEtc: '/r/etc',
+  homeDir: '/r/mnt',
+  agentPath: '/opt/agent',
+  args: ['/usr/bin/tini', '--', '/.atrium/agent'],
+  env: { HOME: '/home/jovyan' },
+  cpu: { requestMilli: 500, limitMilli: 2000 },
+  memoryBytes: 4 * 2 ** 30,
+  pids: 1024,
+  tmpBytes: 2 ** 30,
+  devices: [{ path: '/dev/nvidia1', major: 195, minor: 1 }],
+  cgroupsPath: '/atrium/w_x',
+  readOnly: [],
+};
+
+test('the OCI config: unprivileged user, no capabilities, every namespace but user, limits from the profile', () => {
+  const c = ociConfig(input) as any;
+  assert.deepEqual(c.process.user, { uid: 2000001, gid: 2000001, additionalGids: [] });
+  for (const set of Object.values(c.process.capabilities)) assert.deepEqual(set, []);
+  assert.equal(c.process.noNewPrivileges, true);
+  assert.equal(c.root.readonly, true);
+  assert.deepEqual(c.linux.namespaces.map((n: { type: string }) => n.type).sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts']);
+  assert.deepEqual(c.linux.resources.memory, { limit: 4 * 2 ** 30, swap: 4 * 2 ** 30, disableOOMKiller: false });
+  assert.deepEqual(c.linux.resources.cpu, { shares: 512, quota: 200_000, period: 100_000 }, 'guarantee → weight, limit → quota');
+  assert.equal(c.linux.resources.pids.limit, 1024);
+  assert.deepEqual(c.linux.resources.devices, [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 195, minor: 1, access: 'rw' }]);
+  const mount = (dest: string) => c.mounts.find((m: { destination: string }) => m.destination === dest);
+  assert.deepEqual(mount('/usr').options, ['rbind', 'ro', 'nosuid', 'nodev']);
+  assert.ok(mount('/home/jovyan').options.includes('nosuid') && mount('/home/jovyan').options.includes('nodev'));
+  assert.ok(mount('/etc/passwd').options.includes('ro'));
+  assert.ok(mount('/sys').options.includes('ro'));
+  assert.equal(mount('/tmp').type, 'tmpfs');
+  assert.ok(c.process.rlimits[0].hard < 20000, 'below the host hard limit, which root here cannot raise');
+});
+
+test('seccomp: allow by default, refuse what widens the sandbox, clone3 ENOSYS, clone with CLONE_NEWUSER EPERM', () => {
+  const p = seccompProfile();
+  assert.equal(p.defaultAction, 'SCMP_ACT_ALLOW');
+  const names = p.syscalls.flatMap((s) => s.names);
+  for (const n of ['unshare', 'setns', 'mount', 'keyctl', 'bpf', 'io_uring_setup', 'ptrace', 'pidfd_getfd', 'init_module']) assert.ok(names.includes(n), n);
+  assert.equal(p.syscalls.find((s) => s.names.includes('clone3'))!.errnoRet, 38);
+  const clone = p.syscalls.find((s) => s.names.includes('clone'))!;
+  assert.deepEqual(clone.args, [{ index: 0, value: 0x10000000, valueTwo: 0x10000000, op: 'SCMP_CMP_MASKED_EQ' }]);
+  assert.equal(new Set(DENIED_SYSCALLS).size, DENIED_SYSCALLS.length);
+});
+
+test('generated /etc and sshd config', () => {
+  assert.match(passwd(2000001, 2000001), /^jovyan:x:2000001:2000001:Workspace user:\/home\/jovyan:\/bin\/bash$/m);
+  const cfg = sshdConfig({ NB_PREFIX: '/w/ml/lab', BAD: 'a"b' });
+  assert.equal(cfg.split('\n').filter((l) => l.startsWith('SetEnv')).length, 1, 'sshd reads only the first SetEnv line');
+  assert.match(cfg, /^SetEnv "NB_PREFIX=\/w\/ml\/lab" "BAD=ab"$/m);
+  for (const line of ['PasswordAuthentication no', 'UsePAM no', 'PermitRootLogin no', 'AuthorizedKeysFile /etc/ssh/authorized_keys', 'AllowTcpForwarding local']) assert.ok(cfg.includes(line), line);
+});
+
+test('GPU discovery parses nvidia-smi -L and names types', () => {
+  const listed = parseNvidiaSmi('GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-aaaa)\nGPU 1: Tesla T4 (UUID: GPU-bbbb)\n\nNo devices were found\n');
+  assert.deepEqual(listed, [
+    { index: 0, model: 'NVIDIA A100-SXM4-40GB', uuid: 'GPU-aaaa' },
+    { index: 1, model: 'Tesla T4', uuid: 'GPU-bbbb' },
+  ]);
+  assert.equal(gpuTypeFromModel('NVIDIA A100-SXM4-40GB'), 'a100');
+  assert.equal(gpuTypeFromModel('Tesla T4'), 't4');
+  assert.equal(gpuTypeFromModel('NVIDIA H100 80GB HBM3'), 'h100');
+});
