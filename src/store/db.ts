@@ -16,12 +16,16 @@ pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
 /** Rows as arrays, with their column names: what a list query costs least to read. */
-export type RawAll = (sql: string, parameters: readonly unknown[]) => { columns: string[]; rows: unknown[][] };
+export type RawAll = (sql: string, parameters: readonly unknown[]) => Promise<{ columns: string[]; rows: unknown[][] }>;
 
-export function openDatabase(target: DatabaseTarget): { db: Kysely<Database>; dialect: Dialect; raw?: RawAll } {
+export function openDatabase(target: DatabaseTarget): { db: Kysely<Database>; dialect: Dialect; raw: RawAll } {
   if (target.kind === 'postgres') {
     const pool = new pg.Pool({ connectionString: target.url, max: target.poolSize });
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' };
+    const raw: RawAll = async (text, values) => {
+      const r = await pool.query({ text, values: values as unknown[], rowMode: 'array' });
+      return { columns: r.fields.map((f) => f.name), rows: r.rows as unknown[][] };
+    };
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', raw };
   }
   if (target.file !== ':memory:') mkdirSync(dirname(target.file), { recursive: true, mode: 0o700 });
   const sqlite = new SQLite(target.file);
@@ -30,7 +34,10 @@ export function openDatabase(target: DatabaseTarget): { db: Kysely<Database>; di
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const cached = cachingStatements(sqlite);
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) }), dialect: 'sqlite', raw: cached.raw };
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
+  // holding Kysely's connection keeps the read out of any transaction in flight on the one SQLite connection
+  const raw: RawAll = (sql, parameters) => db.connection().execute(async () => cached.raw(sql, parameters));
+  return { db, dialect: 'sqlite', raw };
 }
 
 /** Brings the schema to the newest version; fails loudly with the migration that broke. */

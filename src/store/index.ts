@@ -28,7 +28,7 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
   await migrate(db, dialect);
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
-  const ctx: StoreContext = { db, dialect, bus, now: opts.now ?? Date.now, ...(raw ? { raw } : {}) };
+  const ctx: StoreContext = { db, dialect, bus, now: opts.now ?? Date.now, raw };
   return {
     dialect,
     users: createUsersRepo(ctx),

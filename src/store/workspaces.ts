@@ -184,13 +184,10 @@ export interface NewWorkspace {
 export function createWorkspacesRepo(ctx: StoreContext) {
   const { db, dialect } = ctx;
 
-  /** Runs a workspace list query: array rows on SQLite, row objects elsewhere. */
+  /** Runs a workspace list query with array rows. */
   async function fetchList(q: ReturnType<typeof selectWorkspaces>): Promise<Workspace[]> {
-    const raw = ctx.raw;
-    if (!raw) return (await q.execute()).map(toWorkspace);
     const compiled = q.compile();
-    // holding Kysely's connection keeps this read out of any transaction in flight on it
-    const { columns, rows } = await ctx.db.connection().execute(async () => raw(compiled.sql, compiled.parameters));
+    const { columns, rows } = await ctx.raw(compiled.sql, compiled.parameters);
     const build = rowBuilder(columns);
     return rows.map((a) => toWorkspace(build(a)));
   }
