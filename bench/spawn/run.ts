@@ -1,0 +1,314 @@
+/**
+ * bench/spawn: create→running of workspaces through Atrium's API, shell and
+ * Jupyter, 1 and 10 at once, nothing pre-warmed, against the same Jupyter
+ * server spawned by JupyterHub 3.0 (LocalProcessSpawner) in the same run.
+ * Also Atrium's own overhead (request sent → sandbox PID 1 started, read from
+ * /proc outside Atrium's code) and the RSS of the platform's per-workspace
+ * processes (tini + agent).
+ *
+ *   npx tsx bench/spawn/run.ts [--reps1 5] [--reps10 3] [--only atrium,jupyterhub]
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../lib/paths.js';
+import { cleanupAll, cleanupOnSignals, freePort, onCleanup, run, startProcess, waitUntil, type Managed } from '../lib/proc.js';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, fallback: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
+};
+if (argv.includes('--help')) {
+  process.stdout.write('usage: npx tsx bench/spawn/run.ts [--reps1 N] [--reps10 N] [--only atrium,jupyterhub]\n');
+  process.exit(0);
+}
+const REPS1 = Number(opt('reps1', '5'));
+const REPS10 = Number(opt('reps10', '3'));
+const ONLY = opt('only', 'atrium,jupyterhub').split(',');
+const started = performance.now();
+const log = (msg: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
+
+interface Round {
+  /** first request sent → last workspace ready, seconds */
+  wall: number;
+  /** per workspace, request sent → ready, seconds */
+  each: number[];
+  /** per workspace, request sent → sandbox PID 1 started, ms (Atrium only) */
+  overheadMs: number[];
+  /** per workspace, RSS of tini + agent, MiB (Atrium only) */
+  platformRssMiB: number[];
+}
+
+// ---- /proc readings, outside Atrium's code path -------------------------------------------
+
+const CLK_TCK = Number((await run('getconf', ['CLK_TCK'])).trim());
+// boot time in epoch ms to 10 ms, from /proc/uptime read at a known instant (btime in /proc/stat is whole seconds)
+const BOOT_MS = Date.now() - Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000;
+
+/** Wall-clock start of a process, in epoch ms (resolution 1/CLK_TCK s). */
+function processStartMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return BOOT_MS + (Number(fields[19]) * 1000) / CLK_TCK;
+}
+
+function rssKiB(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+}
+
+function children(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+    if (list) out.push(...list.split(' ').map(Number));
+  }
+  return out;
+}
+
+// ---- Atrium ---------------------------------------------------------------------------------
+
+const PROFILES = [
+  { name: 'bench-shell', displayName: 'Bench shell', environment: 'shell', cpu: { guarantee: '50m', limit: '1' }, memory: { guarantee: '64Mi', limit: '512Mi' }, storage: '64Mi' },
+  { name: 'bench-jupyter', displayName: 'Bench Jupyter', environment: 'jupyter', cpu: { guarantee: '50m', limit: '1' }, memory: { guarantee: '64Mi', limit: '512Mi' }, storage: '64Mi' },
+];
+
+async function startAtrium(work: string) {
+  const main = join(REPO_ROOT, 'dist', 'main.js');
+  const agent = join(REPO_ROOT, 'dist', 'agent', 'atrium-agent');
+  for (const f of [main, agent]) if (!existsSync(f)) throw new Error(`${f} is missing: run scripts/deps.sh run first`);
+  const dataDir = join(work, 'atrium');
+  const config = join(work, 'atrium.json');
+  writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent, reserve: { cpu: '0', memory: '0' }, uidBase: 6_100_000 }, logLevel: 'warn' }));
+  const port = await freePort();
+  const password = randomBytes(12).toString('hex');
+  const proc = startProcess('Atrium', process.execPath, [main, 'serve', '--config', config, '--port', String(port), '--data-dir', dataDir, '--admin-password', password], { logFile: join(work, 'atrium.log') });
+  const url = `http://127.0.0.1:${port}`;
+  onCleanup('Atrium sandboxes', async () => {
+    const root = join(dataDir, 'local', 'runc');
+    for (const id of (await run('runc', ['--root', root, 'list', '-q']).catch(() => '')).split('\n').filter(Boolean)) await run('runc', ['--root', root, 'delete', '-f', id]).catch(() => '');
+    const mnt = join(dataDir, 'local', 'mnt');
+    for (const id of existsSync(mnt) ? readdirSync(mnt) : []) await run('umount', ['-l', join(mnt, id)]).catch(() => '');
+  });
+  await waitUntil('Atrium to answer', async () => (await fetch(`${url}/healthz`)).ok, { timeoutMs: 60_000, proc });
+  const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password, token: { name: 'bench' } }) });
+  const token = ((await login.json()) as { token: string }).token;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  };
+  await call('PATCH', '/api/v1/teams/admin/quota', { workspaces: 100, cpu: '100', memory: '100Gi', storage: '100Gi' });
+  return { proc, dataDir, call };
+}
+
+async function atriumRound(a: Awaited<ReturnType<typeof startAtrium>>, profile: string, n: number, round: string): Promise<Round> {
+  const names = Array.from({ length: n }, (_, i) => `${round}-${i}`);
+  const sent = new Map<string, { wall: number; perf: number }>();
+  await Promise.all(
+    names.map(async (name) => {
+      sent.set(name, { wall: Date.now(), perf: performance.now() });
+      const r = await a.call('POST', '/api/v1/teams/admin/workspaces', { name, profile });
+      if (r.status !== 201) throw new Error(`create ${name}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    }),
+  );
+  const ready = new Map<string, { perf: number; id: string }>();
+  const deadline = Date.now() + 120_000;
+  while (ready.size < n) {
+    if (Date.now() > deadline) throw new Error(`workspaces not running after 120 s: ${names.filter((x) => !ready.has(x)).join(', ')}`);
+    await Promise.all(
+      names.filter((x) => !ready.has(x)).map(async (name) => {
+        const w = (await a.call('GET', `/api/v1/teams/admin/workspaces/${name}`)).body;
+        if (w.phase === 'running') ready.set(name, { perf: performance.now(), id: String(w.id) });
+        else if (w.phase === 'failed') throw new Error(`${name} failed: ${String(w.reason)}`);
+      }),
+    );
+    await sleep(10);
+  }
+  const overheadMs: number[] = [];
+  const platformRssMiB: number[] = [];
+  for (const name of names) {
+    const id = ready.get(name)!.id;
+    const pid = Number(readFileSync(join(a.dataDir, 'local', 'run', id, 'pid'), 'utf8'));
+    overheadMs.push(processStartMs(pid) - sent.get(name)!.wall);
+    const agent = children(pid).filter((c) => readFileSync(`/proc/${c}/cmdline`, 'utf8').startsWith('/.atrium/agent'));
+    platformRssMiB.push((rssKiB(pid) + agent.reduce((s, c) => s + rssKiB(c), 0)) / 1024);
+  }
+  await Promise.all(names.map((name) => a.call('DELETE', `/api/v1/teams/admin/workspaces/${name}?purge=true`)));
+  const runcRoot = join(a.dataDir, 'local', 'runc');
+  await waitUntil('deleted sandboxes to go', async () => (await run('runc', ['--root', runcRoot, 'list', '-q'])).trim() === '', { timeoutMs: 60_000 });
+  const each = names.map((x) => (ready.get(x)!.perf - sent.get(x)!.perf) / 1000);
+  const wall = (Math.max(...names.map((x) => ready.get(x)!.perf)) - Math.min(...names.map((x) => sent.get(x)!.perf))) / 1000;
+  return { wall, each, overheadMs, platformRssMiB };
+}
+
+// ---- JupyterHub -----------------------------------------------------------------------------
+
+async function startHub(work: string, users: string[]) {
+  for (const u of users) {
+    await run('userdel', ['-r', u]).catch(() => '');
+    await run('useradd', ['--system', '--create-home', '--home-dir', join(work, 'homes', u), '--shell', '/usr/sbin/nologin', u]);
+    onCleanup(`user ${u}`, async () => {
+      await run('pkill', ['-KILL', '-u', u]).catch(() => '');
+      await run('userdel', ['-r', u]).catch(() => '');
+    });
+  }
+  const dir = join(work, 'hub');
+  const [publicPort, hubPort, proxyApiPort] = [await freePort(), await freePort(), await freePort()];
+  const token = randomBytes(32).toString('hex');
+  const py = (s: string) => JSON.stringify(s);
+  await run('mkdir', ['-p', dir]);
+  writeFileSync(
+    join(dir, 'jupyterhub_config.py'),
+    `c = get_config()  # noqa
+c.JupyterHub.ip = '127.0.0.1'
+c.JupyterHub.port = ${publicPort}
+c.JupyterHub.hub_ip = '127.0.0.1'
+c.JupyterHub.hub_port = ${hubPort}
+c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${proxyApiPort}'
+c.ConfigurableHTTPProxy.command = ['/usr/bin/configurable-http-proxy']
+c.JupyterHub.db_url = ${py(`sqlite:///${join(dir, 'jupyterhub.sqlite')}`)}
+c.JupyterHub.cookie_secret_file = ${py(join(dir, 'cookie_secret'))}
+c.JupyterHub.authenticator_class = 'dummy'
+c.JupyterHub.spawner_class = 'jupyterhub.spawner.LocalProcessSpawner'
+c.Spawner.cmd = ['/usr/bin/jupyterhub-singleuser']
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.services = [{'name': 'bench', 'api_token': ${py(token)}}]
+c.JupyterHub.load_roles = [{'name': 'bench', 'scopes': ['admin:users', 'admin:servers', 'read:users', 'list:users'], 'services': ['bench']}]
+c.Application.log_level = 'WARN'
+`,
+  );
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: '/usr/share/nodejs:/usr/lib/nodejs' };
+  delete env.PYTHONPATH;
+  delete env.PYTHONHOME;
+  const proc: Managed = startProcess('JupyterHub', '/usr/bin/python3', ['/usr/bin/jupyterhub', '-f', join(dir, 'jupyterhub_config.py')], { cwd: dir, env, logFile: join(dir, 'jupyterhub.log') });
+  const base = `http://127.0.0.1:${hubPort}/hub/api`;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, { method, headers: { authorization: `token ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  };
+  let version = '';
+  await waitUntil('JupyterHub to answer', async () => {
+    const r = await call('GET', '/');
+    version = String(r.body.version ?? '');
+    return r.status === 200;
+  }, { timeoutMs: 60_000, proc });
+  const created = await call('POST', '/users', { usernames: users });
+  if (created.status !== 201) throw new Error(`JupyterHub refused the users: ${created.status}`);
+  return { proc, call, version };
+}
+
+async function hubRound(h: Awaited<ReturnType<typeof startHub>>, users: string[]): Promise<Round> {
+  const sent = new Map<string, number>();
+  await Promise.all(
+    users.map(async (u) => {
+      sent.set(u, performance.now());
+      const r = await h.call('POST', `/users/${u}/server`);
+      if (r.status !== 201 && r.status !== 202) throw new Error(`spawn ${u}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    }),
+  );
+  const ready = new Map<string, number>();
+  const deadline = Date.now() + 180_000;
+  while (ready.size < users.length) {
+    if (Date.now() > deadline) throw new Error('JupyterHub servers not ready after 180 s');
+    await Promise.all(
+      users.filter((u) => !ready.has(u)).map(async (u) => {
+        const servers = (await h.call('GET', `/users/${u}`)).body.servers as Record<string, { ready?: boolean }> | undefined;
+        if (servers?.['']?.ready) ready.set(u, performance.now());
+      }),
+    );
+    await sleep(10);
+  }
+  await Promise.all(users.map((u) => h.call('DELETE', `/users/${u}/server`)));
+  await waitUntil('JupyterHub servers to stop', async () => {
+    const states = await Promise.all(users.map(async (u) => Object.keys(((await h.call('GET', `/users/${u}`)).body.servers as object) ?? {}).length));
+    return states.every((s) => s === 0);
+  }, { timeoutMs: 60_000 });
+  const each = users.map((u) => (ready.get(u)! - sent.get(u)!) / 1000);
+  const wall = (Math.max(...ready.values()) - Math.min(...sent.values())) / 1000;
+  return { wall, each, overheadMs: [], platformRssMiB: [] };
+}
+
+// ---- the run --------------------------------------------------------------------------------
+
+cleanupOnSignals();
+const work = mkdtempSync(join(tmpdir(), 'atrium-bench-spawn-'));
+// the JupyterHub users' homes live below it, and their servers run as those users
+chmodSync(work, 0o755);
+onCleanup('work directory', () => rmSync(work, { recursive: true, force: true }));
+const results: Record<string, Round[]> = {};
+try {
+  if (ONLY.includes('jupyterhub')) {
+    const users = Array.from({ length: 10 }, (_, i) => `jhb-${i}`);
+    log('starting JupyterHub 3 with LocalProcessSpawner and 10 system users');
+    const hub = await startHub(work, users);
+    log(`JupyterHub ${hub.version}: 1 server × ${REPS1}, 10 at once × ${REPS10}`);
+    results['JupyterHub jupyter 1'] = [];
+    for (let r = 0; r < REPS1; r++) results['JupyterHub jupyter 1'].push(await hubRound(hub, [users[0]!]));
+    results['JupyterHub jupyter 10'] = [];
+    for (let r = 0; r < REPS10; r++) results['JupyterHub jupyter 10'].push(await hubRound(hub, users));
+  }
+  if (ONLY.includes('atrium')) {
+    log('starting Atrium with the local runtime');
+    const atrium = await startAtrium(work);
+    for (const [kind, profile] of [['shell', 'bench-shell'], ['jupyter', 'bench-jupyter']] as const) {
+      for (const [n, reps] of [[1, REPS1], [10, REPS10]] as const) {
+        const key = `Atrium ${kind} ${n}`;
+        log(`${key}: ${reps} rounds`);
+        results[key] = [];
+        for (let r = 0; r < reps; r++) results[key].push(await atriumRound(atrium, profile, n, `${kind}${n}-${r}`));
+      }
+    }
+  }
+} finally {
+  await cleanupAll();
+}
+
+// ---- report ---------------------------------------------------------------------------------
+
+const rows: string[][] = [['system', 'case', 'median s', 'min s', 'max s', 'vs JupyterHub', 'target']];
+const summary: Record<string, { median: number; min: number; max: number }> = {};
+for (const [key, rounds] of Object.entries(results)) {
+  const n = key.endsWith(' 10') ? 10 : 1;
+  const figures = rounds.map((r) => r.wall);
+  void n;
+  summary[key] = { median: median(figures), min: Math.min(...figures), max: Math.max(...figures) };
+}
+for (const [key, s] of Object.entries(summary)) {
+  const [system, kind, n] = key.split(' ');
+  const anchor = summary[`JupyterHub jupyter ${n}`];
+  const ratio = system === 'Atrium' && kind === 'jupyter' && anchor ? `${(s.median / anchor.median).toFixed(2)}× time` : system === 'JupyterHub' ? 'anchor' : '—';
+  const target = system === 'Atrium' && kind === 'jupyter' && anchor ? (s.median < anchor.median ? 'PASS' : 'MISS') : '—';
+  rows.push([system === 'JupyterHub' ? `JupyterHub ${'3.0'}` : 'Atrium', `${kind} × ${n}${n === '10' ? ' (wall)' : ''}`, s.median.toFixed(2), s.min.toFixed(2), s.max.toFixed(2), ratio, target]);
+}
+const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+process.stdout.write('\ncreate→running, client-observed (request sent → phase running / server ready)\n');
+for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ') + '\n');
+const atriumRounds = Object.entries(results).filter(([k]) => k.startsWith('Atrium')).flatMap(([, v]) => v);
+if (atriumRounds.length > 0) {
+  for (const n of ['1', '10']) {
+    const overhead = Object.entries(results).filter(([k]) => k.startsWith('Atrium') && k.endsWith(` ${n}`)).flatMap(([, v]) => v.flatMap((r) => r.overheadMs));
+    if (overhead.length === 0) continue;
+    process.stdout.write(
+      `\nAtrium overhead, ${n} at once: request sent → sandbox PID 1 started (from /proc, ${1000 / CLK_TCK} ms resolution), ${overhead.length} workspaces: ` +
+        `p50 ${median(overhead).toFixed(0)} ms, p90 ${pct(overhead, 90).toFixed(0)} ms, max ${Math.max(...overhead).toFixed(0)} ms` +
+        (n === '1' ? ` — target < 150 ms: ${pct(overhead, 90) < 150 ? 'PASS' : 'MISS'} (p90)` : ' (starts queue behind each other)') + '\n',
+    );
+  }
+  const rss = atriumRounds.flatMap((r) => r.platformRssMiB);
+  process.stdout.write(`Platform processes per running workspace (tini + agent), RSS: median ${median(rss).toFixed(2)} MiB, max ${Math.max(...rss).toFixed(2)} MiB — target < 15 MB: ${Math.max(...rss) < 15 ? 'PASS' : 'MISS'}\n`);
+  const per10 = Object.entries(results).filter(([k]) => k.endsWith(' 10')).map(([k, v]) => `${k}: per-workspace median ${median(v.flatMap((r) => r.each)).toFixed(2)} s, max ${Math.max(...v.flatMap((r) => r.each)).toFixed(2)} s`);
+  for (const line of per10) process.stdout.write(`${line}\n`);
+}
+const outDir = join(REPO_ROOT, 'bench', 'out');
+await run('mkdir', ['-p', outDir]);
+const file = join(outDir, `spawn-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}Z.json`);
+writeFileSync(file, JSON.stringify({ results, summary, clockTickMs: 1000 / CLK_TCK }, null, 2));
+log(`results written to ${file}; wall time ${((performance.now() - started) / 1000).toFixed(0)}s`);
