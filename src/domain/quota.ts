@@ -106,22 +106,17 @@ function checkPlacement(p: Placement, profile: Profile): void {
       );
     }
   }
-  const cpuLeft = p.allocatable.cpuMilli - p.guaranteed.cpuMilli;
-  if (r.cpuRequestMilli > cpuLeft) {
+  const room = (dimension: 'cpu' | 'memory', requested: number, allocatable: number, guaranteed: number, fmt: (n: number) => string) => {
+    const left = allocatable - guaranteed;
+    if (requested <= left) return;
     throw new AdmissionRefused(
       'capacity_exceeded',
-      `${p.name} cpu: ${formatCpu(r.cpuRequestMilli)} guaranteed requested, ${formatCpu(Math.max(0, cpuLeft))} of ${formatCpu(p.allocatable.cpuMilli)} left`,
-      { dimension: 'cpu' },
+      `${p.name} ${dimension}: ${fmt(requested)} guaranteed requested, ${fmt(Math.max(0, left))} of ${fmt(allocatable)} left`,
+      { dimension },
     );
-  }
-  const memLeft = p.allocatable.memoryBytes - p.guaranteed.memoryBytes;
-  if (r.memoryRequestBytes > memLeft) {
-    throw new AdmissionRefused(
-      'capacity_exceeded',
-      `${p.name} memory: ${formatBytes(r.memoryRequestBytes)} guaranteed requested, ${formatBytes(Math.max(0, memLeft))} of ${formatBytes(p.allocatable.memoryBytes)} left`,
-      { dimension: 'memory' },
-    );
-  }
+  };
+  room('cpu', r.cpuRequestMilli, p.allocatable.cpuMilli, p.guaranteed.cpuMilli, formatCpu);
+  room('memory', r.memoryRequestBytes, p.allocatable.memoryBytes, p.guaranteed.memoryBytes, formatBytes);
 }
 
 /**
