@@ -454,7 +454,8 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
       }
       return {
         cpuMilli: Math.max(0, cpus().length * 1000 - opts.reserve.cpuMilli),
-        memoryBytes: Math.max(0, totalmem() - opts.reserve.memoryBytes),
+        // whole MiB, so refusals read "3500Mi of 23Gi left" rather than in bytes
+        memoryBytes: Math.floor(Math.max(0, totalmem() - opts.reserve.memoryBytes) / 2 ** 20) * 2 ** 20,
         gpus: gpus.map((g) => ({ index: g.index, type: g.type, uuid: g.uuid, heldBy: held.get(g.index) ?? null })),
         allocated: { cpuMilli, memoryBytes },
         tiers: { standard: true, sandboxed: 'this machine cannot run KVM guests (no hardware virtualisation), so the sandboxed tier is not available on the local runtime' },
