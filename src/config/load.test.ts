@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { ConfigError, envKeys, loadConfig } from './load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'atrium-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('no file, no env: embedded defaults', () => {
   const c = loadConfig({ env: {}, flags: { dataDir: dir } });
