@@ -77,3 +77,23 @@ for (const kind of databaseKinds()) {
     await store.close();
   });
 }
+
+for (const kind of databaseKinds()) {
+  test(`a request's audit row commits with its change, and only then (${kind})`, async () => {
+    const { auditScope } = await import('../src/store/index.js');
+    const store = await createStore(await freshDatabase(kind));
+    const user = await store.users.create({ username: 'ava' }, quota);
+    const team = (await store.teams.byName('ava'))!;
+    const scope = (target: string) => ({ writtenId: undefined as number | undefined, row: () => ({ actorId: user.id, actor: 'ava', action: 'workspace.create', target, status: 201, ip: '127.0.0.1' }) });
+    const ok = scope('teams/ava/workspaces/one');
+    await auditScope.run(ok, () => store.workspaces.create({ teamId: team.id, ownerId: user.id, name: 'one', profile: small, shared: false, start: false }));
+    assert.ok(ok.writtenId);
+    const rows = await store.audit.list({}, { limit: 10 });
+    assert.deepEqual(rows.items.map((r) => [r.target, r.result, r.status]), [['teams/ava/workspaces/one', 'ok', 201]]);
+    const refused = scope('teams/ava/workspaces/one');
+    await assert.rejects(auditScope.run(refused, () => store.workspaces.create({ teamId: team.id, ownerId: user.id, name: 'one', profile: small, shared: false, start: false })), /already exists/);
+    assert.equal(refused.writtenId, undefined, 'a rolled-back change leaves no audit row behind');
+    assert.equal((await store.audit.list({}, { limit: 10 })).items.length, 1);
+    await store.close();
+  });
+}

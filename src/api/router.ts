@@ -2,7 +2,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createAjv, describeErrors, DomainError, Forbidden, Unauthenticated } from '../domain/index.js';
 import { SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
-import type { Store } from '../store/index.js';
+import { auditScope, type AuditScope, type Store } from '../store/index.js';
 import { ErrorBody } from './schemas.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -53,6 +53,7 @@ export function route<P extends TSchema | undefined, Q extends TSchema | undefin
 }
 
 interface RequestState {
+  audit?: AuditScope;
   auth: Authenticated | undefined;
   authError: DomainError | undefined;
   target: string | undefined;
@@ -155,6 +156,12 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
     const state = request.atrium;
     const status = reply.statusCode;
     const path = request.url.split('?')[0]!.replace(/^\/api\/v1\//, '');
+    const written = state.audit?.writtenId;
+    if (written !== undefined) {
+      // written with the change; only a failure after it needs saying
+      if (status >= 400) await deps.store.audit.amend(written, { result: state.errorCode ?? `http_${status}`, status, details: { message: state.errorMessage ?? '' } });
+      return payload;
+    }
     await deps.store.audit.record({
       actorId: state.auth?.user.id ?? null,
       actor: state.auth?.user.username ?? 'anonymous',
@@ -230,7 +237,24 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
           },
         };
         if (!def.public) ctx.user();
-        const result = await def.handler(ctx);
+        let result: unknown;
+        if (MUTATING.has(def.method)) {
+          const scope: AuditScope = {
+            writtenId: undefined,
+            row: () => ({
+              actorId: state.auth?.user.id ?? null,
+              actor: state.auth?.user.username ?? 'anonymous',
+              action: def.action,
+              target: state.target ?? request.url.split('?')[0]!.replace(/^\/api\/v1\//, ''),
+              status,
+              ip: request.ip,
+            }),
+          };
+          state.audit = scope;
+          result = await auditScope.run(scope, () => def.handler(ctx));
+        } else {
+          result = await def.handler(ctx);
+        }
         if (def.stream) return reply;
         if (status === 204) return reply.code(204).send();
         return reply.code(status).send(result);

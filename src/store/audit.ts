@@ -41,6 +41,10 @@ export function createAuditRepo(ctx: StoreContext) {
         })
         .execute();
     },
+    /** Turns a row written with its change into what the request finally answered (it failed after the change). */
+    async amend(id: number, e: { result: string; status: number; details: Record<string, unknown> }): Promise<void> {
+      await db.updateTable('audit').set({ result: e.result, status: e.status, details: JSON.stringify(e.details) }).where('id', '=', id).execute();
+    },
     /** Newest first. `action` matches a prefix, so `workspace.` finds every workspace action. */
     async list(filter: AuditFilter, opts: { limit: number; cursor?: string }): Promise<Page<AuditEntry>> {
       const before = decodeCursor<number>(opts.cursor, 'number');

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
@@ -39,6 +40,20 @@ export function accessChanged(ctx: StoreContext): void {
   ctx.bus.emit('access');
 }
 
+/** The audit row of the request a change is made for (the API sets it; background work has none). */
+export interface AuditScope {
+  row(): { actorId: string | null; actor: string; action: string; target: string; status: number; ip: string };
+  /** set once the row is written, so it is written once */
+  writtenId: number | undefined;
+}
+
+/**
+ * Lets the first transaction of a request write the request's audit row
+ * inside itself: a change and its audit row commit together, and a crash can
+ * never keep one without the other.
+ */
+export const auditScope = new AsyncLocalStorage<AuditScope>();
+
 export interface Tx {
   db: Transaction<Database>;
   /** Records an event in this transaction; it is published once the transaction commits. */
@@ -64,8 +79,10 @@ export async function insertEvent(db: Executor, e: NewEvent, now: number): Promi
 export async function transaction<T>(ctx: StoreContext, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const pending: StoredEvent[] = [];
   const lockedTeams = new Set<string>();
-  const result = await ctx.db.transaction().execute((trx) =>
-    fn({
+  const scope = auditScope.getStore();
+  let auditId: number | undefined;
+  const result = await ctx.db.transaction().execute(async (trx) => {
+    const out = await fn({
       db: trx,
       event: async (e) => {
         // PostgreSQL hands out sequence values at insert, not at commit: holding a per-team lock
@@ -79,8 +96,19 @@ export async function transaction<T>(ctx: StoreContext, fn: (tx: Tx) => Promise<
         pending.push(stored);
         return stored;
       },
-    }),
-  );
+    });
+    if (scope && scope.writtenId === undefined) {
+      const r = scope.row();
+      const row = await trx
+        .insertInto('audit')
+        .values({ at: ctx.now(), actor_id: r.actorId, actor: r.actor, action: r.action, target: r.target, result: 'ok', status: r.status, ip: r.ip, details: '{}' })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      auditId = Number(row.id);
+    }
+    return out;
+  });
+  if (scope && auditId !== undefined) scope.writtenId = auditId;
   for (const e of pending) ctx.bus.emit('event', e);
   return result;
 }

@@ -10,7 +10,8 @@ import { createUsersRepo } from './users.js';
 import { createWorkspacesRepo, createWorkspaceStates } from './workspaces.js';
 
 export type { DatabaseTarget, Dialect } from './db.js';
-export type { Page, StoredEvent, NewEvent, Tx } from './common.js';
+export type { Page, StoredEvent, NewEvent, Tx, AuditScope } from './common.js';
+export { auditScope } from './common.js';
 export type { User, NewUser } from './users.js';
 export type { Team, Member } from './teams.js';
 export type { Workspace, WorkspaceSettings, WorkspaceStates, PhaseReport, NewWorkspace, Machine } from './workspaces.js';
