@@ -1,3 +1,4 @@
+import { isoTime } from './time.js';
 import { formatBytes, formatCpu, formatDuration, quotaToSpec, type Profile, type WorkspaceResources } from '../domain/index.js';
 import type { AuditEntry, GpuPool, Member, SshKeyRecord, StoredEvent, Team, TokenRecord, User, Workspace } from '../store/index.js';
 import type {
@@ -14,7 +15,7 @@ import type {
 } from './schemas.js';
 
 /** Records → wire shapes. Secrets (hashes) never leave through here. */
-export const iso = (ms: number) => new Date(ms).toISOString();
+export const iso = isoTime;
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 export function userView(u: User): UserView {
