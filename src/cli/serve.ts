@@ -19,9 +19,9 @@ interface ServeFlags {
   runtime?: string;
 }
 
-function portNumber(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  return /^[0-9]{1,5}$/.test(value) ? Number(value) : (value as unknown as number);
+/** A numeric port as a number; anything else as typed, for the config schema to refuse with its source. */
+function portNumber(value: string | undefined): number | string | undefined {
+  return value !== undefined && /^[0-9]{1,5}$/.test(value) ? Number(value) : value;
 }
 
 /** `atrium serve`: validates config, opens the database, creates the first admin, listens. */

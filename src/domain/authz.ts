@@ -12,8 +12,6 @@ export type Subject =
       roles: ReadonlyMap<string, Role>;
     };
 
-export const ANONYMOUS: Subject = { kind: 'anonymous' };
-
 /** What is being acted on. Later parts (clusters, pools, SSH) add kinds here, not new checks elsewhere. */
 export type Resource =
   | { kind: 'platform' }

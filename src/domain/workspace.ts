@@ -33,11 +33,6 @@ export function chargesCompute(desired: DesiredState, phase: Phase): boolean {
   return desired === 'running' && phase !== 'failed' && phase !== 'stopped';
 }
 
-/** Every workspace that is not deleted holds its storage and one workspace slot. */
-export function chargesStorage(desired: DesiredState): boolean {
-  return desired !== 'deleted';
-}
-
 /** Phases the reconciler may move a workspace to from each phase. */
 const NEXT: Record<Phase, readonly Phase[]> = {
   pending: ['starting', 'stopped', 'failed'],

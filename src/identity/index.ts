@@ -1,4 +1,3 @@
 export { createIdentity, SESSION_COOKIE, type Identity, type Authenticated, type Credentials, type IdentityOptions } from './identity.js';
 export { parsePublicKey } from './ssh-keys.js';
-export { hashPassword, verifyPassword, constantTimeEqual, generatePassword } from './secrets.js';
-export { TOKEN_PREFIX } from './tokens.js';
+export { hashPassword, generatePassword } from './secrets.js';

@@ -1,4 +1,4 @@
-import { decodeCursor, page, type Page, type StoreContext, type StoredEvent } from './common.js';
+import { decodeCursor, insertAudit, page, type AuditRow, type Page, type StoreContext, type StoredEvent } from './common.js';
 
 export interface AuditEntry {
   id: number;
@@ -25,21 +25,8 @@ export interface AuditFilter {
 export function createAuditRepo(ctx: StoreContext) {
   const { db } = ctx;
   return {
-    async record(e: Omit<AuditEntry, 'id' | 'at'>): Promise<void> {
-      await db
-        .insertInto('audit')
-        .values({
-          at: ctx.now(),
-          actor_id: e.actorId,
-          actor: e.actor,
-          action: e.action,
-          target: e.target,
-          result: e.result,
-          status: e.status,
-          ip: e.ip,
-          details: JSON.stringify(e.details),
-        })
-        .execute();
+    async record(e: AuditRow): Promise<void> {
+      await insertAudit(db, e, ctx.now());
     },
     /** Turns a row written with its change into what the request finally answered (it failed after the change). */
     async amend(id: number, e: { result: string; status: number; details: Record<string, unknown> }): Promise<void> {

@@ -40,6 +40,27 @@ export function accessChanged(ctx: StoreContext): void {
   ctx.bus.emit('access');
 }
 
+/** One audit row as written; `at` is set by the writer. */
+export interface AuditRow {
+  actorId: string | null;
+  actor: string;
+  action: string;
+  target: string;
+  result: string;
+  status: number;
+  ip: string;
+  details: Record<string, unknown>;
+}
+
+export async function insertAudit(db: Executor, e: AuditRow, now: number): Promise<number> {
+  const row = await db
+    .insertInto('audit')
+    .values({ at: now, actor_id: e.actorId, actor: e.actor, action: e.action, target: e.target, result: e.result, status: e.status, ip: e.ip, details: JSON.stringify(e.details) })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return Number(row.id);
+}
+
 /** The audit row of the request a change is made for (the API sets it; background work has none). */
 export interface AuditScope {
   row(): { actorId: string | null; actor: string; action: string; target: string; status: number; ip: string };
@@ -98,13 +119,7 @@ export async function transaction<T>(ctx: StoreContext, fn: (tx: Tx) => Promise<
       },
     });
     if (scope && scope.writtenId === undefined) {
-      const r = scope.row();
-      const row = await trx
-        .insertInto('audit')
-        .values({ at: ctx.now(), actor_id: r.actorId, actor: r.actor, action: r.action, target: r.target, result: 'ok', status: r.status, ip: r.ip, details: '{}' })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      auditId = Number(row.id);
+      auditId = await insertAudit(trx, { ...scope.row(), result: 'ok', details: {} }, ctx.now());
     }
     return out;
   });

@@ -47,7 +47,7 @@ export function toTeam(r: Selectable<TeamsTable>): Team {
 /**
  * What a team's workspaces are charged now (design §5): compute for those
  * asked to run or still holding resources, storage and a slot for every one
- * not deleted, as `chargesCompute` / `chargesStorage` define.
+ * not deleted (`chargesCompute` is the same rule in code).
  */
 export async function teamUsage(ex: Executor, teamId: string): Promise<Usage> {
   const compute = await ex
