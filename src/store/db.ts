@@ -21,11 +21,22 @@ export type RawAll = (sql: string, parameters: readonly unknown[]) => Promise<{ 
 export function openDatabase(target: DatabaseTarget): { db: Kysely<Database>; dialect: Dialect; raw: RawAll } {
   if (target.kind === 'postgres') {
     const pool = new pg.Pool({ connectionString: target.url, max: target.poolSize });
+    const name = statementNames();
     const raw: RawAll = async (text, values) => {
-      const r = await pool.query({ text, values: values as unknown[], rowMode: 'array' });
+      const r = await pool.query({ text, values: values as unknown[], rowMode: 'array', ...name(text, values) });
       return { columns: r.fields.map((f) => f.name), rows: r.rows as unknown[][] };
     };
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', raw };
+    const preparing = {
+      async connect() {
+        const client = await pool.connect();
+        return {
+          query: (text: string, values: readonly unknown[]) => client.query({ text, values: values as unknown[], ...name(text, values) }),
+          release: () => client.release(),
+        };
+      },
+      end: () => pool.end(),
+    };
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparing as unknown as pg.Pool }) }), dialect: 'postgres', raw };
   }
   if (target.file !== ':memory:') mkdirSync(dirname(target.file), { recursive: true, mode: 0o700 });
   const sqlite = new SQLite(target.file);
@@ -38,6 +49,26 @@ export function openDatabase(target: DatabaseTarget): { db: Kysely<Database>; di
   // holding Kysely's connection keeps the read out of any transaction in flight on the one SQLite connection
   const raw: RawAll = (sql, parameters) => db.connection().execute(async () => cached.raw(sql, parameters));
   return { db, dialect: 'sqlite', raw };
+}
+
+/**
+ * Names parameterized statements so that each pooled connection parses and
+ * plans them once: planning the joined list queries costs PostgreSQL several
+ * times what running them does. The set of statements is fixed by the code;
+ * past a bound (an unexpected stream of distinct texts) statements run unnamed.
+ */
+function statementNames() {
+  const names = new Map<string, string>();
+  return (text: string, values: readonly unknown[]): { name?: string } => {
+    if (values.length === 0) return {};
+    let n = names.get(text);
+    if (n === undefined) {
+      if (names.size >= 500) return {};
+      n = `atrium_${names.size}`;
+      names.set(text, n);
+    }
+    return { name: n };
+  };
 }
 
 /** Brings the schema to the newest version; fails loudly with the migration that broke. */
