@@ -49,6 +49,12 @@ export interface ResolvedConfig {
     agent: string | undefined;
     gpus: Array<{ index: number; type: string; uuid: string; path: string }>;
   };
+  proxy: {
+    isolation: 'origin' | 'single-origin';
+    appsDomain: string;
+    activityFlushMs: number;
+    responseTimeoutMs: number;
+  };
   defaultQuota: Quota;
   profiles: Profile[];
 }
@@ -220,6 +226,12 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         cpuActive: config.runtime.cpuActive,
         agent: config.runtime.agent,
         gpus: config.runtime.gpus,
+      },
+      proxy: {
+        isolation: config.proxy.isolation,
+        appsDomain: config.proxy.appsDomain,
+        activityFlushMs: Math.max(1, parseDuration(config.proxy.activityFlush) ?? 30) * 1000,
+        responseTimeoutMs: Math.max(1, parseDuration(config.proxy.responseTimeout) ?? 300) * 1000,
       },
       defaultQuota: quotaFromSpec(config.defaults.quota),
       profiles,

@@ -92,6 +92,23 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    proxy: Type.Object(
+      {
+        /**
+         * origin: every workspace on its own origin, <ws>--<team>.<appsDomain> (default);
+         * single-origin: workspaces under /w/ on the portal's origin, where code in one
+         * workspace can act with the credentials of whoever opens it (warned at start)
+         */
+        isolation: Type.Union([Type.Literal('origin'), Type.Literal('single-origin')], { default: 'origin' }),
+        /** parent domain of the workspace origins; `localhost` needs no DNS, a real domain needs a wildcard record (and certificate) */
+        appsDomain: Type.String({ pattern: '^(?=.{1,200}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$', default: 'localhost' }),
+        /** how often proxy activity is written to the workspaces' last-activity time */
+        activityFlush: Type.String({ ...Duration, default: '30s' }),
+        /** how long a workspace may take to send response headers */
+        responseTimeout: Type.String({ ...Duration, default: '5m' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug'].map((l) => Type.Literal(l)), { default: 'info' }),
     profiles: Type.Array(ProfileSpec, { maxItems: 1000 }),
   },

@@ -179,6 +179,29 @@ export function createIdentity(opts: IdentityOptions) {
       return undefined;
     },
 
+    /**
+     * Re-reads what an earlier authentication rests on (the session or token
+     * still valid, the account still enabled, current team roles), for
+     * credentials derived from it such as a workspace's app cookie.
+     */
+    async recheck(auth: Authenticated): Promise<Authenticated | undefined> {
+      const at = now();
+      let user: User | undefined;
+      if (auth.via === 'session') {
+        const session = auth.sessionId === undefined ? undefined : await store.credentials.sessions.get(auth.sessionId);
+        if (!session || session.expiresAt <= at) return undefined;
+        user = await store.users.get(session.userId);
+      } else if (auth.via === 'token') {
+        const found = auth.tokenId === undefined ? undefined : await store.credentials.tokens.withUser(auth.tokenId);
+        if (!found || found.token.revokedAt !== null || (found.token.expiresAt !== null && found.token.expiresAt <= at)) return undefined;
+        user = found.user;
+      } else {
+        user = await store.users.get(auth.user.id);
+      }
+      if (!user || user.disabled) return undefined;
+      return { ...auth, user, subject: await subjectFor(user) };
+    },
+
     /** Checks a username and password, with rate limiting per account and per address. */
     async checkPassword(username: string, password: string, address: string): Promise<User> {
       const keys = [`${username}|${address}`];

@@ -5,8 +5,8 @@ import type { Workspace } from '../store/index.js';
 /** One probe: an HTTP status line from the app, or the SSH banner from sshd. */
 async function probe(runtime: Runtime, ws: Workspace): Promise<boolean> {
   const kind = ws.spec.environment.kind;
-  const connector = await runtime.endpoint(ws.id, kind === 'shell' ? 'ssh' : 'http');
-  const socket = await connector();
+  const endpoint = await runtime.endpoint(ws.id, kind === 'shell' ? 'ssh' : 'http');
+  const socket = await endpoint.connect();
   return new Promise((resolve) => {
     let data = '';
     const done = (ok: boolean) => {

@@ -40,6 +40,19 @@ export interface Observation {
 /** A byte stream opened to a workspace's app or sshd; the caller owns it. */
 export type Connector = () => Promise<Duplex>;
 
+/** How to reach one port of a running workspace. */
+export interface Endpoint {
+  /** opens a new byte stream (an SSH session, a WebSocket, a probe) */
+  connect: Connector;
+  /**
+   * where a pooled HTTP client connects: a Unix socket (local runtime) or an
+   * address (a pod); the proxy keeps connections to it alive between requests
+   */
+  address: { socketPath: string } | { host: string; port: number };
+  /** headers the app needs on every request from Atrium: its own credentials (e.g. Jupyter's token), never a person's */
+  headers: Readonly<Record<string, string>>;
+}
+
 /** Signals the idle culler reads (design §5). */
 export interface Activity {
   /** CPU seconds used since the workspace started */
@@ -96,8 +109,8 @@ export interface Runtime {
   inventory(): Promise<Observation[]>;
   /** Phase changes as they happen (from a watch, or by polling), until `signal` aborts. */
   observe(signal: AbortSignal): AsyncIterable<Observation>;
-  /** Opens byte streams to the app (`http`) or to a fresh sshd (`ssh`). */
-  endpoint(workspaceId: string, port: 'http' | 'ssh'): Promise<Connector>;
+  /** How to reach the app (`http`) or a fresh sshd (`ssh`); rejects when the workspace is not running. */
+  endpoint(workspaceId: string, port: 'http' | 'ssh'): Promise<Endpoint>;
   logs(workspaceId: string, opts?: LogOptions): AsyncIterable<string>;
   activity(workspaceId: string): Promise<Activity>;
   /** Shows a message to the people working in the workspace (its open terminals). */

@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
+import { createProxy, type Proxy } from '../access/proxy.js';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { registerApi, type RouteDef } from '../api/index.js';
 import type { ResolvedConfig } from '../config/index.js';
@@ -25,6 +28,7 @@ export interface Server {
   runtime: Runtime | undefined;
   reconciler: Reconciler | undefined;
   culler: Culler | undefined;
+  proxy: Proxy;
   /** the URL the server answers on, once listening */
   url: string;
   listen(): Promise<string>;
@@ -70,10 +74,15 @@ async function createRuntime(config: ResolvedConfig, store: Store): Promise<{ ru
   };
 }
 
+export interface ServerOptions {
+  /** a runtime built by the caller instead of the one `runtime.kind` names, with the machine admission places on */
+  runtime?: (store: Store) => Promise<{ runtime: Runtime; machine: Machine }>;
+}
+
 /** The composition root: wires the store, identity, runtime, reconciler and API into one HTTP server. */
-export async function createServer(config: ResolvedConfig): Promise<Server> {
+export async function createServer(config: ResolvedConfig, options: ServerOptions = {}): Promise<Server> {
   const store = await createStore(config.database);
-  const placed = await createRuntime(config, store).catch(async (err: unknown) => {
+  const placed = await (options.runtime ? options.runtime(store) : createRuntime(config, store)).catch(async (err: unknown) => {
     await store.close();
     throw err;
   });
@@ -88,8 +97,21 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     defaultQuota: config.defaultQuota,
   });
   const https = config.tls ? { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) } : null;
+  let proxy: Proxy | undefined;
   const app = Fastify({
-    ...(https ? { https } : {}),
+    // The proxy answers workspace traffic before Fastify's routing: it is the hot path, and it streams.
+    serverFactory: (handler) => {
+      const dispatch = (req: IncomingMessage, res: ServerResponse) => {
+        if (proxy?.handles(req)) void proxy.handle(req, res);
+        else handler(req, res);
+      };
+      const server = https ? createHttpsServer(https, dispatch) : createHttpServer(dispatch);
+      server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
+        if (proxy) void proxy.upgrade(req, socket, head);
+        else socket.destroy();
+      });
+      return server;
+    },
     bodyLimit: config.bodyLimit,
     // Event streams stay open; shutting down must not wait for every browser tab.
     forceCloseConnections: true,
@@ -102,6 +124,20 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }) as unknown as FastifyInstance;
+  proxy = createProxy({
+    store,
+    identity,
+    runtime: placed?.runtime,
+    log: app.log,
+    isolation: config.proxy.isolation,
+    appsDomain: config.proxy.appsDomain,
+    https: Boolean(https),
+    publicUrl: config.publicUrl,
+    authHeader: config.auth.header,
+    activityFlushMs: config.proxy.activityFlushMs,
+    responseTimeoutMs: config.proxy.responseTimeoutMs,
+    appSessionTtlSeconds: config.auth.sessionTtlSeconds,
+  });
   const registered: Server['registered'] = [];
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) registered.push({ method, url: r.url });
@@ -137,9 +173,13 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     runtime: placed?.runtime,
     reconciler,
     culler,
+    proxy,
     url: '',
     async listen() {
       const { host, port } = config.listen;
+      if (config.proxy.isolation === 'single-origin') {
+        app.log.warn('proxy.isolation is single-origin: every workspace is served on the portal\'s origin, so code in one workspace can act with the credentials of whoever opens it (their session, their other workspaces); use origin isolation unless every workspace runs trusted code');
+      }
       if (!https && !isLoopback(host)) {
         app.log.warn(`listening on ${host} without TLS: passwords and tokens cross the network in clear text; set tls.cert and tls.key`);
       }
@@ -156,6 +196,7 @@ export async function createServer(config: ResolvedConfig): Promise<Server> {
     async close() {
       clearInterval(sweep);
       await app.close();
+      await proxy.close();
       await culler?.stop();
       await reconciler?.stop();
       await store.close();

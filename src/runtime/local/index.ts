@@ -389,7 +389,11 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
           socket.once('connect', () => resolve(socket));
           socket.once('error', reject);
         });
-      return connector;
+      // Jupyter is the app that takes the workspace's token; a custom app authenticates nobody itself
+      const jupyter = port === 'http' && (await readJson<Meta>(p.meta).catch(() => undefined))?.environment === 'jupyter';
+      const token = jupyter ? await readFile(p.token, 'utf8').catch(() => '') : '';
+      const headers: Record<string, string> = token ? { authorization: `token ${token}` } : {};
+      return { connect: connector, address: { socketPath: path }, headers };
     },
 
     async *logs(id, o: LogOptions = {}) {

@@ -1,0 +1,91 @@
+/**
+ * Atrium for bench/proxy, as its own process: the real server (store,
+ * identity, proxy) with N workspaces of team `bench` registered and running,
+ * whose runtime places every workspace's `http` endpoint at the benchmark's
+ * upstream on loopback, the way a Kubernetes runtime hands out a pod
+ * address. Prints one JSON line when it answers: { url, token, port }.
+ *   node --import tsx atrium.ts DATA_DIR UPSTREAM_PORT WORKSPACES
+ */
+import { connect } from 'node:net';
+import { loadConfig } from '../../src/config/index.js';
+import { createServer } from '../../src/server/index.js';
+import type { Runtime } from '../../src/runtime/types.js';
+
+const [dataDir, upstreamArg, countArg] = process.argv.slice(2);
+const upstreamPort = Number(upstreamArg);
+const count = Number(countArg);
+
+const config = loadConfig({
+  env: { ATRIUM_LOG_LEVEL: 'warn' },
+  flags: { 'listen.port': 0, dataDir, database: `sqlite:${dataDir}/atrium.db`, 'runtime.kind': 'none', 'proxy.activityFlush': '30s' },
+});
+
+const running = new Set<string>();
+/** Every workspace is the upstream: nothing to start or stop, always reachable at the same address. */
+const upstreamRuntime: Runtime = {
+  name: 'upstream',
+  async ensureTenant() {},
+  async start(spec) {
+    running.add(spec.id);
+  },
+  async stop(id) {
+    running.delete(id);
+  },
+  async remove(id) {
+    running.delete(id);
+  },
+  async inventory() {
+    return [...running].map((workspaceId) => ({ workspaceId, phase: 'running' as const }));
+  },
+  async *observe(signal) {
+    await new Promise((resolve) => signal.addEventListener('abort', resolve));
+  },
+  async endpoint() {
+    const address = { host: '127.0.0.1', port: upstreamPort };
+    return {
+      address,
+      headers: {},
+      connect: () =>
+        new Promise((resolve, reject) => {
+          const s = connect(upstreamPort, '127.0.0.1');
+          s.once('connect', () => resolve(s));
+          s.once('error', reject);
+        }),
+    };
+  },
+  async *logs() {},
+  async activity() {
+    return { cpuSeconds: 0, gpuUtilization: null, sshSessions: 0, busyKernels: 0, appLastActivity: null };
+  },
+  async notify() {},
+  async capacity() {
+    return { cpuMilli: 1_000_000_000, memoryBytes: 2 ** 52, gpus: [], allocated: { cpuMilli: 0, memoryBytes: 0 }, tiers: { standard: true }, publicEgress: 'no egress here' };
+  },
+};
+
+const server = await createServer(config, {
+  runtime: async () => ({
+    runtime: upstreamRuntime,
+    machine: { name: 'bench', allocatable: { cpuMilli: 1_000_000_000, memoryBytes: 2 ** 52 }, gpus: {}, tiers: { standard: true }, publicEgress: 'no egress here' },
+  }),
+});
+const { store, identity } = server;
+await identity.bootstrapAdmin('admin', 'bench-admin-password');
+const user = await store.users.create({ username: 'bench', email: null, passwordHash: null, admin: false }, { cpuMilli: 1e12, memoryBytes: 2 ** 60, storageBytes: 2 ** 60, workspaces: count + 10, gpus: {} });
+const team = (await store.teams.byName('bench'))!;
+const profile = config.profiles.find((p) => p.name === 'small')!;
+for (let i = 0; i < count; i++) {
+  const ws = await store.workspaces.create({ teamId: team.id, ownerId: user.id, name: `ws${i}`, profile, shared: false, start: true });
+  running.add(ws.id);
+  await store.workspaceStates.report(ws.id, { phase: 'starting', message: 'bench' });
+  await store.workspaceStates.report(ws.id, { phase: 'running', message: 'bench' });
+}
+const { token } = await identity.issueToken(user, 'bench', null);
+const url = await server.listen();
+process.stdout.write(`${JSON.stringify({ url, token, port: Number(new URL(url).port) })}\n`);
+const stop = async () => {
+  await server.close();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());

@@ -1,0 +1,213 @@
+/**
+ * bench/proxy: Atrium's workspace proxy against configurable-http-proxy and
+ * a direct connection, in one run on this machine.
+ *
+ *   npx tsx bench/proxy/run.ts [--runs 5] [--duration 10] [--routes 10000] [--out bench/out]
+ *
+ * One upstream (Node http + ws) answers 100 bytes, 1 MiB, and echoes
+ * WebSocket messages. wrk drives HTTP (64 connections, `--duration` seconds,
+ * `--runs` runs per case, median reported); a WebSocket client drives echoes
+ * (64 connections, one message in flight each). Then both proxies are
+ * measured again with `--routes` workspaces registered (Atrium) or routes
+ * added (CHP), with their resident memory. See bench/README.md.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO_ROOT } from '../lib/paths.js';
+import { cleanupAll, cleanupOnSignals, freePort, run, startProcess, stopProcess, waitUntil, type Managed } from '../lib/proc.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '10' },
+    routes: { type: 'string', default: '10000' },
+    connections: { type: 'string', default: '64' },
+    out: { type: 'string', default: join(REPO_ROOT, 'bench', 'out') },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write('usage: npx tsx bench/proxy/run.ts [--runs 5] [--duration 10] [--routes 10000] [--connections 64] [--out DIR]\n');
+  process.exit(0);
+}
+const RUNS = Number(values.runs);
+const DURATION = Number(values.duration);
+const ROUTES = Number(values.routes);
+const CONNECTIONS = Number(values.connections);
+const started = Date.now();
+const log = (m: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${m}\n`);
+const work = mkdtempSync(join(tmpdir(), 'atrium-bench-proxy-'));
+const TSX = ['--import', 'tsx'];
+
+interface Target {
+  url: (path: string) => string;
+  ws: (path: string) => string;
+  headers: Record<string, string>;
+}
+interface Figure {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+async function wrk(t: Target, path: string): Promise<Figure> {
+  const args = ['-t', '2', '-c', String(CONNECTIONS), '-d', `${DURATION}s`, '--latency'];
+  for (const [k, v] of Object.entries(t.headers)) args.push('-H', `${k}: ${v}`);
+  const out = await run('wrk', [...args, t.url(path)]);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const p50 = /^\s+50%\s+(\S+)/m.exec(out);
+  const p99 = /^\s+99%\s+(\S+)/m.exec(out);
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
+  if (!rps || !p50 || !p99) throw new Error(`unexpected wrk output:\n${out}`);
+  if (errors) throw new Error(`wrk saw errors against ${t.url(path)}:\n${out}`);
+  return { perSecond: Number(rps[1]), p50: toMs(p50[1]!), p99: toMs(p99[1]!) };
+}
+
+async function wsEcho(t: Target, path: string): Promise<Figure> {
+  const headers = Object.entries(t.headers).map(([k, v]) => `${k}:${v}`);
+  const out = await run(process.execPath, [...TSX, join(REPO_ROOT, 'bench/proxy/ws-load.ts'), t.ws(path), String(CONNECTIONS), String(DURATION), ...headers], { cwd: REPO_ROOT });
+  const r = JSON.parse(out.trim().split('\n').at(-1)!) as Figure;
+  return { perSecond: r.perSecond, p50: r.p50, p99: r.p99 };
+}
+
+function median(xs: Figure[]): Figure & { min: number; max: number } {
+  const by = (k: keyof Figure) => [...xs].sort((a, b) => a[k] - b[k])[Math.floor(xs.length / 2)]![k];
+  return { perSecond: by('perSecond'), p50: by('p50'), p99: by('p99'), min: Math.min(...xs.map((x) => x.perSecond)), max: Math.max(...xs.map((x) => x.perSecond)) };
+}
+
+function rssMiB(m: Managed): number {
+  // the proxy's own process: the group leader is the node process itself
+  const status = readFileSync(`/proc/${m.child.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+const CASES = [
+  { name: 'http 100 B', unit: 'req/s', measure: (t: Target) => wrk(t, '/w/bench/ws0/small') },
+  { name: 'http 1 MiB', unit: 'req/s', measure: (t: Target) => wrk(t, '/w/bench/ws0/big') },
+  { name: 'websocket echo', unit: 'echoes/s', measure: (t: Target) => wsEcho(t, '/w/bench/ws0/echo') },
+] as const;
+
+type Results = Record<string, Record<string, ReturnType<typeof median>>>;
+
+async function measureAll(systems: Record<string, Target>, results: Results, label: string): Promise<void> {
+  for (const c of CASES) {
+    for (const [system, target] of Object.entries(systems)) {
+      const runs: Figure[] = [];
+      for (let i = 0; i < RUNS; i++) runs.push(await c.measure(target));
+      const m = median(runs);
+      (results[`${system}${label}`] ??= {})[c.name] = m;
+      log(`${system}${label} ${c.name}: ${m.perSecond.toFixed(0)} ${c.unit} (runs ${m.min.toFixed(0)}–${m.max.toFixed(0)}), p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms`);
+    }
+  }
+}
+
+async function startChp(upstream: number, routes: number): Promise<{ proc: Managed; target: Target }> {
+  const [port, apiPort] = [await freePort(), await freePort()];
+  const token = 'bench-chp-token';
+  const proc = startProcess('configurable-http-proxy', process.execPath, [join(REPO_ROOT, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy'), '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--log-level', 'error'], {
+    env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: token },
+    logFile: join(work, 'chp.log'),
+  });
+  const api = `http://127.0.0.1:${apiPort}/api/routes`;
+  await waitUntil('configurable-http-proxy to answer', async () => (await fetch(api, { headers: { authorization: `token ${token}` } })).ok, { timeoutMs: 30_000, proc });
+  for (let i = 0; i < routes; i++) {
+    const r = await fetch(`${api}/w/bench/ws${i}`, { method: 'POST', headers: { authorization: `token ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ target: `http://127.0.0.1:${upstream}` }) });
+    if (r.status !== 201) throw new Error(`CHP refused a route: ${r.status}`);
+  }
+  return { proc, target: { url: (p) => `http://127.0.0.1:${port}${p}`, ws: (p) => `ws://127.0.0.1:${port}${p}`, headers: {} } };
+}
+
+async function startAtrium(upstream: number, workspaces: number): Promise<{ proc: Managed; target: Target }> {
+  const dir = mkdtempSync(join(work, 'atrium-'));
+  const out = join(dir, 'ready.json');
+  const proc = startProcess('atrium', 'sh', ['-c', `exec "${process.execPath}" --import tsx bench/proxy/atrium.ts "${dir}" ${upstream} ${workspaces} > "${out}"`], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, NODE_ENV: 'production' },
+    logFile: join(dir, 'atrium.log'),
+  });
+  let ready: { url: string; token: string; port: number } | undefined;
+  await waitUntil(`Atrium with ${workspaces} workspaces to answer`, async () => {
+    const text = readFileSync(out, 'utf8');
+    if (text.includes('\n')) ready = JSON.parse(text);
+    return ready !== undefined;
+  }, { timeoutMs: 600_000, proc });
+  const r = ready!;
+  const headers = { host: `ws0--bench.localhost:${r.port}`, authorization: `Bearer ${r.token}` };
+  return { proc, target: { url: (p) => `http://127.0.0.1:${r.port}${p}`, ws: (p) => `ws://127.0.0.1:${r.port}${p}`, headers } };
+}
+
+cleanupOnSignals();
+try {
+  // wrk --version exits 1 after printing its version
+  await run('wrk', ['--version']).catch((err: Error) => {
+    if (!/wrk \S+ \[/.test(err.message)) throw new Error('wrk is not installed: run scripts/deps.sh bench');
+  });
+  log(`bench/proxy: ${RUNS} runs × ${DURATION}s per case, ${CONNECTIONS} connections; then ${ROUTES.toLocaleString('en')} routes`);
+  const upPort = await freePort();
+  const upstream = startProcess('upstream', process.execPath, [...TSX, join(REPO_ROOT, 'bench/proxy/upstream.ts'), String(upPort)], { cwd: REPO_ROOT, logFile: join(work, 'upstream.log') });
+  await waitUntil('the upstream to answer', async () => (await fetch(`http://127.0.0.1:${upPort}/small`)).ok, { timeoutMs: 30_000, proc: upstream });
+
+  const results: Results = {};
+  const rss: Record<string, number> = {};
+  const direct: Target = { url: (p) => `http://127.0.0.1:${upPort}${p}`, ws: (p) => `ws://127.0.0.1:${upPort}${p}`, headers: {} };
+  let chp = await startChp(upPort, 1);
+  let atrium = await startAtrium(upPort, 1);
+  await measureAll({ direct, chp: chp.target, atrium: atrium.target }, results, '');
+  rss.chp = rssMiB(chp.proc);
+  rss.atrium = rssMiB(atrium.proc);
+  await stopProcess(chp.proc);
+  await stopProcess(atrium.proc);
+
+  log(`registering ${ROUTES.toLocaleString('en')} routes in CHP and ${ROUTES.toLocaleString('en')} workspaces in Atrium`);
+  chp = await startChp(upPort, ROUTES);
+  atrium = await startAtrium(upPort, ROUTES);
+  await measureAll({ chp: chp.target, atrium: atrium.target }, results, '@routes');
+  rss['chp@routes'] = rssMiB(chp.proc);
+  rss['atrium@routes'] = rssMiB(atrium.proc);
+
+  // the report
+  const lines: string[] = [];
+  const checks: Array<[string, boolean]> = [];
+  lines.push('', `Atrium proxy vs configurable-http-proxy (CHP) and a direct connection: ${CONNECTIONS} connections, median of ${RUNS} runs of ${DURATION}s`, '');
+  lines.push('case            system         rate  p50 ms  p99 ms  vs CHP  vs direct');
+  lines.push('--------------  ------------  -----  ------  ------  ------  ---------');
+  for (const c of CASES) {
+    for (const system of ['direct', 'chp', 'atrium', 'chp@routes', 'atrium@routes']) {
+      const r = results[system]![c.name]!;
+      const base = results[system.endsWith('@routes') ? 'chp@routes' : 'chp']![c.name]!;
+      const d = results.direct![c.name]!;
+      lines.push(`${c.name.padEnd(14)}  ${system.replace('@routes', ` ${ROUTES / 1000}k`).padEnd(12)}  ${r.perSecond.toFixed(0).padStart(5)}  ${r.p50.toFixed(2).padStart(6)}  ${r.p99.toFixed(2).padStart(6)}  ${(r.perSecond / base.perSecond).toFixed(2).padStart(6)}  ${(r.perSecond / d.perSecond).toFixed(2).padStart(9)}`);
+    }
+    for (const label of ['', '@routes']) {
+      const a = results[`atrium${label}`]![c.name]!;
+      const b = results[`chp${label}`]![c.name]!;
+      const suffix = label ? ` with ${ROUTES} routes` : '';
+      checks.push([`${c.name}${suffix}: Atrium ≥ 1.5× CHP (${(a.perSecond / b.perSecond).toFixed(2)}×)`, a.perSecond >= 1.5 * b.perSecond]);
+      checks.push([`${c.name}${suffix}: Atrium p99 below CHP's (${a.p99.toFixed(2)} vs ${b.p99.toFixed(2)} ms)`, a.p99 < b.p99]);
+    }
+    const one = results.atrium![c.name]!.perSecond;
+    const many = results['atrium@routes']![c.name]!.perSecond;
+    checks.push([`${c.name}: Atrium with ${ROUTES} routes within 5% of 1 route (${((many / one - 1) * 100).toFixed(1)}%)`, many >= one * 0.95]);
+  }
+  checks.push([`Atrium RSS with ${ROUTES} routes within 10% of 1 route (${rss.atrium!.toFixed(0)} → ${rss['atrium@routes']!.toFixed(0)} MiB)`, rss['atrium@routes']! <= rss.atrium! * 1.1]);
+  lines.push('', `resident memory after load: CHP ${rss.chp!.toFixed(0)} MiB, ${rss['chp@routes']!.toFixed(0)} MiB with ${ROUTES} routes; Atrium ${rss.atrium!.toFixed(0)} MiB, ${rss['atrium@routes']!.toFixed(0)} MiB with ${ROUTES} workspaces`, '');
+  for (const [what, ok] of checks) lines.push(`${ok ? 'PASS' : 'MISS'}  ${what}`);
+  lines.push('', `targets: ${checks.filter(([, ok]) => ok).length}/${checks.length} PASS; wall time ${((Date.now() - started) / 1000).toFixed(0)}s`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  mkdirSync(values.out!, { recursive: true });
+  const file = join(values.out!, `proxy-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}Z.json`);
+  writeFileSync(file, JSON.stringify({ options: { runs: RUNS, duration: DURATION, routes: ROUTES, connections: CONNECTIONS }, results, rss, checks }, null, 2));
+  log(`results written to ${file}`);
+} finally {
+  await cleanupAll();
+  rmSync(work, { recursive: true, force: true });
+}

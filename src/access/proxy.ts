@@ -1,0 +1,543 @@
+import { randomBytes } from 'node:crypto';
+import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { can, DomainError, type Resource } from '../domain/index.js';
+import { SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
+import type { Endpoint, Runtime } from '../runtime/types.js';
+import type { Store, Workspace } from '../store/index.js';
+import { createActivity } from './activity.js';
+import { createProxyMetrics } from './metrics.js';
+import { loginPage, messagePage, statePage } from './pages.js';
+import { appHost, checkPath, prefixOf, safeNext, workspaceOfHost, type WorkspaceAddress } from './paths.js';
+
+export const APP_COOKIE = 'atrium_app';
+
+export interface ProxyOptions {
+  store: Store;
+  identity: Identity;
+  runtime: Runtime | undefined;
+  log: { warn(obj: unknown, msg?: string): void; error(obj: unknown, msg?: string): void };
+  isolation: 'origin' | 'single-origin';
+  appsDomain: string;
+  https: boolean;
+  /** the portal's URL as people reach it, when configured */
+  publicUrl: string | undefined;
+  /** the trusted SSO header, never forwarded to a workspace */
+  authHeader: string | undefined;
+  activityFlushMs: number;
+  responseTimeoutMs: number;
+  /** lifetime of a workspace's app cookie, at most that of the session it came from */
+  appSessionTtlSeconds: number;
+}
+
+/** What an app cookie stands for: one person, one workspace. */
+interface AppSession {
+  auth: Authenticated;
+  workspaceId: string;
+  address: WorkspaceAddress;
+  expiresAt: number;
+  checkedAt: number;
+}
+
+interface Code {
+  auth: Authenticated;
+  workspaceId: string;
+  address: WorkspaceAddress;
+  expiresAt: number;
+}
+
+interface Upstream {
+  endpoint: Endpoint;
+  agent: Agent;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const CODE_TTL_MS = 60_000;
+/** how long what a workspace route and a credential rest on is trusted before it is read again */
+const ROUTE_TTL_MS = 1_000;
+const RECHECK_MS = 5_000;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function readCookies(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/** The Cookie header without Atrium's own cookies, or undefined when nothing is left. */
+function foreignCookies(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const kept = header.split(';').filter((p) => {
+    const name = p.slice(0, p.indexOf('=')).trim();
+    return name !== '' && !name.startsWith('atrium_');
+  });
+  return kept.length ? kept.join(';').trim() : undefined;
+}
+
+/** An app may only set cookies for its own host: a Domain attribute would reach the portal and other workspaces. */
+function hostOnlyCookies(values: string[]): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    const name = v.slice(0, v.indexOf('=')).trim();
+    if (name.startsWith('atrium_')) continue;
+    out.push(v.replace(/;\s*domain=[^;]*/gi, ''));
+  }
+  return out;
+}
+
+function wantsHtml(req: IncomingMessage): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && !req.headers.authorization && (req.headers.accept ?? '').includes('text/html');
+}
+
+function sendJson(res: ServerResponse, status: number, code: string, message: string, details?: Record<string, unknown>, headers: OutgoingHttpHeaders = {}): void {
+  const body = JSON.stringify({ error: { code, message, ...(details ? { details } : {}) } });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...headers });
+  res.end(body);
+}
+
+function redirect(res: ServerResponse, location: string, headers: OutgoingHttpHeaders = {}): void {
+  res.writeHead(302, { location, 'cache-control': 'no-store', 'content-length': 0, ...headers });
+  res.end();
+}
+
+/** Writes a plain HTTP error on a socket that asked to upgrade. */
+function refuseUpgrade(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ error: { code: status === 401 ? 'unauthenticated' : status === 404 ? 'not_found' : 'refused', message } });
+  socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+class Refusal extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details?: Record<string, unknown>) {
+    super(message);
+  }
+}
+
+const notFound = (a: WorkspaceAddress) => new Refusal(404, 'not_found', `workspace ${a.team}/${a.name} not found`);
+
+/**
+ * The authenticated proxy (design §4, §7): `/w/<team>/<ws>/…` reaches the
+ * workspace's `http` endpoint for the people `can()` gives the connect right.
+ *
+ * With origin isolation (the default) the portal's origin only hands out
+ * entry: a one-time code, redirected to `<ws>--<team>.<appsDomain>`, becomes
+ * an HttpOnly host-only cookie valid for that workspace alone, and only that
+ * origin proxies. Atrium's own cookies and the Authorization header never
+ * reach the app; the app's own credentials (from the runtime) are added.
+ */
+export function createProxy(opts: ProxyOptions) {
+  const { store, identity, runtime, log } = opts;
+  const metrics = createProxyMetrics();
+  const activity = createActivity(store.workspaceStates, { flushMs: opts.activityFlushMs, onError: (err) => log.error({ err }, 'recording proxy activity failed') });
+  const scheme = opts.https ? 'https' : 'http';
+  const codes = new Map<string, Code>();
+  const appSessions = new Map<string, AppSession>();
+  const routes = new Map<string, { at: number; ws: Workspace | undefined }>();
+  const upstreams = new Map<string, Upstream>();
+  /** upgraded client sockets: the HTTP server no longer tracks them, so closing ends them here */
+  const tunnels = new Set<Duplex>();
+  /** session cookie hash → authentication, for single-origin mode */
+  const sessionAuth = new Map<string, { at: number; auth: Authenticated | undefined }>();
+  store.onAccessChange(() => {
+    sessionAuth.clear();
+    for (const s of appSessions.values()) s.checkedAt = 0;
+  });
+  const sweep = setInterval(() => {
+    const at = Date.now();
+    for (const [k, c] of codes) if (c.expiresAt <= at) codes.delete(k);
+    for (const [k, s] of appSessions) if (s.expiresAt <= at) appSessions.delete(k);
+    for (const [k, r] of routes) if (at - r.at > 60_000) routes.delete(k);
+    for (const [k, s] of sessionAuth) if (at - s.at > 60_000) sessionAuth.delete(k);
+  }, 30_000);
+  sweep.unref();
+
+  /** The host a request names, with its port, as the browser sent it. */
+  const portOf = (host: string | undefined): string => {
+    const m = /:(\d+)$/.exec(host ?? '');
+    return m ? `:${m[1]}` : '';
+  };
+  const appOrigin = (a: WorkspaceAddress, requestHost: string | undefined) => `${scheme}://${appHost(a, opts.appsDomain)}${portOf(requestHost)}`;
+  const portalOrigin = (requestHost: string | undefined) => opts.publicUrl?.replace(/\/+$/, '') ?? `${scheme}://${opts.appsDomain}${portOf(requestHost)}`;
+
+  async function lookup(a: WorkspaceAddress): Promise<Workspace | undefined> {
+    const key = `${a.team}/${a.name}`;
+    const at = Date.now();
+    const hit = routes.get(key);
+    if (hit && at - hit.at < ROUTE_TTL_MS) return hit.ws;
+    const team = await store.teams.byName(a.team);
+    const ws = team && (await store.workspaces.byName(team.id, a.name));
+    routes.set(key, { at, ws });
+    if (ws && ws.phase !== 'running') dropUpstream(ws.id);
+    return ws;
+  }
+
+  function dropUpstream(workspaceId: string): void {
+    const u = upstreams.get(workspaceId);
+    if (!u) return;
+    upstreams.delete(workspaceId);
+    u.agent.destroy();
+  }
+
+  async function upstreamFor(ws: Workspace): Promise<Upstream> {
+    const known = upstreams.get(ws.id);
+    if (known) return known;
+    if (!runtime) throw new Refusal(503, 'not_running', `workspace ${ws.team}/${ws.name} cannot run: no runtime is configured`, { phase: ws.phase });
+    const endpoint = await runtime.endpoint(ws.id, 'http');
+    // Per workspace, so a slow or dead one never holds connections another needs.
+    const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, timeout: 120_000, scheduling: 'lifo' });
+    const u = { endpoint, agent };
+    upstreams.set(ws.id, u);
+    return u;
+  }
+
+  const resourceOf = (ws: Workspace): Resource => ({ kind: 'workspace', teamId: ws.teamId, ownerId: ws.ownerId, shared: ws.shared });
+
+  /** Bearer token, or the portal session (single-origin mode and the entry redirect). */
+  async function portalAuth(req: IncomingMessage): Promise<Authenticated | undefined> {
+    const authorization = req.headers.authorization;
+    const cookie = readCookies(req.headers.cookie).get(SESSION_COOKIE);
+    if (!authorization && cookie) {
+      const hit = sessionAuth.get(cookie);
+      if (hit && Date.now() - hit.at < ROUTE_TTL_MS * 2) return hit.auth;
+    }
+    let auth: Authenticated | undefined;
+    try {
+      auth = await identity.authenticate({ remoteAddress: req.socket.remoteAddress ?? '', authorization, sessionCookie: cookie, headers: req.headers });
+    } catch (err) {
+      if (err instanceof DomainError) throw new Refusal(401, 'unauthenticated', err.message);
+      throw err;
+    }
+    if (!authorization && cookie) sessionAuth.set(cookie, { at: Date.now(), auth });
+    return auth;
+  }
+
+  /** The app cookie of a workspace origin, re-checked against its session every few seconds. */
+  async function appAuth(req: IncomingMessage, ws: Workspace): Promise<Authenticated | undefined> {
+    const value = readCookies(req.headers.cookie).get(APP_COOKIE);
+    const s = value === undefined ? undefined : appSessions.get(value);
+    if (!s || s.workspaceId !== ws.id) return undefined;
+    const at = Date.now();
+    if (s.expiresAt <= at) {
+      appSessions.delete(value!);
+      return undefined;
+    }
+    if (at - s.checkedAt > RECHECK_MS) {
+      const fresh = await identity.recheck(s.auth);
+      if (!fresh) {
+        appSessions.delete(value!);
+        return undefined;
+      }
+      s.auth = fresh;
+      s.checkedAt = at;
+    }
+    return s.auth;
+  }
+
+  /**
+   * Who is asking and whether they may connect. "Not found" and "not yours"
+   * are the same answer; anonymous requests are told to authenticate.
+   */
+  async function authorize(req: IncomingMessage, a: WorkspaceAddress, onAppOrigin: boolean): Promise<{ ws: Workspace; auth: Authenticated }> {
+    const ws = await lookup(a);
+    let auth: Authenticated | undefined;
+    if (req.headers.authorization) auth = await portalAuth(req);
+    else if (onAppOrigin) auth = ws && (await appAuth(req, ws));
+    else auth = await portalAuth(req);
+    if (!auth) throw new Refusal(401, 'unauthenticated', `sign in to open ${a.team}/${a.name}`);
+    if (!ws || !can(auth.subject, 'workspace.connect', resourceOf(ws))) throw notFound(a);
+    return { ws, auth };
+  }
+
+  /**
+   * Cookie-authenticated changes and WebSockets must come from the
+   * workspace's own pages. The app's own CSRF defence is bypassed (Atrium
+   * authenticates to it with its token), so this check stands in for it.
+   */
+  function checkSameOrigin(req: IncomingMessage, expectedOrigin: string, upgrade: boolean): void {
+    if (req.headers.authorization) return;
+    if (!upgrade && SAFE_METHODS.has(req.method ?? 'GET')) return;
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      if (origin !== expectedOrigin) throw new Refusal(403, 'csrf', `cross-origin request refused (Origin: ${origin})`);
+      return;
+    }
+    const site = req.headers['sec-fetch-site'];
+    if (site === 'same-origin' || (site === 'none' && !upgrade)) return;
+    throw new Refusal(403, 'csrf', 'cookie-authenticated changes need an Origin header from the workspace itself');
+  }
+
+  function forwardHeaders(req: IncomingMessage, a: WorkspaceAddress, endpoint: Endpoint): OutgoingHttpHeaders {
+    const out: OutgoingHttpHeaders = {};
+    const connection = req.headers.connection;
+    const listed = connection ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : undefined;
+    const h = req.headers as IncomingHttpHeaders;
+    for (const name in h) {
+      if (HOP_BY_HOP.has(name) || listed?.has(name) || name === 'authorization' || name === 'cookie' || name.startsWith('x-forwarded-') || name === opts.authHeader) continue;
+      out[name] = h[name];
+    }
+    const cookie = foreignCookies(req.headers.cookie);
+    if (cookie) out.cookie = cookie;
+    out['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+    out['x-forwarded-proto'] = scheme;
+    out['x-forwarded-host'] = req.headers.host ?? '';
+    out['x-forwarded-prefix'] = prefixOf(a);
+    for (const k in endpoint.headers) out[k] = endpoint.headers[k];
+    return out;
+  }
+
+  function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+    const out: OutgoingHttpHeaders = {};
+    const connection = headers.connection;
+    const listed = connection ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : undefined;
+    for (const name in headers) {
+      if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+      out[name] = name === 'set-cookie' ? hostOnlyCookies(headers['set-cookie']!) : headers[name];
+    }
+    return out;
+  }
+
+  /** The answer for a workspace that is not running: its state for a browser, 503 with the phase for API clients. */
+  function notRunning(req: IncomingMessage, res: ServerResponse, ws: Workspace, auth: Authenticated, onAppOrigin: boolean): void {
+    if (wantsHtml(req)) {
+      // the state page talks to the API, so it lives on the portal's origin
+      if (onAppOrigin) return redirect(res, `${portalOrigin(req.headers.host)}${req.url}`);
+      return statePage(res, { team: ws.team, name: ws.name, phase: ws.phase, desired: ws.desired, reason: ws.reason, canStart: can(auth.subject, 'workspace.operate', resourceOf(ws)) });
+    }
+    sendJson(res, 503, 'not_running', `workspace ${ws.team}/${ws.name} is ${ws.phase}${ws.desired === 'running' ? ' (starting)' : ''}`, { phase: ws.phase, desired: ws.desired }, { 'retry-after': '5' });
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, ws: Workspace, a: WorkspaceAddress, upstream: Upstream): void {
+    const started = process.hrtime.bigint();
+    activity.request(ws.id);
+    let inbound = 0;
+    let outbound = 0;
+    const up = httpRequest({
+      ...upstream.endpoint.address,
+      agent: upstream.agent,
+      method: req.method,
+      path: req.url,
+      headers: forwardHeaders(req, a, upstream.endpoint),
+    });
+    const timer = setTimeout(() => up.destroy(new Refusal(504, 'timeout', `workspace ${a.team}/${a.name} did not answer in time`)), opts.responseTimeoutMs);
+    up.on('response', (ures) => {
+      clearTimeout(timer);
+      const status = ures.statusCode ?? 502;
+      metrics.request(status, Number(process.hrtime.bigint() - started) / 1e9);
+      res.writeHead(status, ures.statusMessage, responseHeaders(ures.headers));
+      ures.on('data', (chunk: Buffer) => (outbound += chunk.length));
+      ures.pipe(res);
+      ures.on('error', () => res.destroy());
+    });
+    up.on('error', (err) => {
+      clearTimeout(timer);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // the endpoint may have gone with the sandbox: look it up afresh next time
+      dropUpstream(ws.id);
+      routes.delete(`${a.team}/${a.name}`);
+      const refusal = err instanceof Refusal ? err : new Refusal(502, 'bad_gateway', `workspace ${a.team}/${a.name} is not answering`);
+      metrics.request(refusal.status, Number(process.hrtime.bigint() - started) / 1e9);
+      sendJson(res, refusal.status, refusal.code, refusal.message);
+    });
+    res.on('close', () => {
+      clearTimeout(timer);
+      if (!res.writableFinished) up.destroy();
+      metrics.bytes(inbound, outbound);
+    });
+    req.on('data', (chunk: Buffer) => (inbound += chunk.length));
+    req.pipe(up);
+  }
+
+  /** Portal origin with isolated origins: hands out entry to the workspace's own origin. */
+  async function enterFromPortal(req: IncomingMessage, res: ServerResponse, a: WorkspaceAddress): Promise<void> {
+    const { ws, auth } = await authorize(req, a, false);
+    if (ws.phase !== 'running') return notRunning(req, res, ws, auth, false);
+    const code = randomBytes(24).toString('base64url');
+    codes.set(code, { auth, workspaceId: ws.id, address: a, expiresAt: Date.now() + CODE_TTL_MS });
+    redirect(res, `${appOrigin(a, req.headers.host)}/_atrium/enter?code=${code}&next=${encodeURIComponent(req.url ?? prefixOf(a))}`);
+  }
+
+  /** Workspace origin: exchanges a one-time code for this workspace's app cookie. */
+  function enterOnApp(req: IncomingMessage, res: ServerResponse, a: WorkspaceAddress): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const code = url.searchParams.get('code') ?? '';
+    const entry = codes.get(code);
+    codes.delete(code);
+    const fallback = `${prefixOf(a)}/`;
+    if (!entry || entry.expiresAt <= Date.now() || entry.address.team !== a.team || entry.address.name !== a.name) {
+      return messagePage(res, 403, 'Link expired', `This sign-in link for ${a.team}/${a.name} is not valid any more. Open the workspace again from Atrium.`);
+    }
+    const next = safeNext(url.searchParams.get('next') ?? undefined, fallback);
+    const value = randomBytes(32).toString('base64url');
+    const ttl = opts.appSessionTtlSeconds;
+    appSessions.set(value, { auth: entry.auth, workspaceId: entry.workspaceId, address: a, expiresAt: Date.now() + ttl * 1000, checkedAt: Date.now() });
+    redirect(res, next.startsWith(fallback) || next === prefixOf(a) ? next : fallback, {
+      'set-cookie': `${APP_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${ttl}${opts.https ? '; Secure' : ''}`,
+    });
+  }
+
+  function refuse(req: IncomingMessage, res: ServerResponse, r: Refusal, onAppOrigin: boolean): void {
+    if (r.status === 401 && wantsHtml(req)) {
+      // a browser: sign in on the portal, then come back through the entry redirect
+      const back = req.url ?? '/';
+      if (onAppOrigin) return redirect(res, `${portalOrigin(req.headers.host)}${back}`);
+      return redirect(res, `/login?next=${encodeURIComponent(back)}`);
+    }
+    if (wantsHtml(req)) return messagePage(res, r.status, r.status === 404 ? 'Not found' : 'Refused', r.message);
+    sendJson(res, r.status, r.code, r.message, r.details, r.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+  }
+
+  async function handleWorkspace(req: IncomingMessage, res: ServerResponse, hostWs: WorkspaceAddress | undefined): Promise<void> {
+    const onAppOrigin = hostWs !== undefined;
+    const check = checkPath(req.url ?? '/');
+    if (!check.ok) throw new Refusal(400, 'bad_path', `refused path: ${check.reason}`);
+    const a = check.workspace;
+    if (hostWs && (hostWs.team !== a.team || hostWs.name !== a.name)) throw new Refusal(404, 'not_found', `this origin serves ${hostWs.team}/${hostWs.name} only`);
+    if (!onAppOrigin && opts.isolation === 'origin') return enterFromPortal(req, res, a);
+    const { ws, auth } = await authorize(req, a, onAppOrigin);
+    checkSameOrigin(req, onAppOrigin ? appOrigin(a, req.headers.host) : `${scheme}://${req.headers.host ?? ''}`, false);
+    if (ws.phase !== 'running') return notRunning(req, res, ws, auth, onAppOrigin);
+    forward(req, res, ws, a, await upstreamFor(ws));
+  }
+
+  async function handleMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const address = req.socket.remoteAddress ?? '';
+    const local = address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+    if (!local) {
+      const auth = await portalAuth(req);
+      if (!auth) throw new Refusal(401, 'unauthenticated', 'metrics need an admin token (or a request from this machine)');
+      if (!can(auth.subject, 'platform.admin', { kind: 'platform' })) throw new Refusal(403, 'forbidden', 'only platform admins may read metrics');
+    }
+    const body = metrics.render();
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  function hostWorkspace(req: IncomingMessage): WorkspaceAddress | undefined {
+    return opts.isolation === 'origin' ? workspaceOfHost(req.headers.host, opts.appsDomain) : undefined;
+  }
+
+  return {
+    metrics,
+    activity,
+
+    /** Whether the proxy answers this request (the rest goes to the API and portal). */
+    handles(req: IncomingMessage): boolean {
+      const url = req.url ?? '/';
+      if (hostWorkspace(req)) return true;
+      return url.startsWith('/w/') || url === '/metrics' || url === '/login' || url.startsWith('/login?');
+    },
+
+    async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      const hostWs = hostWorkspace(req);
+      try {
+        const url = req.url ?? '/';
+        if (hostWs) {
+          if (url.startsWith('/_atrium/enter?')) return enterOnApp(req, res, hostWs);
+          if (url === '/' || url === '/favicon.ico') return redirect(res, `${prefixOf(hostWs)}/`);
+          return await handleWorkspace(req, res, hostWs);
+        }
+        if (url === '/metrics') return await handleMetrics(req, res);
+        if (url === '/login' || url.startsWith('/login?')) {
+          const next = safeNext(new URL(url, 'http://x').searchParams.get('next') ?? undefined, '/');
+          return loginPage(res, next);
+        }
+        return await handleWorkspace(req, res, undefined);
+      } catch (err) {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        if (err instanceof Refusal) return refuse(req, res, err, hostWs !== undefined);
+        log.error({ err, url: req.url }, 'proxy request failed');
+        sendJson(res, 502, 'bad_gateway', 'the workspace could not be reached');
+      }
+    },
+
+    /** WebSockets (kernels, terminals): the same checks, then bytes both ways with backpressure. */
+    async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+      socket.on('error', () => socket.destroy());
+      const hostWs = hostWorkspace(req);
+      try {
+        const check = checkPath(req.url ?? '/');
+        if (!check.ok) throw new Refusal(400, 'bad_path', `refused path: ${check.reason}`);
+        const a = check.workspace;
+        if (hostWs && (hostWs.team !== a.team || hostWs.name !== a.name)) throw notFound(a);
+        if (!hostWs && opts.isolation === 'origin') throw new Refusal(404, 'not_found', 'workspaces are served on their own origins');
+        const { ws } = await authorize(req, a, hostWs !== undefined);
+        checkSameOrigin(req, hostWs ? appOrigin(a, req.headers.host) : `${scheme}://${req.headers.host ?? ''}`, true);
+        if (ws.phase !== 'running') throw new Refusal(503, 'not_running', `workspace ${a.team}/${a.name} is ${ws.phase}`);
+        const upstream = await upstreamFor(ws);
+        const headers = forwardHeaders(req, a, upstream.endpoint);
+        headers.connection = 'Upgrade';
+        headers.upgrade = req.headers.upgrade ?? 'websocket';
+        const up = httpRequest({ ...upstream.endpoint.address, agent: upstream.agent, method: req.method, path: req.url, headers });
+        const timer = setTimeout(() => up.destroy(), opts.responseTimeoutMs);
+        up.on('response', (ures) => {
+          // the app declined the upgrade: pass its answer on and close
+          clearTimeout(timer);
+          let head = `HTTP/1.1 ${ures.statusCode ?? 502} ${ures.statusMessage ?? ''}\r\n`;
+          const h = responseHeaders(ures.headers);
+          for (const k in h) for (const v of [h[k]].flat()) head += `${k}: ${String(v)}\r\n`;
+          socket.write(`${head}connection: close\r\n\r\n`);
+          ures.pipe(socket);
+        });
+        up.on('upgrade', (ures, usocket, uhead) => {
+          clearTimeout(timer);
+          let line = `HTTP/1.1 101 ${ures.statusMessage ?? 'Switching Protocols'}\r\n`;
+          for (let i = 0; i < ures.rawHeaders.length; i += 2) line += `${ures.rawHeaders[i]}: ${ures.rawHeaders[i + 1]}\r\n`;
+          socket.write(`${line}\r\n`);
+          if (uhead.length) socket.write(uhead);
+          if (head.length) usocket.write(head);
+          const key = `${a.team}/${a.name}`;
+          metrics.socketOpened(key);
+          activity.socketOpened(ws.id);
+          tunnels.add(socket);
+          let closed = false;
+          const close = () => {
+            if (closed) return;
+            closed = true;
+            tunnels.delete(socket);
+            metrics.socketClosed(key);
+            activity.socketClosed(ws.id);
+            metrics.bytes((socket as { bytesRead?: number }).bytesRead ?? 0, (socket as { bytesWritten?: number }).bytesWritten ?? 0);
+            socket.destroy();
+            usocket.destroy();
+          };
+          usocket.on('error', close);
+          usocket.on('close', close);
+          socket.on('close', close);
+          socket.on('error', close);
+          if ('setNoDelay' in usocket) (usocket as { setNoDelay(v: boolean): void }).setNoDelay(true);
+          if ('setNoDelay' in socket) (socket as unknown as { setNoDelay(v: boolean): void }).setNoDelay(true);
+          usocket.pipe(socket);
+          socket.pipe(usocket);
+        });
+        up.on('error', () => {
+          clearTimeout(timer);
+          dropUpstream(ws.id);
+          refuseUpgrade(socket, 502, `workspace ${a.team}/${a.name} is not answering`);
+        });
+        up.end();
+      } catch (err) {
+        if (err instanceof Refusal) return refuseUpgrade(socket, err.status, err.message);
+        log.error({ err, url: req.url }, 'proxy upgrade failed');
+        refuseUpgrade(socket, 502, 'the workspace could not be reached');
+      }
+    },
+
+    async close(): Promise<void> {
+      clearInterval(sweep);
+      for (const socket of tunnels) socket.destroy();
+      for (const id of [...upstreams.keys()]) dropUpstream(id);
+      await activity.close();
+    },
+  };
+}
+
+export type Proxy = ReturnType<typeof createProxy>;
