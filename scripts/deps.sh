@@ -11,7 +11,7 @@ what=${1:-run}
 apt_packages=(ca-certificates runc tini openssh-server jupyter-notebook python3-ipykernel e2fsprogs gcc libc6-dev)
 case "$what" in
   run) ;;
-  test) apt_packages+=(postgresql) ;;
+  test) apt_packages+=(postgresql chromium) ;;
   bench) apt_packages+=(postgresql jupyterhub wrk) ;;
   *) echo "usage: scripts/deps.sh run|test|bench" >&2; exit 2 ;;
 esac

@@ -19,20 +19,27 @@ export function sandboxesAvailable(): true | string {
 }
 
 const ECHO_APP = `
-import json, sys
+import json, os, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     def answer(self):
         sys.stderr.write('access "%s %s %s"\\n' % (self.command, self.path, self.request_version))
-        if self.path.endswith('/echo'):
+        path = self.path.split('?')[0]
+        ctype = 'text/plain'
+        if path.endswith('/echo'):
             body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+            ctype = 'application/json'
             self.send_response(200)
-            self.send_header('content-type', 'application/json')
             self.send_header('set-cookie', 'app=1; Path=/; Domain=localhost')
+        elif path.endswith('.html') and os.path.isfile('/home/jovyan/' + os.path.basename(path)):
+            body = open('/home/jovyan/' + os.path.basename(path), 'rb').read()
+            ctype = 'text/html'
+            self.send_response(200)
         else:
             body = b'not here'
             self.send_response(404)
+        self.send_header('content-type', ctype)
         self.send_header('content-length', str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -45,7 +52,7 @@ ThreadingHTTPServer(('127.0.0.1', 9000), H).serve_forever()
 export const PROFILES = [
   { name: 'tiny', displayName: 'Tiny', environment: 'shell', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '256Mi' }, storage: '32Mi' },
   { name: 'lab', displayName: 'Lab', environment: 'jupyter', cpu: { guarantee: '100m', limit: '1' }, memory: { guarantee: '128Mi', limit: '512Mi' }, storage: '64Mi' },
-  // a small web app that logs every request line (an access log) and echoes the headers it got at …/echo
+  // a small web app that logs every request line (an access log), echoes the headers it got at …/echo and serves the home's .html files
   { name: 'web', displayName: 'Web', environment: { kind: 'custom', command: ['/usr/bin/python3', '-u', '-c', ECHO_APP], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
   { name: 'broken', displayName: 'Broken', environment: { kind: 'custom', command: ['/bin/sh', '-c', 'echo about to fail; exit 3'], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },
   { name: 'missing', displayName: 'Missing', environment: { kind: 'custom', command: ['/usr/bin/no-such-program'], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' },

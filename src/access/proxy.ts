@@ -58,6 +58,14 @@ const ROUTE_TTL_MS = 1_000;
 const RECHECK_MS = 5_000;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** Headers a Connection header names beyond keep-alive and close, which are hop-by-hop too. */
+function listedInConnection(connection: string | undefined): Set<string> | undefined {
+  if (!connection) return undefined;
+  const c = connection.toLowerCase();
+  if (c === 'keep-alive' || c === 'close' || c === 'upgrade') return undefined;
+  return new Set(c.split(',').map((s) => s.trim()));
+}
+
 function readCookies(header: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
   if (!header) return out;
@@ -271,8 +279,7 @@ export function createProxy(opts: ProxyOptions) {
 
   function forwardHeaders(req: IncomingMessage, a: WorkspaceAddress, endpoint: Endpoint): OutgoingHttpHeaders {
     const out: OutgoingHttpHeaders = {};
-    const connection = req.headers.connection;
-    const listed = connection ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : undefined;
+    const listed = listedInConnection(req.headers.connection);
     const h = req.headers as IncomingHttpHeaders;
     for (const name in h) {
       if (HOP_BY_HOP.has(name) || listed?.has(name) || name === 'authorization' || name === 'cookie' || name.startsWith('x-forwarded-') || name === opts.authHeader) continue;
@@ -290,8 +297,7 @@ export function createProxy(opts: ProxyOptions) {
 
   function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
     const out: OutgoingHttpHeaders = {};
-    const connection = headers.connection;
-    const listed = connection ? new Set(connection.toLowerCase().split(',').map((s) => s.trim())) : undefined;
+    const listed = listedInConnection(headers.connection);
     for (const name in headers) {
       if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
       out[name] = name === 'set-cookie' ? hostOnlyCookies(headers['set-cookie']!) : headers[name];
@@ -312,45 +318,61 @@ export function createProxy(opts: ProxyOptions) {
   function forward(req: IncomingMessage, res: ServerResponse, ws: Workspace, a: WorkspaceAddress, upstream: Upstream): void {
     const started = process.hrtime.bigint();
     activity.request(ws.id);
+    const bodiless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
+    const headers = forwardHeaders(req, a, upstream.endpoint);
     let inbound = 0;
     let outbound = 0;
-    const up = httpRequest({
-      ...upstream.endpoint.address,
-      agent: upstream.agent,
-      method: req.method,
-      path: req.url,
-      headers: forwardHeaders(req, a, upstream.endpoint),
-    });
+    let up = send(0);
     const timer = setTimeout(() => up.destroy(new Refusal(504, 'timeout', `workspace ${a.team}/${a.name} did not answer in time`)), opts.responseTimeoutMs);
-    up.on('response', (ures) => {
-      clearTimeout(timer);
-      const status = ures.statusCode ?? 502;
-      metrics.request(status, Number(process.hrtime.bigint() - started) / 1e9);
-      res.writeHead(status, ures.statusMessage, responseHeaders(ures.headers));
-      ures.on('data', (chunk: Buffer) => (outbound += chunk.length));
-      ures.pipe(res);
-      ures.on('error', () => res.destroy());
-    });
-    up.on('error', (err) => {
-      clearTimeout(timer);
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      // the endpoint may have gone with the sandbox: look it up afresh next time
-      dropUpstream(ws.id);
-      routes.delete(`${a.team}/${a.name}`);
-      const refusal = err instanceof Refusal ? err : new Refusal(502, 'bad_gateway', `workspace ${a.team}/${a.name} is not answering`);
-      metrics.request(refusal.status, Number(process.hrtime.bigint() - started) / 1e9);
-      sendJson(res, refusal.status, refusal.code, refusal.message);
-    });
     res.on('close', () => {
       clearTimeout(timer);
       if (!res.writableFinished) up.destroy();
       metrics.bytes(inbound, outbound);
     });
-    req.on('data', (chunk: Buffer) => (inbound += chunk.length));
-    req.pipe(up);
+    if (!bodiless) {
+      req.on('data', (chunk: Buffer) => (inbound += chunk.length));
+      req.pipe(up);
+    }
+
+    function send(attempt: number) {
+      const r = httpRequest({ ...upstream.endpoint.address, agent: upstream.agent, method: req.method, path: req.url, headers });
+      r.on('response', (ures) => {
+        clearTimeout(timer);
+        const status = ures.statusCode ?? 502;
+        metrics.request(status, Number(process.hrtime.bigint() - started) / 1e9);
+        res.writeHead(status, ures.statusMessage, responseHeaders(ures.headers));
+        const length = ures.headers['content-length'];
+        if (length !== undefined) outbound = Number(length);
+        else ures.on('data', (chunk: Buffer) => (outbound += chunk.length));
+        ures.pipe(res);
+        ures.on('error', () => res.destroy());
+      });
+      r.on('error', (err) => {
+        // the client went away (and took this request with it): nothing to answer
+        if (res.destroyed) return;
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        const code = (err as NodeJS.ErrnoException).code;
+        // a kept-alive connection the app closed meanwhile: a request without a body is safe to send once more, on a new one
+        if (attempt === 0 && bodiless && r.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
+          up = send(1);
+          return;
+        }
+        clearTimeout(timer);
+        if (code === 'ECONNREFUSED' || code === 'ENOENT') {
+          // the endpoint went with the sandbox: look it up afresh next time
+          dropUpstream(ws.id);
+          routes.delete(`${a.team}/${a.name}`);
+        }
+        const refusal = err instanceof Refusal ? err : new Refusal(502, 'bad_gateway', `workspace ${a.team}/${a.name} is not answering`);
+        metrics.request(refusal.status, Number(process.hrtime.bigint() - started) / 1e9);
+        sendJson(res, refusal.status, refusal.code, refusal.message);
+      });
+      if (bodiless) r.end();
+      return r;
+    }
   }
 
   /** Portal origin with isolated origins: hands out entry to the workspace's own origin. */
@@ -518,9 +540,10 @@ export function createProxy(opts: ProxyOptions) {
           usocket.pipe(socket);
           socket.pipe(usocket);
         });
-        up.on('error', () => {
+        up.on('error', (err) => {
           clearTimeout(timer);
-          dropUpstream(ws.id);
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ECONNREFUSED' || code === 'ENOENT') dropUpstream(ws.id);
           refuseUpgrade(socket, 502, `workspace ${a.team}/${a.name} is not answering`);
         });
         up.end();
