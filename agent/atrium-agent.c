@@ -15,6 +15,10 @@
  * to the app and to open SSH sessions. It is deliberately small: one process,
  * no allocation per byte, well under a megabyte resident.
  *
+ * On the host, `atrium-agent relay` moves the bytes of upgraded connections
+ * (WebSockets through the proxy) for the control plane, so that no byte of
+ * a long-lived stream crosses its event loop; see relay() below.
+ *
  * Usage, inside the sandbox:
  *   atrium-agent --log-fd N --http-fd N --ssh-fd N [--port P] [--log-max BYTES] [-- app args...]
  * and on the host, as root, to create what it is given and start the sandbox:
@@ -39,6 +43,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <time.h>
@@ -88,14 +93,16 @@ static void nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOC
 
 /* One relayed connection: two sockets, one buffer per direction. */
 struct pipe_ { char buf[BUF]; size_t len, off; int eof; };
-struct conn { int fd[2]; struct pipe_ dir[2]; int connecting, closed; struct conn *next_dead; };
+struct conn { int fd[2]; struct pipe_ dir[2]; int connecting, closed; struct conn *next_dead; long id; unsigned long long moved[2]; uint32_t mask[2]; };
 /* An epoll registration names a connection and which of its two sockets. */
 struct tag { struct conn *c; int side; };
-enum { TAG_HTTP = 1, TAG_SSH, TAG_SIG, TAG_APP };
+enum { TAG_HTTP = 1, TAG_SSH, TAG_SIG, TAG_APP, TAG_CTL };
 
 static int ep;
-static struct tag fixed_tags[5];
+static struct tag fixed_tags[6];
 
+/* Sets what each socket waits for; the kernel is asked only when that changes,
+ * which in a steady stream (read, then written out at once) is never. */
 static void update(struct conn *c, struct tag *tags) {
     for (int s = 0; s < 2; s++) {
         if (c->fd[s] < 0) continue;
@@ -104,6 +111,8 @@ static void update(struct conn *c, struct tag *tags) {
         if (!c->dir[s].eof && c->dir[s].len == 0 && !(s == 1 && c->connecting)) ev.events |= EPOLLIN;
         /* write side s when the other direction has bytes for it, or while connecting */
         if (c->dir[1 - s].len > c->dir[1 - s].off || (s == 1 && c->connecting)) ev.events |= EPOLLOUT;
+        if (ev.events == c->mask[s]) continue;
+        c->mask[s] = ev.events;
         epoll_ctl(ep, EPOLL_CTL_MOD, c->fd[s], &ev);
     }
 }
@@ -116,6 +125,8 @@ static void close_conn(struct conn *c) {
     if (c->closed) return;
     for (int s = 0; s < 2; s++) if (c->fd[s] >= 0) { epoll_ctl(ep, EPOLL_CTL_DEL, c->fd[s], NULL); close(c->fd[s]); c->fd[s] = -1; }
     c->closed = 1;
+    /* a relayed connection: tell the control plane what it carried */
+    if (c->id > 0) dprintf(1, "closed %ld %llu %llu\n", c->id, c->moved[0], c->moved[1]);
     c->next_dead = dead;
     dead = c;
 }
@@ -161,7 +172,7 @@ static void on_conn(struct tag *t, uint32_t events) {
         struct pipe_ *p = &c->dir[s];
         if (p->len == 0 && !p->eof) {
             ssize_t n = read(c->fd[s], p->buf, BUF);
-            if (n > 0) { p->len = n; p->off = 0; }
+            if (n > 0) { p->len = n; p->off = 0; c->moved[s] += n; }
             else if (n == 0 || (errno != EAGAIN && errno != EINTR)) { p->eof = 1; shutdown(c->fd[1 - s], SHUT_WR); }
         }
     }
@@ -248,8 +259,80 @@ static int launch(int argc, char **argv) {
     return 127;
 }
 
+/* Starts relaying between two connected, non-blocking sockets this process now owns. */
+static struct conn *relay_pair(long id, int a, int b) {
+    struct conn *c = calloc(1, sizeof *c + 2 * sizeof(struct tag));
+    if (!c) return NULL;
+    struct tag *tags = (struct tag *)(c + 1);
+    c->fd[0] = a; c->fd[1] = b; c->id = id;
+    tags[0] = (struct tag){ c, 0 }; tags[1] = (struct tag){ c, 1 };
+    struct epoll_event ev = { .events = 0, .data.ptr = &tags[0] };
+    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
+    ev.data.ptr = &tags[1];
+    epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
+    update(c, tags);
+    return c;
+}
+
+/*
+ * `atrium-agent relay`, started by the control plane (its parent). Each line
+ * on stdin, "ID FD_A FD_B", names two connected sockets among the parent's
+ * descriptors; the relay takes copies with pidfd_getfd (root, its own
+ * parent), answers "took ID" (or "failed ID"), after which the parent closes
+ * its copies, and moves bytes both ways until both sides end, then prints
+ * "closed ID A_TO_B B_TO_A". It exits when stdin closes: the control plane is
+ * gone, and every relayed connection ends with it.
+ */
+static int relay(void) {
+    signal(SIGPIPE, SIG_IGN);
+    int pidfd = (int)syscall(SYS_pidfd_open, getppid(), 0);
+    if (pidfd < 0) { fprintf(stderr, "atrium-agent relay: pidfd_open: %s\n", strerror(errno)); return 1; }
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    nonblock(0);
+    fixed_tags[TAG_CTL] = (struct tag){ NULL, TAG_CTL };
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &fixed_tags[TAG_CTL] };
+    epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
+    static char line[4096];
+    size_t have = 0;
+    struct epoll_event events[MAX_EVENTS];
+    for (;;) {
+        int n = epoll_wait(ep, events, MAX_EVENTS, -1);
+        if (n < 0 && errno != EINTR) return 1;
+        for (int i = 0; i < n; i++) {
+            struct tag *t = events[i].data.ptr;
+            if (t->c) { on_conn(t, events[i].events); continue; }
+            ssize_t r = read(0, line + have, sizeof line - 1 - have);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) return 0;
+            if (r < 0) continue;
+            have += r;
+            char *start = line, *nl;
+            while ((nl = memchr(start, '\n', line + have - start))) {
+                *nl = 0;
+                long id; int fa, fb;
+                if (sscanf(start, "%ld %d %d", &id, &fa, &fb) == 3 && id > 0) {
+                    int a = (int)syscall(SYS_pidfd_getfd, pidfd, fa, 0), b = (int)syscall(SYS_pidfd_getfd, pidfd, fb, 0);
+                    if (a >= 0 && b >= 0) {
+                        fcntl(a, F_SETFD, FD_CLOEXEC); fcntl(b, F_SETFD, FD_CLOEXEC);
+                        nonblock(a); nonblock(b);
+                        if (relay_pair(id, a, b)) { dprintf(1, "took %ld\n", id); start = nl + 1; continue; }
+                    }
+                    if (a >= 0) close(a);
+                    if (b >= 0) close(b);
+                    dprintf(1, "failed %ld\n", id);
+                }
+                start = nl + 1;
+            }
+            have = line + have - start;
+            memmove(line, start, have);
+            if (have == sizeof line - 1) have = 0;
+        }
+        reap_dead();
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "launch")) return launch(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "relay")) return relay();
     int http_fd = -1, ssh_fd = -1, port = 8888, app_at = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--")) { app_at = i + 1; break; }

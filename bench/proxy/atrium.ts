@@ -7,6 +7,7 @@
  *   node --import tsx atrium.ts DATA_DIR UPSTREAM_PORT WORKSPACES
  */
 import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/index.js';
 import { createServer } from '../../src/server/index.js';
 import type { Runtime } from '../../src/runtime/types.js';
@@ -17,7 +18,8 @@ const count = Number(countArg);
 
 const config = loadConfig({
   env: { ATRIUM_LOG_LEVEL: 'warn' },
-  flags: { 'listen.port': 0, dataDir, database: `sqlite:${dataDir}/atrium.db`, 'runtime.kind': 'none', 'proxy.activityFlush': '30s' },
+  // the agent binary built by scripts/deps.sh: its relay mode carries WebSockets, as in production
+  flags: { 'listen.port': 0, dataDir, database: `sqlite:${dataDir}/atrium.db`, 'runtime.kind': 'none', 'runtime.agent': fileURLToPath(new URL('../../dist/agent/atrium-agent', import.meta.url)), 'proxy.activityFlush': '30s' },
 });
 
 const running = new Set<string>();

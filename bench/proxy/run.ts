@@ -45,6 +45,8 @@ interface Target {
   url: (path: string) => string;
   ws: (path: string) => string;
   headers: Record<string, string>;
+  /** what the proxy itself counted (Atrium's /metrics): requests answered 2xx and body bytes sent */
+  counted?: () => Promise<{ ok: number; bytes: number }>;
 }
 interface Figure {
   perSecond: number;
@@ -67,7 +69,9 @@ const UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 
 async function wrk(t: Target, path: string, minBytes: number): Promise<Figure> {
   const args = ['-t', '2', '-c', String(CONNECTIONS), '-d', `${DURATION}s`, '--latency'];
   for (const [k, v] of Object.entries(t.headers)) args.push('-H', `${k}: ${v}`);
+  const before = await t.counted?.();
   const out = await run('wrk', [...args, t.url(path)]);
+  const after = await t.counted?.();
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
   const p50 = /^\s+50%\s+(\S+)/m.exec(out);
   const p99 = /^\s+99%\s+(\S+)/m.exec(out);
@@ -78,7 +82,20 @@ async function wrk(t: Target, path: string, minBytes: number): Promise<Figure> {
   const read = /(\d+) requests in [\d.]+\w+, ([\d.]+)([KMGT]?B) read/.exec(out);
   if (!read) throw new Error(`unexpected wrk output:\n${out}`);
   // short answers count as errors too (wrk counts 3xx as success and does not check lengths)
-  if ((Number(read[2]) * UNITS[read[3]!]!) / Number(read[1]) < minBytes * 0.95) errors = Math.max(errors, 1);
+  const requests = Number(read[1]);
+  if ((Number(read[2]) * UNITS[read[3]!]!) / requests < minBytes * 0.95) {
+    log(`  short answers: ${read[0]}`);
+    errors = Math.max(errors, 1);
+  }
+  // the proxy's own count must agree with wrk's: every request it answered, with a whole body
+  if (before && after) {
+    const ok = after.ok - before.ok;
+    const bytes = after.bytes - before.bytes;
+    if (ok < requests || bytes < requests * minBytes * 0.99) {
+      log(`  Atrium counted ${ok} answers and ${bytes} bytes for wrk's ${requests} requests`);
+      errors = Math.max(errors, 1);
+    }
+  }
   if (errors) log(`  ${errors} failed or short answers from ${t.url(path)}`);
   return { perSecond: Number(rps[1]), p50: toMs(p50[1]!), p99: toMs(p99[1]!), errors };
 }
@@ -116,11 +133,18 @@ const CASES = [
 
 type Results = Record<string, Record<string, ReturnType<typeof median>>>;
 
-async function measureAll(systems: Record<string, Target>, results: Results, label: string): Promise<void> {
+/** Peak resident memory seen after any run, per system. */
+const rss: Record<string, number> = {};
+
+async function measureAll(systems: Record<string, Target>, procs: Record<string, Managed>, results: Results, label: string): Promise<void> {
   for (const c of CASES) {
     for (const [system, target] of Object.entries(systems)) {
       const runs: Figure[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await c.measure(target));
+      for (let i = 0; i < RUNS; i++) {
+        runs.push(await c.measure(target));
+        const proc = procs[system];
+        if (proc) rss[`${system}${label}`] = Math.max(rss[`${system}${label}`] ?? 0, rssMiB(proc));
+      }
       const m = median(runs);
       (results[`${system}${label}`] ??= {})[c.name] = m;
       log(`${system}${label} ${c.name}: ${m.perSecond.toFixed(0)} ${c.unit} (runs ${m.min.toFixed(0)}–${m.max.toFixed(0)}), p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms`);
@@ -159,8 +183,16 @@ async function startAtrium(upstream: number, workspaces: number): Promise<{ proc
     return ready !== undefined;
   }, { timeoutMs: 600_000, proc });
   const r = ready!;
-  const headers = { host: `ws0--bench.localhost:${r.port}`, authorization: `Bearer ${r.token}` };
-  return { proc, target: { url: (p) => `http://127.0.0.1:${r.port}${p}`, ws: (p) => `ws://127.0.0.1:${r.port}${p}`, headers } };
+  // "Host" as wrk spells it: another spelling makes wrk send its own Host header too
+  const headers = { Host: `ws0--bench.localhost:${r.port}`, Authorization: `Bearer ${r.token}` };
+  const counted = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
+    return {
+      ok: Number(/atrium_proxy_requests_total\{code="2xx"\} (\d+)/.exec(text)?.[1] ?? 0),
+      bytes: Number(/atrium_proxy_sent_bytes_total (\d+)/.exec(text)?.[1] ?? 0),
+    };
+  };
+  return { proc, target: { url: (p) => `http://127.0.0.1:${r.port}${p}`, ws: (p) => `ws://127.0.0.1:${r.port}${p}`, headers, counted } };
 }
 
 cleanupOnSignals();
@@ -175,22 +207,17 @@ try {
   await waitUntil('the upstream to answer', async () => (await fetch(`http://127.0.0.1:${upPort}/small`)).ok, { timeoutMs: 30_000, proc: upstream });
 
   const results: Results = {};
-  const rss: Record<string, number> = {};
   const direct: Target = { url: (p) => `http://127.0.0.1:${upPort}${p}`, ws: (p) => `ws://127.0.0.1:${upPort}${p}`, headers: {} };
   let chp = await startChp(upPort, 1);
   let atrium = await startAtrium(upPort, 1);
-  await measureAll({ direct, chp: chp.target, atrium: atrium.target }, results, '');
-  rss.chp = rssMiB(chp.proc);
-  rss.atrium = rssMiB(atrium.proc);
+  await measureAll({ direct, chp: chp.target, atrium: atrium.target }, { chp: chp.proc, atrium: atrium.proc }, results, '');
   await stopProcess(chp.proc);
   await stopProcess(atrium.proc);
 
   log(`registering ${ROUTES.toLocaleString('en')} routes in CHP and ${ROUTES.toLocaleString('en')} workspaces in Atrium`);
   chp = await startChp(upPort, ROUTES);
   atrium = await startAtrium(upPort, ROUTES);
-  await measureAll({ chp: chp.target, atrium: atrium.target }, results, '@routes');
-  rss['chp@routes'] = rssMiB(chp.proc);
-  rss['atrium@routes'] = rssMiB(atrium.proc);
+  await measureAll({ chp: chp.target, atrium: atrium.target }, { chp: chp.proc, atrium: atrium.proc }, results, '@routes');
 
   // the report
   const lines: string[] = [];
@@ -219,7 +246,7 @@ try {
   const failed = Object.entries(results).flatMap(([system, cases]) => Object.entries(cases).filter(([, r]) => r.errors > 0).map(([c, r]) => `${system} ${c}: ${r.errors}`));
   checks.push([`no failed or short answers${failed.length ? ` (${failed.join('; ')})` : ''}`, failed.length === 0]);
   checks.push([`Atrium RSS with ${ROUTES} routes within 10% of 1 route (${rss.atrium!.toFixed(0)} → ${rss['atrium@routes']!.toFixed(0)} MiB)`, rss['atrium@routes']! <= rss.atrium! * 1.1]);
-  lines.push('', `resident memory after load: CHP ${rss.chp!.toFixed(0)} MiB, ${rss['chp@routes']!.toFixed(0)} MiB with ${ROUTES} routes; Atrium ${rss.atrium!.toFixed(0)} MiB, ${rss['atrium@routes']!.toFixed(0)} MiB with ${ROUTES} workspaces`, '');
+  lines.push('', `peak resident memory under load: CHP ${rss.chp!.toFixed(0)} MiB, ${rss['chp@routes']!.toFixed(0)} MiB with ${ROUTES} routes; Atrium ${rss.atrium!.toFixed(0)} MiB, ${rss['atrium@routes']!.toFixed(0)} MiB with ${ROUTES} workspaces`, '');
   for (const [what, ok] of checks) lines.push(`${ok ? 'PASS' : 'MISS'}  ${what}`);
   lines.push('', `targets: ${checks.filter(([, ok]) => ok).length}/${checks.length} PASS; wall time ${((Date.now() - started) / 1000).toFixed(0)}s`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -7,6 +7,7 @@ import type { Endpoint, Runtime } from '../runtime/types.js';
 import type { Store, Workspace } from '../store/index.js';
 import { createActivity } from './activity.js';
 import { createProxyMetrics } from './metrics.js';
+import { createTunnels } from './relay.js';
 import { loginPage, messagePage, statePage } from './pages.js';
 import { appHost, checkPath, prefixOf, safeNext, workspaceOfHost, type WorkspaceAddress } from './paths.js';
 
@@ -28,6 +29,8 @@ export interface ProxyOptions {
   responseTimeoutMs: number;
   /** lifetime of a workspace's app cookie, at most that of the session it came from */
   appSessionTtlSeconds: number;
+  /** the agent binary, whose `relay` mode carries WebSockets outside the event loop; absent: piped in-process */
+  relayAgent?: string | undefined;
 }
 
 /** What an app cookie stands for: one person, one workspace. */
@@ -53,6 +56,8 @@ interface Upstream {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 const CODE_TTL_MS = 60_000;
+/** entry codes outstanding at once, across everyone: each costs memory until used or expired */
+const MAX_PENDING_CODES = 10_000;
 /** how long what a workspace route and a credential rest on is trusted before it is read again */
 const ROUTE_TTL_MS = 1_000;
 const RECHECK_MS = 5_000;
@@ -145,8 +150,8 @@ export function createProxy(opts: ProxyOptions) {
   const appSessions = new Map<string, AppSession>();
   const routes = new Map<string, { at: number; ws: Workspace | undefined }>();
   const upstreams = new Map<string, Upstream>();
-  /** upgraded client sockets: the HTTP server no longer tracks them, so closing ends them here */
-  const tunnels = new Set<Duplex>();
+  /** upgraded connections: the HTTP server no longer tracks them, so closing ends them here */
+  const tunnels = createTunnels({ agentPath: opts.relayAgent, log });
   /** session cookie hash → authentication, for single-origin mode */
   const sessionAuth = new Map<string, { at: number; auth: Authenticated | undefined }>();
   store.onAccessChange(() => {
@@ -379,6 +384,11 @@ export function createProxy(opts: ProxyOptions) {
   async function enterFromPortal(req: IncomingMessage, res: ServerResponse, a: WorkspaceAddress): Promise<void> {
     const { ws, auth } = await authorize(req, a, false);
     if (ws.phase !== 'running') return notRunning(req, res, ws, auth, false);
+    if (codes.size >= MAX_PENDING_CODES) {
+      const at = Date.now();
+      for (const [k, c] of codes) if (c.expiresAt <= at) codes.delete(k);
+      if (codes.size >= MAX_PENDING_CODES) throw new Refusal(429, 'too_many_requests', 'too many workspace sign-ins in progress; try again in a minute');
+    }
     const code = randomBytes(24).toString('base64url');
     codes.set(code, { auth, workspaceId: ws.id, address: a, expiresAt: Date.now() + CODE_TTL_MS });
     redirect(res, `${appOrigin(a, req.headers.host)}/_atrium/enter?code=${code}&next=${encodeURIComponent(req.url ?? prefixOf(a))}`);
@@ -519,26 +529,13 @@ export function createProxy(opts: ProxyOptions) {
           const key = `${a.team}/${a.name}`;
           metrics.socketOpened(key);
           activity.socketOpened(ws.id);
-          tunnels.add(socket);
-          let closed = false;
-          const close = () => {
-            if (closed) return;
-            closed = true;
-            tunnels.delete(socket);
-            metrics.socketClosed(key);
-            activity.socketClosed(ws.id);
-            metrics.bytes((socket as { bytesRead?: number }).bytesRead ?? 0, (socket as { bytesWritten?: number }).bytesWritten ?? 0);
-            socket.destroy();
-            usocket.destroy();
-          };
-          usocket.on('error', close);
-          usocket.on('close', close);
-          socket.on('close', close);
-          socket.on('error', close);
           if ('setNoDelay' in usocket) (usocket as { setNoDelay(v: boolean): void }).setNoDelay(true);
           if ('setNoDelay' in socket) (socket as unknown as { setNoDelay(v: boolean): void }).setNoDelay(true);
-          usocket.pipe(socket);
-          socket.pipe(usocket);
+          void tunnels.connect(socket, usocket, (inbound, outbound) => {
+            metrics.socketClosed(key);
+            activity.socketClosed(ws.id);
+            metrics.bytes(inbound, outbound);
+          });
         });
         up.on('error', (err) => {
           clearTimeout(timer);
@@ -556,7 +553,7 @@ export function createProxy(opts: ProxyOptions) {
 
     async close(): Promise<void> {
       clearInterval(sweep);
-      for (const socket of tunnels) socket.destroy();
+      tunnels.close();
       for (const id of [...upstreams.keys()]) dropUpstream(id);
       await activity.close();
     },

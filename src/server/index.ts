@@ -137,6 +137,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     activityFlushMs: config.proxy.activityFlushMs,
     responseTimeoutMs: config.proxy.responseTimeoutMs,
     appSessionTtlSeconds: config.auth.sessionTtlSeconds,
+    relayAgent: config.runtime.agent ?? DEFAULT_AGENT,
   });
   const registered: Server['registered'] = [];
   app.addHook('onRoute', (r) => {

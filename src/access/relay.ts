@@ -1,0 +1,148 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
+
+/** What a tunnel carried, reported when it ends. */
+export type TunnelClosed = (clientToApp: number, appToClient: number) => void;
+
+/** The file descriptor behind a plain (not TLS) socket, or undefined. */
+function fdOf(s: Duplex): number | undefined {
+  if (!(s instanceof Socket) || s instanceof TLSSocket) return undefined;
+  const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/** Resolves once everything written to `s` has reached the kernel. */
+function flushed(s: Duplex): Promise<void> {
+  if (s.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => s.write(Buffer.alloc(0), () => resolve()));
+}
+
+/**
+ * Long-lived byte streams (WebSockets through the proxy) are handed to
+ * `atrium-agent relay`, a small C process that moves their bytes with
+ * read/write on epoll, so a busy kernel channel or terminal costs the
+ * control plane's event loop nothing. Where it cannot (no agent binary, a
+ * TLS socket whose bytes only Node can decrypt, the relay gone), the
+ * streams are piped in-process.
+ */
+export function createTunnels(opts: { agentPath: string | undefined; log: { warn(obj: unknown, msg?: string): void } }) {
+  let child: ChildProcess | undefined;
+  let nextId = 1;
+  const waiting = new Map<number, (took: boolean) => void>();
+  const open = new Map<number, TunnelClosed>();
+  const piped = new Set<Duplex>();
+  let closing = false;
+
+  function relayProcess(): ChildProcess | undefined {
+    if (child && child.exitCode === null && !child.killed) return child;
+    if (closing || !opts.agentPath || !existsSync(opts.agentPath)) return undefined;
+    const c = spawn(opts.agentPath, ['relay'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    c.on('error', (err) => opts.log.warn({ err }, 'the tunnel relay could not start; piping in-process'));
+    c.on('exit', () => {
+      if (child === c) child = undefined;
+      for (const [id, resolve] of waiting) {
+        waiting.delete(id);
+        resolve(false);
+      }
+      // the relay took its connections with it
+      for (const [id, done] of open) {
+        open.delete(id);
+        done(0, 0);
+      }
+    });
+    createInterface({ input: c.stdout! }).on('line', (line) => {
+      const [what, idText, a, b] = line.split(' ');
+      const id = Number(idText);
+      if (what === 'took' || what === 'failed') {
+        waiting.get(id)?.(what === 'took');
+        waiting.delete(id);
+      } else if (what === 'closed') {
+        open.get(id)?.(Number(a), Number(b));
+        open.delete(id);
+      }
+    });
+    c.stdin!.on('error', () => undefined);
+    child = c;
+    return c;
+  }
+
+  function pipeBoth(client: Duplex, app: Duplex, done: TunnelClosed): void {
+    let finished = false;
+    let up = 0;
+    let down = 0;
+    const end = () => {
+      if (finished) return;
+      finished = true;
+      piped.delete(client);
+      client.destroy();
+      app.destroy();
+      done(up, down);
+    };
+    client.on('data', (c: Buffer) => (up += c.length));
+    app.on('data', (c: Buffer) => (down += c.length));
+    for (const s of [client, app]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+    piped.add(client);
+    client.pipe(app);
+    app.pipe(client);
+  }
+
+  return {
+    /**
+     * Connects two streams both ways until either ends; `done` gets the bytes
+     * each way. Any bytes already read into `client` or `app` are delivered first.
+     */
+    async connect(client: Duplex, app: Duplex, done: TunnelClosed): Promise<void> {
+      const fa = fdOf(client);
+      const fb = fdOf(app);
+      const relay = fa !== undefined && fb !== undefined ? relayProcess() : undefined;
+      if (!relay) return pipeBoth(client, app, done);
+      client.pause();
+      app.pause();
+      // what Node has read already goes across first, then the kernel holds everything else
+      const early = [client.read() as Buffer | null, app.read() as Buffer | null];
+      if (early[0]) app.write(early[0]);
+      if (early[1]) client.write(early[1]);
+      await Promise.all([flushed(client), flushed(app)]);
+      if (client.destroyed || app.destroyed) {
+        client.destroy();
+        app.destroy();
+        return done(0, 0);
+      }
+      const id = nextId++;
+      const took = await new Promise<boolean>((resolve) => {
+        waiting.set(id, resolve);
+        relay.stdin!.write(`${id} ${fa} ${fb}\n`);
+      });
+      if (!took) {
+        client.resume();
+        app.resume();
+        return pipeBoth(client, app, done);
+      }
+      const base = [early[0]?.length ?? 0, early[1]?.length ?? 0];
+      open.set(id, (a, b) => done(a + base[0]!, b + base[1]!));
+      // the relay holds its own descriptors now; closing ours leaves the connections up
+      client.destroy();
+      app.destroy();
+    },
+
+    /** Tunnels open now (relayed and piped). */
+    get size(): number {
+      return open.size + piped.size;
+    },
+
+    close(): void {
+      closing = true;
+      for (const s of piped) s.destroy();
+      child?.kill('SIGTERM');
+    },
+  };
+}
+
+export type Tunnels = ReturnType<typeof createTunnels>;
