@@ -79,8 +79,9 @@ const profile = config.profiles.find((p) => p.name === 'small')!;
 for (let i = 0; i < count; i++) {
   const ws = await store.workspaces.create({ teamId: team.id, ownerId: user.id, name: `ws${i}`, profile, shared: false, start: true });
   running.add(ws.id);
-  await store.workspaceStates.report(ws.id, { phase: 'starting', message: 'bench' });
-  await store.workspaceStates.report(ws.id, { phase: 'running', message: 'bench' });
+  // reported for the generation asked for, so the reconciler finds them settled and leaves them be
+  await store.workspaceStates.report(ws.id, { phase: 'starting', message: 'bench', observedGeneration: ws.generation });
+  await store.workspaceStates.report(ws.id, { phase: 'running', message: 'bench', observedGeneration: ws.generation });
 }
 const { token } = await identity.issueToken(user, 'bench', null);
 const url = await server.listen();

@@ -15,6 +15,20 @@ function fdOf(s: Duplex): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+/**
+ * Takes what Node has already read from a socket and stops it reading more,
+ * so everything after stays in the kernel for whoever owns the descriptor
+ * next. (Pausing a stream is not enough: Node keeps filling its buffer.)
+ * Reading may re-arm the handle, so the stop comes last, before any await.
+ */
+function hold(s: Duplex): Buffer | null {
+  s.pause();
+  const chunks: Buffer[] = [];
+  for (let c = s.read() as Buffer | null; c !== null; c = s.read() as Buffer | null) chunks.push(c);
+  (s as unknown as { _handle?: { readStop?(): void } })._handle?.readStop?.();
+  return chunks.length ? Buffer.concat(chunks) : null;
+}
+
 /** Resolves once everything written to `s` has reached the kernel. */
 function flushed(s: Duplex): Promise<void> {
   if (s.writableLength === 0) return Promise.resolve();
@@ -36,6 +50,8 @@ export function createTunnels(opts: { agentPath: string | undefined; log: { warn
   const open = new Map<number, TunnelClosed>();
   const piped = new Set<Duplex>();
   let closing = false;
+  /** how many tunnels went each way, for tests and metrics */
+  const counts = { relayed: 0, piped: 0 };
 
   function relayProcess(): ChildProcess | undefined {
     if (child && child.exitCode === null && !child.killed) return child;
@@ -89,6 +105,7 @@ export function createTunnels(opts: { agentPath: string | undefined; log: { warn
       s.on('close', end);
     }
     piped.add(client);
+    counts.piped++;
     client.pipe(app);
     app.pipe(client);
   }
@@ -103,10 +120,8 @@ export function createTunnels(opts: { agentPath: string | undefined; log: { warn
       const fb = fdOf(app);
       const relay = fa !== undefined && fb !== undefined ? relayProcess() : undefined;
       if (!relay) return pipeBoth(client, app, done);
-      client.pause();
-      app.pause();
       // what Node has read already goes across first, then the kernel holds everything else
-      const early = [client.read() as Buffer | null, app.read() as Buffer | null];
+      const early = [hold(client), hold(app)];
       if (early[0]) app.write(early[0]);
       if (early[1]) client.write(early[1]);
       await Promise.all([flushed(client), flushed(app)]);
@@ -125,12 +140,15 @@ export function createTunnels(opts: { agentPath: string | undefined; log: { warn
         app.resume();
         return pipeBoth(client, app, done);
       }
+      counts.relayed++;
       const base = [early[0]?.length ?? 0, early[1]?.length ?? 0];
       open.set(id, (a, b) => done(a + base[0]!, b + base[1]!));
       // the relay holds its own descriptors now; closing ours leaves the connections up
       client.destroy();
       app.destroy();
     },
+
+    counts,
 
     /** Tunnels open now (relayed and piped). */
     get size(): number {
