@@ -135,6 +135,21 @@ static void reap_dead(void) {
     while (dead) { struct conn *c = dead; dead = c->next_dead; free(c); }
 }
 
+/* Starts relaying between two non-blocking sockets this process owns (`b` still connecting, or not). */
+static struct conn *add_conn(int a, int b, int connecting, long id) {
+    struct conn *c = calloc(1, sizeof *c + 2 * sizeof(struct tag));
+    if (!c) return NULL;
+    struct tag *tags = (struct tag *)(c + 1);
+    c->fd[0] = a; c->fd[1] = b; c->connecting = connecting; c->id = id;
+    tags[0] = (struct tag){ c, 0 }; tags[1] = (struct tag){ c, 1 };
+    struct epoll_event ev = { .events = 0, .data.ptr = &tags[0] };
+    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
+    ev.data.ptr = &tags[1];
+    epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
+    update(c, tags);
+    return c;
+}
+
 static void accept_http(int lfd, int port) {
     for (;;) {
         int a = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -144,16 +159,7 @@ static void accept_http(int lfd, int port) {
         if (b < 0 || (connect(b, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS)) {
             close(a); if (b >= 0) close(b); continue;
         }
-        struct conn *c = calloc(1, sizeof *c + 2 * sizeof(struct tag));
-        if (!c) { close(a); close(b); continue; }
-        struct tag *tags = (struct tag *)(c + 1);
-        c->fd[0] = a; c->fd[1] = b; c->connecting = 1;
-        tags[0] = (struct tag){ c, 0 }; tags[1] = (struct tag){ c, 1 };
-        struct epoll_event ev = { .events = 0, .data.ptr = &tags[0] };
-        epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
-        ev.data.ptr = &tags[1];
-        epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
-        update(c, tags);
+        if (!add_conn(a, b, 1, 0)) { close(a); close(b); }
     }
 }
 
@@ -259,21 +265,6 @@ static int launch(int argc, char **argv) {
     return 127;
 }
 
-/* Starts relaying between two connected, non-blocking sockets this process now owns. */
-static struct conn *relay_pair(long id, int a, int b) {
-    struct conn *c = calloc(1, sizeof *c + 2 * sizeof(struct tag));
-    if (!c) return NULL;
-    struct tag *tags = (struct tag *)(c + 1);
-    c->fd[0] = a; c->fd[1] = b; c->id = id;
-    tags[0] = (struct tag){ c, 0 }; tags[1] = (struct tag){ c, 1 };
-    struct epoll_event ev = { .events = 0, .data.ptr = &tags[0] };
-    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
-    ev.data.ptr = &tags[1];
-    epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
-    update(c, tags);
-    return c;
-}
-
 /*
  * `atrium-agent relay`, started by the control plane (its parent). Each line
  * on stdin, "ID FD_A FD_B", names two connected sockets among the parent's
@@ -314,7 +305,7 @@ static int relay(void) {
                     if (a >= 0 && b >= 0) {
                         fcntl(a, F_SETFD, FD_CLOEXEC); fcntl(b, F_SETFD, FD_CLOEXEC);
                         nonblock(a); nonblock(b);
-                        if (relay_pair(id, a, b)) { dprintf(1, "took %ld\n", id); start = nl + 1; continue; }
+                        if (add_conn(a, b, 0, id)) { dprintf(1, "took %ld\n", id); start = nl + 1; continue; }
                     }
                     if (a >= 0) close(a);
                     if (b >= 0) close(b);
