@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { Pool } from 'undici';
 import type { Duplex } from 'node:stream';
 import { can, DomainError, type Resource } from '../domain/index.js';
 import { SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
@@ -51,10 +52,11 @@ interface Code {
 
 interface Upstream {
   endpoint: Endpoint;
-  agent: Agent;
+  /** kept-alive connections to the app, this workspace's alone */
+  pool: Pool;
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
 const CODE_TTL_MS = 60_000;
 /** entry codes outstanding at once, across everyone: each costs memory until used or expired */
 const MAX_PENDING_CODES = 10_000;
@@ -191,7 +193,7 @@ export function createProxy(opts: ProxyOptions) {
     const u = upstreams.get(workspaceId);
     if (!u) return;
     upstreams.delete(workspaceId);
-    u.agent.destroy();
+    void u.pool.destroy().catch(() => undefined);
   }
 
   async function upstreamFor(ws: Workspace): Promise<Upstream> {
@@ -200,8 +202,17 @@ export function createProxy(opts: ProxyOptions) {
     if (!runtime) throw new Refusal(503, 'not_running', `workspace ${ws.team}/${ws.name} cannot run: no runtime is configured`, { phase: ws.phase });
     const endpoint = await runtime.endpoint(ws.id, 'http');
     // Per workspace, so a slow or dead one never holds connections another needs.
-    const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, timeout: 120_000, scheduling: 'lifo' });
-    const u = { endpoint, agent };
+    const address = endpoint.address;
+    const pool = new Pool('socketPath' in address ? 'http://localhost' : `http://${address.host}:${address.port}`, {
+      ...('socketPath' in address ? { socketPath: address.socketPath } : {}),
+      connections: 256,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      headersTimeout: opts.responseTimeoutMs,
+      // streams (event streams, long downloads) may pause as long as they like
+      bodyTimeout: 0,
+    });
+    const u = { endpoint, pool };
     upstreams.set(ws.id, u);
     return u;
   }
@@ -300,8 +311,28 @@ export function createProxy(opts: ProxyOptions) {
     return out;
   }
 
-  function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  /** The app's response headers for the client: hop-by-hop removed, cookies kept to the app's own host. */
+  function responseHeaders(headers: IncomingHttpHeaders | Buffer[]): OutgoingHttpHeaders {
     const out: OutgoingHttpHeaders = {};
+    if (Array.isArray(headers)) {
+      // raw name/value pairs as the app sent them
+      const cookies: string[] = [];
+      let connection: string | undefined;
+      for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === 10 && headers[i]!.toString('latin1').toLowerCase() === 'connection') connection = headers[i + 1]!.toString('latin1');
+      const listed = listedInConnection(connection);
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i]!.toString('latin1').toLowerCase();
+        if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+        const value = headers[i + 1]!.toString('latin1');
+        if (name === 'set-cookie') cookies.push(value);
+        else {
+          const prev = out[name];
+          out[name] = prev === undefined ? value : `${String(prev)}, ${value}`;
+        }
+      }
+      if (cookies.length) out['set-cookie'] = hostOnlyCookies(cookies);
+      return out;
+    }
     const listed = listedInConnection(headers.connection);
     for (const name in headers) {
       if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
@@ -324,59 +355,69 @@ export function createProxy(opts: ProxyOptions) {
     const started = process.hrtime.bigint();
     activity.request(ws.id);
     const bodiless = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
-    const headers = forwardHeaders(req, a, upstream.endpoint);
+    const headers = forwardHeaders(req, a, upstream.endpoint) as Record<string, string | string[]>;
     let inbound = 0;
     let outbound = 0;
-    let up = send(0);
-    const timer = setTimeout(() => up.destroy(new Refusal(504, 'timeout', `workspace ${a.team}/${a.name} did not answer in time`)), opts.responseTimeoutMs);
+    let abort: ((err: Error) => void) | undefined;
+    let resume: (() => void) | undefined;
+    res.on('drain', () => resume?.());
     res.on('close', () => {
-      clearTimeout(timer);
-      if (!res.writableFinished) up.destroy();
+      if (!res.writableFinished) abort?.(new Error('the client went away'));
       metrics.bytes(inbound, outbound);
     });
-    if (!bodiless) {
-      req.on('data', (chunk: Buffer) => (inbound += chunk.length));
-      req.pipe(up);
-    }
+    if (!bodiless) req.on('data', (chunk: Buffer) => (inbound += chunk.length));
+    send(0);
 
-    function send(attempt: number) {
-      const r = httpRequest({ ...upstream.endpoint.address, agent: upstream.agent, method: req.method, path: req.url, headers });
-      r.on('response', (ures) => {
-        clearTimeout(timer);
-        const status = ures.statusCode ?? 502;
-        metrics.request(status, Number(process.hrtime.bigint() - started) / 1e9);
-        res.writeHead(status, ures.statusMessage, responseHeaders(ures.headers));
-        const length = ures.headers['content-length'];
-        if (length !== undefined) outbound = Number(length);
-        else ures.on('data', (chunk: Buffer) => (outbound += chunk.length));
-        ures.pipe(res);
-        ures.on('error', () => res.destroy());
-      });
-      r.on('error', (err) => {
-        // the client went away (and took this request with it): nothing to answer
-        if (res.destroyed) return;
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        const code = (err as NodeJS.ErrnoException).code;
-        // a kept-alive connection the app closed meanwhile: a request without a body is safe to send once more, on a new one
-        if (attempt === 0 && bodiless && r.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
-          up = send(1);
-          return;
-        }
-        clearTimeout(timer);
-        if (code === 'ECONNREFUSED' || code === 'ENOENT') {
-          // the endpoint went with the sandbox: look it up afresh next time
-          dropUpstream(ws.id);
-          routes.delete(`${a.team}/${a.name}`);
-        }
-        const refusal = err instanceof Refusal ? err : new Refusal(502, 'bad_gateway', `workspace ${a.team}/${a.name} is not answering`);
-        metrics.request(refusal.status, Number(process.hrtime.bigint() - started) / 1e9);
-        sendJson(res, refusal.status, refusal.code, refusal.message);
-      });
-      if (bodiless) r.end();
-      return r;
+    function send(attempt: number): void {
+      let answered = false;
+      upstream.pool.dispatch(
+        { path: req.url ?? '/', method: (req.method ?? 'GET') as 'GET', headers, body: bodiless ? null : req },
+        {
+          onConnect(abortRequest) {
+            abort = abortRequest;
+          },
+          onHeaders(status, rawHeaders, resumeRequest, statusText) {
+            if (status < 200) return true;
+            answered = true;
+            resume = resumeRequest;
+            metrics.request(status, Number(process.hrtime.bigint() - started) / 1e9);
+            res.writeHead(status, statusText, responseHeaders(rawHeaders));
+            return true;
+          },
+          onData(chunk) {
+            outbound += chunk.length;
+            // false pauses the app's side until the client drains
+            return res.write(chunk);
+          },
+          onComplete() {
+            res.end();
+          },
+          onError(err) {
+            // the client went away (and took this request with it): nothing to answer
+            if (res.destroyed) return;
+            if (answered || res.headersSent) {
+              res.destroy();
+              return;
+            }
+            const code = (err as NodeJS.ErrnoException).code;
+            // a kept-alive connection the app closed meanwhile: a request without a body is safe to send once more
+            if (attempt === 0 && bodiless && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')) return send(1);
+            if (code === 'ECONNREFUSED' || code === 'ENOENT') {
+              // the endpoint went with the sandbox: look it up afresh next time
+              dropUpstream(ws.id);
+              routes.delete(`${a.team}/${a.name}`);
+            }
+            const refusal = code === 'UND_ERR_HEADERS_TIMEOUT'
+              ? new Refusal(504, 'timeout', `workspace ${a.team}/${a.name} did not answer in time`)
+              : new Refusal(502, 'bad_gateway', `workspace ${a.team}/${a.name} is not answering`);
+            metrics.request(refusal.status, Number(process.hrtime.bigint() - started) / 1e9);
+            sendJson(res, refusal.status, refusal.code, refusal.message);
+          },
+          onUpgrade() {
+            res.destroy();
+          },
+        },
+      );
     }
   }
 
@@ -508,7 +549,8 @@ export function createProxy(opts: ProxyOptions) {
         const headers = forwardHeaders(req, a, upstream.endpoint);
         headers.connection = 'Upgrade';
         headers.upgrade = req.headers.upgrade ?? 'websocket';
-        const up = httpRequest({ ...upstream.endpoint.address, agent: upstream.agent, method: req.method, path: req.url, headers });
+        // an upgraded connection leaves any pool: it gets its own
+        const up = httpRequest({ ...upstream.endpoint.address, agent: false, method: req.method, path: req.url, headers });
         const timer = setTimeout(() => up.destroy(), opts.responseTimeoutMs);
         up.on('response', (ures) => {
           // the app declined the upgrade: pass its answer on and close
