@@ -3,8 +3,10 @@
  * identity, proxy) with N workspaces of team `bench` registered and running,
  * whose runtime places every workspace's `http` endpoint at the benchmark's
  * upstream on loopback, the way a Kubernetes runtime hands out a pod
- * address. Prints one JSON line when it answers: { url, token, port }.
- *   node --import tsx atrium.ts DATA_DIR UPSTREAM_PORT WORKSPACES
+ * address. `seed` registers the workspaces and exits; `serve` (on a seeded
+ * directory, so the server starts as it would with them already recorded)
+ * prints one JSON line when it answers: { url, token, port }.
+ *   node --import tsx atrium.ts seed|serve DATA_DIR UPSTREAM_PORT WORKSPACES
  */
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +14,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { createServer } from '../../src/server/index.js';
 import type { Runtime } from '../../src/runtime/types.js';
 
-const [dataDir, upstreamArg, countArg] = process.argv.slice(2);
+const [mode, dataDir, upstreamArg, countArg] = process.argv.slice(2);
 const upstreamPort = Number(upstreamArg);
 const count = Number(countArg);
 
@@ -72,17 +74,22 @@ const server = await createServer(config, {
   }),
 });
 const { store, identity } = server;
-await identity.bootstrapAdmin('admin', 'bench-admin-password');
-const user = await store.users.create({ username: 'bench', email: null, passwordHash: null, admin: false }, { cpuMilli: 1e12, memoryBytes: 2 ** 60, storageBytes: 2 ** 60, workspaces: count + 10, gpus: {} });
-const team = (await store.teams.byName('bench'))!;
-const profile = config.profiles.find((p) => p.name === 'small')!;
-for (let i = 0; i < count; i++) {
-  const ws = await store.workspaces.create({ teamId: team.id, ownerId: user.id, name: `ws${i}`, profile, shared: false, start: true });
-  running.add(ws.id);
-  // reported for the generation asked for, so the reconciler finds them settled and leaves them be
-  await store.workspaceStates.report(ws.id, { phase: 'starting', message: 'bench', observedGeneration: ws.generation });
-  await store.workspaceStates.report(ws.id, { phase: 'running', message: 'bench', observedGeneration: ws.generation });
+if (mode === 'seed') {
+  await identity.bootstrapAdmin('admin', 'bench-admin-password');
+  const user = await store.users.create({ username: 'bench', email: null, passwordHash: null, admin: false }, { cpuMilli: 1e12, memoryBytes: 2 ** 60, storageBytes: 2 ** 60, workspaces: count + 10, gpus: {} });
+  const team = (await store.teams.byName('bench'))!;
+  const profile = config.profiles.find((p) => p.name === 'small')!;
+  for (let i = 0; i < count; i++) {
+    const ws = await store.workspaces.create({ teamId: team.id, ownerId: user.id, name: `ws${i}`, profile, shared: false, start: true });
+    // reported for the generation asked for, so the reconciler finds them settled and leaves them be
+    await store.workspaceStates.report(ws.id, { phase: 'starting', message: 'bench', observedGeneration: ws.generation });
+    await store.workspaceStates.report(ws.id, { phase: 'running', message: 'bench', observedGeneration: ws.generation });
+  }
+  await server.close();
+  process.exit(0);
 }
+for (const ws of await store.workspaceStates.running()) running.add(ws.id);
+const user = (await store.users.byUsername('bench'))!;
 const { token } = await identity.issueToken(user, 'bench', null);
 const url = await server.listen();
 process.stdout.write(`${JSON.stringify({ url, token, port: Number(new URL(url).port) })}\n`);

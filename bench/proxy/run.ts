@@ -171,7 +171,9 @@ async function startChp(upstream: number, routes: number): Promise<{ proc: Manag
 async function startAtrium(upstream: number, workspaces: number): Promise<{ proc: Managed; target: Target }> {
   const dir = mkdtempSync(join(work, 'atrium-'));
   const out = join(dir, 'ready.json');
-  const proc = startProcess('atrium', 'sh', ['-c', `exec "${process.execPath}" --import tsx bench/proxy/atrium.ts "${dir}" ${upstream} ${workspaces} > "${out}"`], {
+  // registered first by a process of its own: the server measured starts with them already recorded
+  await run(process.execPath, [...TSX, 'bench/proxy/atrium.ts', 'seed', dir, String(upstream), String(workspaces)], { cwd: REPO_ROOT });
+  const proc = startProcess('atrium', 'sh', ['-c', `exec "${process.execPath}" --import tsx bench/proxy/atrium.ts serve "${dir}" ${upstream} ${workspaces} > "${out}"`], {
     cwd: REPO_ROOT,
     env: { ...process.env, NODE_ENV: 'production' },
     logFile: join(dir, 'atrium.log'),
