@@ -76,7 +76,18 @@ export function registerServe(program: Command): void {
         lines.push('', `First start: created the platform admin "${admin.username}".`);
         if (admin.password) lines.push(`  password: ${admin.password}`, '  (shown only now; change it with `atrium password` after signing in)');
       }
-      lines.push('', 'Next:', `  atrium login ${shown}`, '  atrium profiles ls', '  atrium ws create my-first --profile small', '');
+      // workspaces open on their own origins under the apps domain; the browser signs in on the portal that domain names
+      const port = new URL(url).port;
+      const browser = config.publicUrl ?? (config.proxy.isolation === 'origin' ? `${new URL(url).protocol}//${config.proxy.appsDomain}${port ? `:${port}` : ''}` : shown);
+      lines.push(
+        '',
+        'Next:',
+        `  atrium login ${shown}`,
+        '  atrium profiles ls',
+        '  atrium ws create my-first --profile small',
+        `  a Jupyter workspace opens in the browser at ${browser}/w/<team>/<workspace>/ (atrium ws create lab --profile standard-cpu)`,
+        '',
+      );
       process.stdout.write(lines.join('\n') + '\n');
       const stop = async (signal: string) => {
         process.stderr.write(`received ${signal}, shutting down\n`);
