@@ -3,7 +3,7 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage,
 import { Pool } from 'undici';
 import type { Duplex } from 'node:stream';
 import { can, DomainError, type Resource } from '../domain/index.js';
-import { SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
+import { readCookie, SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
 import type { Endpoint, Runtime } from '../runtime/types.js';
 import type { Store, Workspace } from '../store/index.js';
 import { createActivity } from './activity.js';
@@ -71,16 +71,6 @@ function listedInConnection(connection: string | undefined): Set<string> | undef
   const c = connection.toLowerCase();
   if (c === 'keep-alive' || c === 'close' || c === 'upgrade') return undefined;
   return new Set(c.split(',').map((s) => s.trim()));
-}
-
-function readCookies(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  if (!header) return out;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
-  }
-  return out;
 }
 
 /** The Cookie header without Atrium's own cookies, or undefined when nothing is left. */
@@ -222,7 +212,7 @@ export function createProxy(opts: ProxyOptions) {
   /** Bearer token, or the portal session (single-origin mode and the entry redirect). */
   async function portalAuth(req: IncomingMessage): Promise<Authenticated | undefined> {
     const authorization = req.headers.authorization;
-    const cookie = readCookies(req.headers.cookie).get(SESSION_COOKIE);
+    const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
     if (!authorization && cookie) {
       const hit = sessionAuth.get(cookie);
       if (hit && Date.now() - hit.at < ROUTE_TTL_MS * 2) return hit.auth;
@@ -240,7 +230,7 @@ export function createProxy(opts: ProxyOptions) {
 
   /** The app cookie of a workspace origin, re-checked against its session every few seconds. */
   async function appAuth(req: IncomingMessage, ws: Workspace): Promise<Authenticated | undefined> {
-    const value = readCookies(req.headers.cookie).get(APP_COOKIE);
+    const value = readCookie(req.headers.cookie, APP_COOKIE);
     const s = value === undefined ? undefined : appSessions.get(value);
     if (!s || s.workspaceId !== ws.id) return undefined;
     const at = Date.now();
@@ -311,33 +301,21 @@ export function createProxy(opts: ProxyOptions) {
     return out;
   }
 
-  /** The app's response headers for the client: hop-by-hop removed, cookies kept to the app's own host. */
-  function responseHeaders(headers: IncomingHttpHeaders | Buffer[]): OutgoingHttpHeaders {
+  /** The app's response headers (raw name/value pairs) for the client: hop-by-hop removed, cookies kept to the app's own host. */
+  function responseHeaders(raw: ReadonlyArray<string | Buffer>): OutgoingHttpHeaders {
+    const text = (v: string | Buffer) => (typeof v === 'string' ? v : v.toString('latin1'));
     const out: OutgoingHttpHeaders = {};
-    if (Array.isArray(headers)) {
-      // raw name/value pairs as the app sent them
-      const cookies: string[] = [];
-      let connection: string | undefined;
-      for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === 10 && headers[i]!.toString('latin1').toLowerCase() === 'connection') connection = headers[i + 1]!.toString('latin1');
-      const listed = listedInConnection(connection);
-      for (let i = 0; i < headers.length; i += 2) {
-        const name = headers[i]!.toString('latin1').toLowerCase();
-        if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-        const value = headers[i + 1]!.toString('latin1');
-        if (name === 'set-cookie') cookies.push(value);
-        else {
-          const prev = out[name];
-          out[name] = prev === undefined ? value : `${String(prev)}, ${value}`;
-        }
-      }
-      if (cookies.length) out['set-cookie'] = hostOnlyCookies(cookies);
-      return out;
-    }
-    const listed = listedInConnection(headers.connection);
-    for (const name in headers) {
+    const cookies: string[] = [];
+    let listed: Set<string> | undefined;
+    for (let i = 0; i < raw.length; i += 2) if (text(raw[i]!).toLowerCase() === 'connection') listed = listedInConnection(text(raw[i + 1]!));
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = text(raw[i]!).toLowerCase();
       if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-      out[name] = name === 'set-cookie' ? hostOnlyCookies(headers['set-cookie']!) : headers[name];
+      const value = text(raw[i + 1]!);
+      if (name === 'set-cookie') cookies.push(value);
+      else out[name] = out[name] === undefined ? value : `${String(out[name])}, ${value}`;
     }
+    if (cookies.length) out['set-cookie'] = hostOnlyCookies(cookies);
     return out;
   }
 
@@ -499,15 +477,21 @@ export function createProxy(opts: ProxyOptions) {
     metrics,
     activity,
 
-    /** Whether the proxy answers this request (the rest goes to the API and portal). */
-    handles(req: IncomingMessage): boolean {
+    /**
+     * Whether the proxy answers this request (the rest goes to the API and
+     * portal): a workspace origin's request (its workspace), a portal path the
+     * proxy serves (null), or undefined.
+     */
+    match(req: IncomingMessage): WorkspaceAddress | null | undefined {
+      const hostWs = hostWorkspace(req);
+      if (hostWs) return hostWs;
       const url = req.url ?? '/';
-      if (hostWorkspace(req)) return true;
-      return url.startsWith('/w/') || url === '/metrics' || url === '/login' || url.startsWith('/login?');
+      return url.startsWith('/w/') || url === '/metrics' || url === '/login' || url.startsWith('/login?') ? null : undefined;
     },
 
-    async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-      const hostWs = hostWorkspace(req);
+    /** Answers a request `match` claimed, with what it returned. */
+    async handle(req: IncomingMessage, res: ServerResponse, matched: WorkspaceAddress | null): Promise<void> {
+      const hostWs = matched ?? undefined;
       try {
         const url = req.url ?? '/';
         if (hostWs) {
@@ -556,7 +540,7 @@ export function createProxy(opts: ProxyOptions) {
           // the app declined the upgrade: pass its answer on and close
           clearTimeout(timer);
           let head = `HTTP/1.1 ${ures.statusCode ?? 502} ${ures.statusMessage ?? ''}\r\n`;
-          const h = responseHeaders(ures.headers);
+          const h = responseHeaders(ures.rawHeaders);
           for (const k in h) for (const v of [h[k]].flat()) head += `${k}: ${String(v)}\r\n`;
           socket.write(`${head}connection: close\r\n\r\n`);
           ures.pipe(socket);

@@ -1,7 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createAjv, describeErrors, DomainError, Forbidden, Unauthenticated } from '../domain/index.js';
-import { SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
+import { readCookie, SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
 import { auditScope, type AuditScope, type Store } from '../store/index.js';
 import { ErrorBody } from './schemas.js';
 
@@ -68,15 +68,6 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     def?: RouteDef;
   }
-}
-
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 /**

@@ -102,7 +102,8 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     // The proxy answers workspace traffic before Fastify's routing: it is the hot path, and it streams.
     serverFactory: (handler) => {
       const dispatch = (req: IncomingMessage, res: ServerResponse) => {
-        if (proxy?.handles(req)) void proxy.handle(req, res);
+        const matched = proxy?.match(req);
+        if (matched !== undefined) void proxy!.handle(req, res, matched);
         else handler(req, res);
       };
       const server = https ? createHttpsServer(https, dispatch) : createHttpServer(dispatch);
