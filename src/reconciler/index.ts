@@ -112,6 +112,12 @@ export function createReconciler(opts: ReconcilerOptions) {
     if (ws.phase === 'running') {
       const seen = await sandboxRunning(ws.id);
       if (seen?.phase === 'running') return;
+      if (seen?.phase === 'stopping') {
+        // a stop a control plane began before it died, since asked to run again: finish it, then start afresh
+        await stop(ws, 'finishing a stop interrupted by a restart of the control plane; starting again after');
+        schedule(ws.id);
+        return;
+      }
       const reason = failureReason(seen?.logTail, 'the sandbox stopped');
       await runtime.stop(ws.id);
       await states.report(ws.id, { phase: 'failed', reason, message: `stopped unexpectedly: ${reason}`, data: { logTail: seen?.logTail ?? '' } });
@@ -158,6 +164,10 @@ export function createReconciler(opts: ReconcilerOptions) {
         continue;
       }
       if (ws.desired === 'running' && ws.phase === 'running' && seen.phase === 'running') continue; // adopted as it runs
+      if (ws.desired === 'running' && ws.phase === 'running' && seen.phase === 'stopping') {
+        schedule(ws.id); // reconcile finishes the interrupted stop and starts it again
+        continue;
+      }
       // Anything else was caught mid-step: clear it away and let reconcile redo the step from its start.
       await runtime.stop(ws.id);
       schedule(ws.id);

@@ -48,6 +48,8 @@ function layout(dir: string, id: string) {
     runcLog: join(runDir, 'runc.log'),
     token: join(runDir, 'app-token'),
     meta: join(runDir, 'meta.json'),
+    /** present from the first signal of a stop until it is complete: a stop the control plane died during */
+    stopping: join(runDir, 'stopping'),
     image: join(dir, 'homes', `${id}.img`),
     mount: join(dir, 'mnt', id),
     keys: join(dir, 'keys', id),
@@ -212,6 +214,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
     const p = layout(opts.dir, id);
     let state = await runc.state(id);
     if (state && state.status !== 'stopped') {
+      await writeFile(p.stopping, '').catch(() => undefined);
       await runc.kill(id, 'TERM');
       const deadline = Date.now() + stopGraceMs;
       while (Date.now() < deadline && (state = await runc.state(id)) && state.status !== 'stopped') await sleep(100);
@@ -228,12 +231,18 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
     release(id);
     const meta = await readJson<Meta>(p.meta);
     if (meta) await writeFile(p.meta, JSON.stringify({ ...meta, gpus: [] }));
+    await rm(p.stopping, { force: true });
   }
 
   async function startSandbox(spec: WorkspaceSpec): Promise<void> {
     const id = spec.id;
     const p = layout(opts.dir, id);
-    const existing = await runc.state(id);
+    let existing = await runc.state(id);
+    // a sandbox a crashed control plane had begun to stop is on its way out: finish that, then start afresh
+    if (existing && existsSync(p.stopping)) {
+      await stopSandbox(id);
+      existing = await runc.state(id);
+    }
     if (existing && (existing.status === 'running' || existing.status === 'created')) return;
     if (existing) await runc.delete(id);
     const uid = await opts.uidFor(spec.owner.id);
@@ -315,7 +324,10 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
 
   async function observation(id: string, status: string): Promise<Observation> {
     const p = layout(opts.dir, id);
-    if (status === 'running' || status === 'created' || status === 'paused') return { workspaceId: id, phase: 'running' };
+    if (status === 'running' || status === 'created' || status === 'paused') {
+      // a stop began (and its control plane may have died since): the sandbox is on its way out
+      return { workspaceId: id, phase: existsSync(p.stopping) ? 'stopping' : 'running' };
+    }
     const logTail = await tailLines(p.log, 20);
     return { workspaceId: id, phase: 'stopped', ...(logTail ? { logTail } : {}) };
   }
