@@ -324,10 +324,9 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
 
   async function observation(id: string, status: string): Promise<Observation> {
     const p = layout(opts.dir, id);
-    if (status === 'running' || status === 'created' || status === 'paused') {
-      // a stop began (and its control plane may have died since): the sandbox is on its way out
-      return { workspaceId: id, phase: existsSync(p.stopping) ? 'stopping' : 'running' };
-    }
+    // a stop began and has not been completed (its control plane may have died meanwhile): the sandbox is on its way out, or gone
+    if (existsSync(p.stopping)) return { workspaceId: id, phase: 'stopping' };
+    if (status === 'running' || status === 'created' || status === 'paused') return { workspaceId: id, phase: 'running' };
     const logTail = await tailLines(p.log, 20);
     return { workspaceId: id, phase: 'stopped', ...(logTail ? { logTail } : {}) };
   }
