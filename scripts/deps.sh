@@ -46,6 +46,7 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
 fi
 echo "==> building"
 npx tsc -p tsconfig.json
+npx vite build --config web/vite.config.ts --logLevel warn
 mkdir -p dist/agent
 cc -O2 -Wall -Wextra -o dist/agent/atrium-agent agent/atrium-agent.c
 chmod +x dist/main.js

@@ -27,7 +27,7 @@ async function readEvents(t: TestServer, path: string, token: string, count: num
         const block = buffer.slice(0, sep);
         buffer = buffer.slice(sep + 2);
         const fields = Object.fromEntries(block.split('\n').filter((l) => l && !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
-        if (fields.id) events.push({ id: fields.id, event: fields.event!, data: JSON.parse(fields.data!) });
+        if (fields.event) events.push({ id: fields.id ?? '', event: fields.event, data: JSON.parse(fields.data!) });
       }
       if (events.length >= count) break;
     }
@@ -178,6 +178,28 @@ for (const kind of databaseKinds()) {
       assert.equal(after.phase, 'running');
       assert.ok(after.startedAt);
       assert.equal((await t.call('GET', '/api/v1/teams/ivy/events', { token: ivy, headers: { 'last-event-id': 'abc' } })).status, 400);
+    });
+
+    test('one stream carries the live events of every team I belong to, and no other', async () => {
+      const t = await startServer({ database: kind });
+      const ivy = await t.user('ivy');
+      const zed = await t.user('zed');
+      assert.equal((await t.call('POST', '/api/v1/teams', { token: t.adminToken, body: { name: 'lab', owner: 'ivy' } })).status, 201);
+      const stream = readEvents(t, '/api/v1/events', ivy, 4);
+      await new Promise((r) => setTimeout(r, 150));
+      await t.call('POST', '/api/v1/teams/zed/workspaces', { token: zed, body: { name: 'theirs', profile: 'small', start: false } });
+      await t.call('POST', '/api/v1/teams/ivy/workspaces', { token: ivy, body: { name: 'mine', profile: 'small', start: false } });
+      await t.call('POST', '/api/v1/teams/lab/workspaces', { token: ivy, body: { name: 'shared', profile: 'small', start: false } });
+      await t.call('POST', '/api/v1/teams/lab/workspaces/shared/start', { token: ivy });
+      const got = await stream;
+      assert.equal(got[0]!.event, 'ready');
+      assert.deepEqual([...got[0]!.data.teams].sort(), ['ivy', 'lab']);
+      assert.deepEqual(
+        got.slice(1).map((e) => `${e.event} ${e.data.team}/${e.data.workspace}`),
+        ['created ivy/mine', 'created lab/shared', 'desired lab/shared'],
+      );
+      assert.ok(got.slice(1).every((e) => e.id === ''), 'no ids: the stream does not resume');
+      assert.equal((await fetch(`${t.url}/api/v1/events`)).status, 401);
     });
 
     test('the OpenAPI document describes every route with its schemas', async () => {

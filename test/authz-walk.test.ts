@@ -116,6 +116,7 @@ const TABLE: Record<string, Entry> = {
   'PATCH /api/v1/teams/:team/quota': { allow: ADMIN, prepare: async () => ({ body: { workspaces: 1000 } }) },
   'GET /api/v1/teams/:team/usage': { allow: MEMBERS },
   'GET /api/v1/teams/:team/events': { allow: MEMBERS },
+  'GET /api/v1/events': { allow: SIGNED_IN },
   'GET /api/v1/workspaces': { allow: SIGNED_IN },
   'GET /api/v1/teams/:team/workspaces': { allow: MEMBERS },
   'POST /api/v1/teams/:team/workspaces': {

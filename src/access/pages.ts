@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 
 /**
- * The few pages the proxy itself shows a browser: sign-in, a workspace that
- * is not running (its state, a start button, live progress), and errors.
- * Self-contained (no external assets), with a strict CSP and one nonce'd script.
+ * The few pages the proxy itself shows a browser (sign-in is the portal's
+ * `/login`): a workspace that is not running (its state, a start button,
+ * live progress), and errors. Self-contained (no external assets), with a strict CSP and one nonce'd script.
  */
 
 function escapeHtml(s: string): string {
@@ -33,23 +33,6 @@ function page(res: ServerResponse, status: number, title: string, body: string, 
     'referrer-policy': 'same-origin',
   });
   res.end(html);
-}
-
-export function loginPage(res: ServerResponse, next: string): void {
-  page(
-    res,
-    200,
-    'Sign in',
-    `<div class="brand">Atrium</div><h1>Sign in</h1><p>to continue to <code>${escapeHtml(next)}</code></p>
-<form id="f"><label for="u">Username</label><input id="u" name="username" autocomplete="username" required autofocus>
-<label for="p">Password</label><input id="p" name="password" type="password" autocomplete="current-password" required>
-<p id="e" class="error" role="alert" aria-live="assertive"></p><button id="b" type="submit">Sign in</button></form>`,
-    `const f=document.getElementById('f'),e=document.getElementById('e'),b=document.getElementById('b');
-f.addEventListener('submit',async(ev)=>{ev.preventDefault();b.disabled=true;e.textContent='';
-try{const r=await fetch('/api/v1/auth/login',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({username:f.username.value,password:f.password.value})});
-if(r.ok){location.assign(${JSON.stringify(next)});return}const j=await r.json().catch(()=>null);e.textContent=j&&j.error?j.error.message:'Sign-in failed ('+r.status+')'}
-catch(x){e.textContent='Atrium cannot be reached: '+x.message}b.disabled=false});`,
-  );
 }
 
 export interface WorkspaceState {

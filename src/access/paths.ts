@@ -81,11 +81,4 @@ export function checkPath(rawUrl: string): PathCheck {
   return { ok: true, workspace: { team, name } };
 }
 
-/**
- * Where to go after signing in or entering a workspace: only a path on the
- * same origin (never `//host` or a scheme), else `fallback`.
- */
-export function safeNext(next: string | undefined, fallback: string): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) return fallback;
-  return /^[\x21-\x7e]*$/.test(next) ? next : fallback;
-}
+export { safeNext } from './next.js';

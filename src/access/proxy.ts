@@ -9,7 +9,7 @@ import type { Store, Workspace } from '../store/index.js';
 import { createActivity } from './activity.js';
 import { createProxyMetrics } from './metrics.js';
 import { createTunnels } from './relay.js';
-import { loginPage, messagePage, statePage } from './pages.js';
+import { messagePage, statePage } from './pages.js';
 import { appHost, checkPath, prefixOf, safeNext, workspaceOfHost, type WorkspaceAddress } from './paths.js';
 
 export const APP_COOKIE = 'atrium_app';
@@ -486,7 +486,7 @@ export function createProxy(opts: ProxyOptions) {
       const hostWs = hostWorkspace(req);
       if (hostWs) return hostWs;
       const url = req.url ?? '/';
-      return url.startsWith('/w/') || url === '/metrics' || url === '/login' || url.startsWith('/login?') ? null : undefined;
+      return url.startsWith('/w/') || url === '/metrics' ? null : undefined;
     },
 
     /** Answers a request `match` claimed, with what it returned. */
@@ -500,10 +500,6 @@ export function createProxy(opts: ProxyOptions) {
           return await handleWorkspace(req, res, hostWs);
         }
         if (url === '/metrics') return await handleMetrics(req, res);
-        if (url === '/login' || url.startsWith('/login?')) {
-          const next = safeNext(new URL(url, 'http://x').searchParams.get('next') ?? undefined, '/');
-          return loginPage(res, next);
-        }
         return await handleWorkspace(req, res, undefined);
       } catch (err) {
         if (res.headersSent) {

@@ -312,6 +312,7 @@ export const LogsQuery = Type.Object(
 
 export const EventView = Type.Object({
   id: Type.Integer(),
+  team: Type.String(),
   workspace: Nullable(Type.String()),
   type: Type.String(),
   message: Type.String(),

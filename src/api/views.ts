@@ -110,6 +110,6 @@ export function auditView(e: AuditEntry): AuditView {
   return { id: e.id, at: iso(e.at), actor: e.actor, action: e.action, target: e.target, result: e.result, status: e.status, ip: e.ip, details: e.details };
 }
 
-export function eventView(e: StoredEvent): EventView {
-  return { id: e.id, workspace: (e.data.workspace as string | undefined) ?? null, type: e.type, message: e.message, data: e.data, at: iso(e.createdAt) };
+export function eventView(e: StoredEvent, team: string): EventView {
+  return { id: e.id, team, workspace: (e.data.workspace as string | undefined) ?? null, type: e.type, message: e.message, data: e.data, at: iso(e.createdAt) };
 }

@@ -82,6 +82,9 @@ export function registerServe(program: Command): void {
       lines.push(
         '',
         'Next:',
+        server.portalBuilt
+          ? `  open the web portal at ${browser}/ and sign in`
+          : '  (the web portal is not built: `npm run build` builds it; the API and CLI work meanwhile)',
         `  atrium login ${shown}`,
         '  atrium profiles ls',
         '  atrium ws create my-first --profile small',

@@ -15,6 +15,7 @@ import { ConfigError } from '../config/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createPortal } from './portal.js';
 import { VERSION } from './version.js';
 
 export interface Server {
@@ -22,6 +23,8 @@ export interface Server {
   store: Store;
   identity: Identity;
   routes: RouteDef[];
+  /** whether the web portal's built assets were found (it answers 503 with a hint otherwise) */
+  portalBuilt: boolean;
   /** every method and URL the HTTP router holds, as it registered them */
   registered: Array<{ method: string; url: string }>;
   config: ResolvedConfig;
@@ -77,6 +80,8 @@ async function createRuntime(config: ResolvedConfig, store: Store): Promise<{ ru
 export interface ServerOptions {
   /** a runtime built by the caller instead of the one `runtime.kind` names, with the machine admission places on */
   runtime?: (store: Store) => Promise<{ runtime: Runtime; machine: Machine }>;
+  /** where the built portal is, instead of `dist/web` */
+  portalDir?: string;
 }
 
 /** The composition root: wires the store, identity, runtime, reconciler and API into one HTTP server. */
@@ -98,12 +103,14 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
   });
   const https = config.tls ? { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) } : null;
   let proxy: Proxy | undefined;
+  const portal = createPortal(options.portalDir ? { dir: options.portalDir } : {});
   const app = Fastify({
     // The proxy answers workspace traffic before Fastify's routing: it is the hot path, and it streams.
     serverFactory: (handler) => {
       const dispatch = (req: IncomingMessage, res: ServerResponse) => {
         const matched = proxy?.match(req);
         if (matched !== undefined) void proxy!.handle(req, res, matched);
+        else if (portal.match(req)) portal.handle(req, res);
         else handler(req, res);
       };
       const server = https ? createHttpsServer(https, dispatch) : createHttpServer(dispatch);
@@ -171,6 +178,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     identity,
     routes,
     registered,
+    portalBuilt: portal.built,
     config,
     runtime: placed?.runtime,
     reconciler,

@@ -16,7 +16,7 @@ import {
   WorkspaceView,
   pageOf,
 } from '../schemas.js';
-import { streamEvents } from '../sse.js';
+import { streamEvents, streamMyEvents } from '../sse.js';
 import { workspaceView } from '../views.js';
 
 
@@ -192,7 +192,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: Type.String({ description: 'text/event-stream' }),
       async handler({ user, params, query, request, reply }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.read');
-        await streamEvents(store, request, reply, { teamId: ws.teamId, workspaceId: ws.id }, query.after);
+        await streamEvents(store, request, reply, { teamId: ws.teamId, teamName: ws.team, workspaceId: ws.id }, query.after);
         return '';
       },
     }),
@@ -225,6 +225,20 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
     }),
     route({
       method: 'GET',
+      url: '/api/v1/events',
+      action: 'events.read',
+      summary:
+        'Live events of every team I belong to, as Server-Sent Events. The first is `ready`; fetch what you show after each `ready` (the stream does not resume after Last-Event-ID across teams)',
+      tag: 'workspaces',
+      stream: true,
+      response: Type.String({ description: 'text/event-stream' }),
+      async handler({ user, reply }) {
+        await streamMyEvents(store, deps.identity, user(), reply);
+        return '';
+      },
+    }),
+    route({
+      method: 'GET',
       url: '/api/v1/teams/:team/events',
       action: 'team.events',
       summary: "Every event of a team's workspaces as Server-Sent Events; resumes after Last-Event-ID",
@@ -235,7 +249,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: Type.String({ description: 'text/event-stream' }),
       async handler({ user, params, query, request, reply }) {
         const team = await access.team(user(), params.team, 'team.read');
-        await streamEvents(store, request, reply, { teamId: team.id }, query.after);
+        await streamEvents(store, request, reply, { teamId: team.id, teamName: team.name }, query.after);
         return '';
       },
     }),

@@ -1,0 +1,307 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { DEFAULT_PORTAL_DIR } from '../src/server/portal.js';
+import { run, sandboxesAvailable, startSandboxServer, type SandboxServer } from './sandbox.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = join(import.meta.dirname, '..', 'test-output', 'portal');
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+function portalAvailable(): true | string {
+  const sandboxes = sandboxesAvailable();
+  if (sandboxes !== true) return sandboxes;
+  const missing = [existsSync(CHROMIUM) ? '' : `${CHROMIUM} (scripts/deps.sh test installs it)`, existsSync(join(DEFAULT_PORTAL_DIR, 'index.html')) ? '' : 'the built portal (npm run build)']
+    .filter(Boolean)
+    .join(' and ');
+  if (!missing) return true;
+  if (process.env.CI) throw new Error(`missing ${missing}`);
+  return `needs ${missing}`;
+}
+const available = portalAvailable();
+
+/**
+ * The portal in a real browser against a real server with runc sandboxes:
+ * a data scientist, a team owner, a viewer and an admin each do their part
+ * of the job through the pages, only with what the pages offer. Every page
+ * is checked with axe-core and photographed at laptop and phone widths.
+ */
+test('web portal', { skip: available === true ? false : available, timeout: 600_000 }, async (suite) => {
+  let t: SandboxServer;
+  let browser: Browser;
+  let portal: string;
+  let mia: string;
+  let olga: string;
+  const axeFindings: string[] = [];
+  const shots: string[] = [];
+
+  {
+    t = await startSandboxServer();
+    portal = `http://localhost:${new URL(t.url).port}`;
+    mia = await t.user('mia');
+    olga = await t.user('olga');
+    await t.user('vic');
+    const team = await t.call('POST', '/api/v1/teams', { token: t.adminToken, body: { name: 'ml', owner: 'olga', quota: { cpu: '4', memory: '4Gi', storage: '1Gi', workspaces: 10 } } });
+    assert.equal(team.status, 201, JSON.stringify(team.body));
+    for (const [user, role] of [['mia', 'editor'], ['vic', 'viewer']]) {
+      const r = await t.call('PUT', `/api/v1/teams/ml/members/${user}`, { token: olga, body: { role } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    }
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    suite.after(() => browser.close());
+    rmSync(SHOTS, { recursive: true, force: true });
+    mkdirSync(SHOTS, { recursive: true });
+  }
+
+  async function signIn(username: string, password = `pw-${username}-secret`): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${portal}/`);
+    await page.waitForURL(/\/login\?next=%2F$/);
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Workspaces', level: 1 }).waitFor();
+    return page;
+  }
+
+  /** axe-core on the page as it is now; serious and critical findings fail the suite. */
+  async function checkA11y(page: Page, name: string) {
+    // evaluated through the DevTools protocol: the portal's CSP (rightly) refuses injected script tags
+    if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(readFileSync(AXE, 'utf8'));
+    const result = await page.evaluate(async () => {
+      const axe = (window as unknown as { axe: { run(ctx: Document): Promise<{ violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }> }> } }).axe;
+      return axe.run(document);
+    });
+    for (const v of result.violations) {
+      if (v.impact === 'serious' || v.impact === 'critical') axeFindings.push(`${name}: ${v.impact} ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    }
+  }
+
+  /** Screenshots at 1280 px and 375 px wide (full page), and axe at both widths. */
+  async function shoot(page: Page, name: string) {
+    for (const [width, height] of [[1280, 800], [375, 812]] as const) {
+      await page.setViewportSize({ width, height });
+      await page.waitForTimeout(150);
+      const file = join(SHOTS, `${name}-${width}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      shots.push(file);
+      await checkA11y(page, `${name} at ${width}px`);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
+
+  await suite.test('sign in, add an SSH key, launch Jupyter with live progress, open it through the proxy, stop it', async () => {
+    const page = await signIn('mia');
+    await shoot(page, 'workspaces-empty');
+
+    // SSH key
+    const keyDir = mkdtempSync(join(tmpdir(), 'atrium-portal-key-'));
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'mia@laptop', '-f', join(keyDir, 'id')]);
+    const publicKey = readFileSync(join(keyDir, 'id.pub'), 'utf8');
+    const fingerprint = (await run('ssh-keygen', ['-l', '-f', join(keyDir, 'id.pub')])).stdout.split(' ')[1]!;
+    rmSync(keyDir, { recursive: true, force: true });
+    await page.getByRole('link', { name: 'Keys & tokens' }).click();
+    await page.getByLabel('Public key').fill(publicKey);
+    await page.getByRole('button', { name: 'Add key' }).click();
+    await page.getByText(fingerprint).waitFor();
+    const keys = (await t.call('GET', '/api/v1/me/ssh-keys', { token: mia })).body.items as Array<{ fingerprint: string }>;
+    assert.deepEqual(keys.map((k) => k.fingerprint), [fingerprint]);
+    await shoot(page, 'keys-and-tokens');
+
+    // launch from the profile picker: a profile beyond the quota is there, disabled, with the reason
+    await page.getByRole('link', { name: 'Workspaces' }).click();
+    await page.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
+    await page.getByRole('button', { name: 'New workspace' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'New workspace' });
+    await dialog.getByLabel('Name').fill('lab');
+    const huge = dialog.getByRole('radio', { name: /Huge/ });
+    await huge.waitFor();
+    assert.equal(await huge.isDisabled(), true, 'a profile that would exceed the quota is disabled');
+    await dialog.getByText(/Not available: team mia cpu: 64 requested/).waitFor();
+    await dialog.getByRole('radio', { name: /Lab/ }).check();
+    await shoot(page, 'launch');
+    await dialog.getByRole('button', { name: 'Launch' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+
+    // progress from the event stream, then running, without reloading the page
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'lab', exact: true }) });
+    const seen = new Set<string>();
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      const badge = (await row.locator('.badge').textContent())?.trim() ?? '';
+      seen.add(badge);
+      if (badge === 'running' || badge === 'failed') break;
+      await page.waitForTimeout(50);
+    }
+    assert.ok(seen.has('running'), `lab reached running (seen: ${[...seen].join(', ')})`);
+    assert.ok([...seen].some((s) => s === 'pending' || s === 'starting'), `progress was shown before running (seen: ${[...seen].join(', ')})`);
+    assert.equal(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument), true, 'no page reload');
+    await shoot(page, 'workspaces');
+
+    // Open: the one-time-code redirect to the workspace's own origin, and Jupyter's own page
+    const [jupyter] = await Promise.all([page.context().waitForEvent('page'), row.getByRole('link', { name: /Open/ }).click()]);
+    await jupyter.waitForURL(/^http:\/\/lab--mia\.localhost:\d+\/w\/mia\/lab\//, { timeout: 30_000 });
+    await jupyter.waitForLoadState('load');
+    assert.match(await jupyter.title(), /Jupyter|Home Page/);
+    assert.ok(await jupyter.locator('#notebook_list, #ipython-main-app, [data-jupyter-widgets-cdn], body').count());
+    await jupyter.close();
+
+    // the workspace page: connect panel and details
+    await page.getByRole('link', { name: 'lab', exact: true }).click();
+    await page.getByRole('heading', { name: 'Connect' }).waitFor();
+    await page.getByText(`${portal}/w/mia/lab/`).waitFor();
+    await shoot(page, 'workspace');
+
+    // stop
+    await page.getByRole('button', { name: 'Stop mia/lab' }).click();
+    await page.locator('.status-line .badge').filter({ hasText: 'stopped' }).waitFor({ timeout: 60_000 });
+    assert.equal((await t.call('GET', '/api/v1/teams/mia/workspaces/lab', { token: mia })).body.phase, 'stopped');
+    await page.context().close();
+  });
+
+  await suite.test('a keyboard-only launch works', async () => {
+    const page = await signIn('mia');
+    const focusedText = () => page.evaluate(() => (document.activeElement?.textContent ?? '').trim());
+    const tabTo = async (text: string) => {
+      for (let i = 0; i < 60; i++) {
+        await page.keyboard.press('Tab');
+        if ((await focusedText()) === text) return;
+      }
+      throw new Error(`Tab never reached "${text}"`);
+    };
+    await tabTo('New workspace');
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'New workspace' }).waitFor();
+    // focus moves into the dialog, onto the name field
+    await page.waitForFunction(() => document.activeElement?.closest('dialog') !== null && document.activeElement?.tagName === 'INPUT', null, { timeout: 5000 });
+    await page.keyboard.type('kb-lab');
+    assert.equal(await page.getByRole('dialog').getByLabel('Name').inputValue(), 'kb-lab');
+    // into the profile group, then arrows to the Tiny profile
+    for (let i = 0; i < 10 && !(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.type === 'radio')); i++) await page.keyboard.press('Tab');
+    for (let i = 0; i < 12; i++) {
+      if (await page.evaluate(() => (document.activeElement as HTMLInputElement).value === 'tiny')) break;
+      await page.keyboard.press('ArrowDown');
+    }
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLInputElement).value), 'tiny');
+    await page.keyboard.press('Space');
+    await tabTo('Launch');
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'New workspace' }).waitFor({ state: 'hidden' });
+    const ws = await t.waitPhase(mia, 'mia/kb-lab', ['running', 'failed'], 60_000);
+    assert.equal(ws.profile, 'tiny');
+    assert.equal(ws.phase, 'running');
+    assert.equal((await t.call('DELETE', '/api/v1/teams/mia/workspaces/kb-lab?purge=true', { token: mia })).status, 204);
+    await page.context().close();
+  });
+
+  await suite.test("a team owner sees the team's quota bars move when a workspace launches", async () => {
+    const page = await signIn('olga');
+    await page.getByRole('link', { name: 'Teams' }).click();
+    await shoot(page, 'teams');
+    await page.getByRole('link', { name: 'ml', exact: true }).first().click();
+    await page.waitForURL(/\/teams\/ml$/);
+    await page.getByRole('heading', { name: 'Quota and usage' }).waitFor();
+    const cpu = page.getByRole('meter', { name: /^CPU/ });
+    const workspaces = page.getByRole('meter', { name: /^Workspaces/ });
+    const before = { cpu: await cpu.getAttribute('aria-valuenow'), workspaces: await workspaces.getAttribute('aria-valuenow') };
+    assert.equal(before.workspaces, '0');
+    const r = await t.call('POST', '/api/v1/teams/ml/workspaces', { token: mia, body: { name: 'shared-nb', profile: 'tiny' } });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    await page.waitForFunction(() => document.querySelector('[role=meter][aria-label^="Workspaces"]')?.getAttribute('aria-valuenow') === '1', null, { timeout: 15_000 });
+    await page.waitForFunction((was) => document.querySelector('[role=meter][aria-label^="CPU"]')?.getAttribute('aria-valuenow') !== was, before.cpu, { timeout: 15_000 });
+    await t.waitPhase(mia, 'ml/shared-nb', ['running', 'failed']);
+    await page.getByRole('link', { name: 'shared-nb' }).waitFor();
+    await shoot(page, 'team');
+    await page.context().close();
+  });
+
+  await suite.test('a viewer sees no launch or delete controls, and the API refuses them anyway', async () => {
+    const page = await signIn('vic');
+    await page.getByRole('link', { name: 'shared-nb' }).waitFor();
+    // vic owns his personal team and may launch there, never in ml
+    await page.getByRole('button', { name: 'New workspace' }).first().click();
+    const teams = await page.getByRole('dialog', { name: 'New workspace' }).getByLabel('Team').locator('option').allTextContents();
+    assert.deepEqual(teams, ['vic (personal)']);
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog', { name: 'New workspace' }).waitFor({ state: 'hidden' });
+    assert.equal(await page.getByRole('button', { name: /^(Delete|Stop|Start) ml\// }).count(), 0);
+    assert.equal(await page.getByRole('link', { name: /^Open ml\// }).count(), 0);
+    await page.getByRole('link', { name: 'shared-nb' }).click();
+    await page.getByRole('heading', { name: 'Connect' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: /^(Delete|Stop|Start)/ }).count(), 0);
+    await shoot(page, 'workspace-viewer');
+    const refused = await page.evaluate(async () => {
+      const create = await fetch('/api/v1/teams/ml/workspaces', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'nope', profile: 'tiny' }) });
+      const remove = await fetch('/api/v1/teams/ml/workspaces/shared-nb', { method: 'DELETE' });
+      const stop = await fetch('/api/v1/teams/ml/workspaces/shared-nb/stop', { method: 'POST' });
+      return [create.status, remove.status, stop.status];
+    });
+    assert.deepEqual(refused, [403, 403, 403]);
+    assert.equal((await t.call('GET', '/api/v1/teams/ml/workspaces/shared-nb', { token: olga })).body.desired, 'running');
+    await page.context().close();
+  });
+
+  await suite.test('an admin creates a user and a team', async () => {
+    const page = await signIn('admin', 'admin-password-for-tests');
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('button', { name: 'Create user' }).click();
+    let dialog = page.getByRole('dialog', { name: 'Create user' });
+    await dialog.getByLabel('Username').fill('newbie');
+    await dialog.getByLabel('Password').fill('newbie-password-1');
+    await dialog.getByRole('button', { name: 'Create user' }).click();
+    await page.getByRole('cell', { name: 'newbie' }).first().waitFor();
+    const user = await t.call('GET', '/api/v1/users/newbie', { token: t.adminToken });
+    assert.equal(user.status, 200);
+    await shoot(page, 'admin-users');
+
+    await page.getByRole('link', { name: 'Teams', exact: true }).last().click();
+    await page.getByRole('button', { name: 'Create team' }).click();
+    dialog = page.getByRole('dialog', { name: 'Create team' });
+    await dialog.getByLabel('Name', { exact: true }).fill('vision');
+    await dialog.getByLabel(/Sensitive/).check();
+    await dialog.getByRole('button', { name: 'Create team' }).click();
+    await page.getByRole('table').getByRole('link', { name: 'vision', exact: true }).waitFor();
+    const team = await t.call('GET', '/api/v1/teams/vision', { token: t.adminToken });
+    assert.equal(team.status, 200);
+    assert.equal(team.body.sensitive, true);
+    await shoot(page, 'admin-teams');
+    for (const [tab, name] of [['Profiles', 'admin-profiles'], ['GPUs', 'admin-gpus'], ['Audit log', 'admin-audit']] as const) {
+      await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: tab }).click();
+      await page.waitForLoadState('networkidle');
+      await shoot(page, name);
+    }
+    await page.context().close();
+  });
+
+  await suite.test('sign-in page, session end and every page checked with axe', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${portal}/login`);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await shoot(page, 'login');
+    // a wrong password shows the API's message, the form keeps the username
+    await page.getByLabel('Username').fill('mia');
+    await page.getByLabel('Password').fill('wrong-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.equal(await page.getByLabel('Username').inputValue(), 'mia');
+    await page.getByLabel('Password').fill('pw-mia-secret');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Workspaces', level: 1 }).waitFor();
+    // the session ends elsewhere (an admin disables and re-enables the account): the next call sends the person to sign in, saying why
+    await t.call('PATCH', '/api/v1/users/mia', { token: t.adminToken, body: { disabled: true } });
+    await t.call('PATCH', '/api/v1/users/mia', { token: t.adminToken, body: { disabled: false } });
+    await page.getByRole('link', { name: 'Keys & tokens' }).click();
+    await page.waitForURL(/\/login\?next=%2Fsettings&expired=1$/);
+    await page.getByText('Your session has ended').waitFor();
+    await context.close();
+
+    assert.deepEqual(axeFindings, [], 'axe-core: no serious or critical findings');
+    assert.ok(shots.length >= 24, `screenshots saved (${shots.length}) under ${SHOTS}`);
+  });
+});

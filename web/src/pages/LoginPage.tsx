@@ -1,0 +1,97 @@
+import { useQueryClient } from '@tanstack/react-query';
+import { useEffect, useState, type FormEvent } from 'react';
+import { useLocation, useNavigate, useSearchParams } from 'react-router';
+import { safeNext } from '../../../src/access/next.ts';
+import { useApi, useMeQuery } from '../api/session.tsx';
+import { Button, ErrorNote, Field, Notice, TextInput } from '../components/ui.tsx';
+
+/** Paths the portal does not route itself: the browser loads them from the server (a workspace through the proxy). */
+const serverPath = (p: string) => p.startsWith('/w/') || p.startsWith('/api/');
+
+/**
+ * Sign-in with a local account. Someone already signed in (a session, or
+ * single sign-on through the auth proxy's trusted header) goes straight on to
+ * where they were headed.
+ */
+export function LoginPage() {
+  const [params] = useSearchParams();
+  const location = useLocation();
+  const navigate = useNavigate();
+  const qc = useQueryClient();
+  const next = safeNext(params.get('next'), '/');
+  const me = useMeQuery();
+
+  const go = (to: string) => {
+    if (serverPath(to)) location.pathname !== to && window.location.assign(to);
+    else navigate(to, { replace: true });
+  };
+  useEffect(() => {
+    if (me.data) go(next);
+  }, [me.data]);
+
+  const signedOut = (location.state as { signedOut?: boolean } | null)?.signedOut;
+  const expired = params.get('expired') === '1';
+  return <LoginPageView next={next} expired={expired} signedOut={Boolean(signedOut)} onSignedIn={async () => {
+    await qc.invalidateQueries({ queryKey: ['me'] });
+    go(next);
+  }} />;
+}
+
+export function LoginPageView({ next, expired, signedOut, onSignedIn }: { next: string; expired: boolean; signedOut: boolean; onSignedIn: () => Promise<void> }) {
+  const api = useApi();
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await api.login(username.trim(), password);
+      await onSignedIn();
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  }
+
+  return (
+    <div className="auth-page">
+      <main className="card auth-card">
+        <div className="brand">
+          <svg viewBox="0 0 32 32" width="28" height="28" aria-hidden="true">
+            <rect width="32" height="32" rx="7" fill="currentColor" />
+            <path d="M16 6 6 26h4.4l1.9-4h7.4l1.9 4H26L16 6Zm-2.1 12.6L16 14l2.1 4.6h-4.2Z" fill="var(--on-accent)" />
+          </svg>
+          <span>Atrium</span>
+        </div>
+        <h1>Sign in</h1>
+        <p className="subtitle auth-subtitle">
+          {next.startsWith('/w/') ? (
+            <>
+              to open <code>{next.split('/').slice(2, 4).join('/')}</code>
+            </>
+          ) : (
+            'to your workspaces'
+          )}
+        </p>
+        {expired ? <Notice tone="warning">Your session has ended. Sign in again to carry on where you were.</Notice> : null}
+        {signedOut ? <Notice tone="success">You have signed out.</Notice> : null}
+        <ErrorNote error={error} />
+        <form onSubmit={submit} noValidate>
+          <Field label="Username">
+            {(p) => <TextInput {...p} name="username" autoComplete="username" autoCapitalize="none" spellCheck={false} required value={username} onChange={(e) => setUsername(e.target.value)} autoFocus />}
+          </Field>
+          <Field label="Password">
+            {(p) => <TextInput {...p} name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />}
+          </Field>
+          <Button type="submit" variant="primary" busy={busy} disabled={!username || !password}>
+            Sign in
+          </Button>
+        </form>
+      </main>
+    </div>
+  );
+}

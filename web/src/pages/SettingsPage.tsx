@@ -1,0 +1,34 @@
+import { useMutation, useQuery, useQueryClient, type UseQueryResult } from '@tanstack/react-query';
+import { useSession } from '../api/session.tsx';
+import { SettingsPageView, type Loadable, type NewKey, type NewToken } from './SettingsPageView.tsx';
+
+const loadable = <T,>(q: UseQueryResult<T>): Loadable<T> => ({ data: q.data, error: q.error, pending: q.isPending });
+
+/** `/settings`: my SSH keys and API tokens. The same for local and single sign-on accounts. */
+export function SettingsPage() {
+  const { api } = useSession();
+  const qc = useQueryClient();
+  const keys = useQuery({ queryKey: ['keys'], queryFn: () => api.keys().then((r) => r.items) });
+  const tokens = useQuery({ queryKey: ['tokens'], queryFn: () => api.tokens().then((r) => r.items) });
+
+  const keysChanged = () => qc.invalidateQueries({ queryKey: ['keys'] });
+  const tokensChanged = () => qc.invalidateQueries({ queryKey: ['tokens'] });
+  const addKey = useMutation({ mutationFn: ({ publicKey, name }: NewKey) => api.addKey(publicKey, name), onSuccess: keysChanged });
+  const removeKey = useMutation({ mutationFn: (id: string) => api.removeKey(id), onSuccess: keysChanged });
+  const createToken = useMutation({ mutationFn: ({ name, expiresIn }: NewToken) => api.createToken(name, expiresIn), onSuccess: tokensChanged });
+  const revokeToken = useMutation({ mutationFn: (id: string) => api.revokeToken(id), onSuccess: tokensChanged });
+
+  return (
+    <SettingsPageView
+      origin={window.location.origin}
+      keys={loadable(keys)}
+      tokens={loadable(tokens)}
+      addKey={{ run: addKey.mutateAsync, busy: addKey.isPending, error: addKey.error }}
+      removeKey={removeKey.mutateAsync}
+      createToken={{ run: createToken.mutateAsync, busy: createToken.isPending, error: createToken.error }}
+      created={createToken.data}
+      onSecretCopied={createToken.reset}
+      revokeToken={revokeToken.mutateAsync}
+    />
+  );
+}

@@ -1,0 +1,56 @@
+import { useMutation, useQuery, useQueryClient, type UseMutationResult, type UseQueryResult } from '@tanstack/react-query';
+import { useNavigate, useParams } from 'react-router';
+import { useSession } from '../api/session.tsx';
+import { TeamPageView, type Change, type Loadable, type MemberChange } from './TeamPageView.tsx';
+
+const loadable = <T,>(q: UseQueryResult<T>): Loadable<T> => ({ data: q.data, error: q.error, pending: q.isPending });
+const change = <R, V>(m: UseMutationResult<R, Error, V>): Change<V> => ({ run: m.mutateAsync, busy: m.isPending, error: m.error, value: m.variables });
+
+/** `/teams/:team`: the team, its quota and usage (live), its members and its workspaces. */
+export function TeamPage() {
+  const name = useParams().team ?? '';
+  const { api, me, can } = useSession();
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+
+  const team = useQuery({ queryKey: ['team', name], queryFn: () => api.team(name) });
+  const usage = useQuery({ queryKey: ['usage', name], queryFn: () => api.usage(name) });
+  const members = useQuery({ queryKey: ['members', name], queryFn: () => api.members(name).then((r) => r.items) });
+  const workspaces = useQuery({ queryKey: ['workspaces', 'team', name], queryFn: () => api.teamWorkspaces(name).then((r) => r.items) });
+
+  /** After a membership change: the list, and my own role when the change was mine. */
+  const refresh = async (username: string) => {
+    const mine = username === me.user.username;
+    await Promise.all([
+      qc.invalidateQueries({ queryKey: ['members', name] }),
+      mine ? qc.invalidateQueries({ queryKey: ['me'] }) : null,
+      mine ? qc.invalidateQueries({ queryKey: ['team', name] }) : null,
+    ]);
+  };
+  const setMember = ({ username, role }: MemberChange) => api.setMember(name, username, role);
+  const addMember = useMutation({ mutationFn: setMember, onSuccess: (_, v) => refresh(v.username) });
+  const changeRole = useMutation({ mutationFn: setMember, onSuccess: (_, v) => refresh(v.username) });
+  const removeMember = useMutation({
+    mutationFn: (username: string) => api.removeMember(name, username),
+    onSuccess: async (_, username) => {
+      await refresh(username);
+      if (username === me.user.username && !me.user.admin) navigate('/teams');
+    },
+  });
+
+  return (
+    <TeamPageView
+      name={name}
+      me={me.user.username}
+      admin={me.user.admin}
+      team={loadable(team)}
+      usage={loadable(usage)}
+      members={loadable(members)}
+      workspaces={loadable(workspaces)}
+      canManage={can('team.members.update', { kind: 'team', id: name })}
+      addMember={change(addMember)}
+      changeRole={change(changeRole)}
+      removeMember={removeMember.mutateAsync}
+    />
+  );
+}

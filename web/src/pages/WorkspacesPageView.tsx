@@ -1,0 +1,113 @@
+import { Link } from 'react-router';
+import { useProgress } from '../api/events.tsx';
+import type { WorkspaceView } from '../api/types.ts';
+import { Button, EmptyState, ErrorNote, Loading, Notice, PageHeader, PhaseBadge } from '../components/ui.tsx';
+import { ago, resources } from '../format.ts';
+import { isStarting, WorkspaceActions } from './WorkspaceActions.tsx';
+
+export interface WorkspacesPageViewProps {
+  workspaces: WorkspaceView[] | undefined;
+  /** more than one page exists (shown as a hint to use the CLI or team pages) */
+  more: boolean;
+  error: unknown;
+  canLaunch: boolean;
+  /** a workspace just launched from here, shown with a note until it runs */
+  launched: WorkspaceView | null;
+  /** the signed-in username */
+  me: string;
+  onLaunch: () => void;
+}
+
+export function WorkspacesPageView({ workspaces, more, error, canLaunch, launched, me, onLaunch }: WorkspacesPageViewProps) {
+  const launchButton = canLaunch ? (
+    <Button variant="primary" onClick={onLaunch}>
+      New workspace
+    </Button>
+  ) : null;
+  return (
+    <>
+      <PageHeader title="Workspaces" subtitle="Your workspaces and your teams' shared ones." actions={launchButton} />
+      {launched && workspaces?.some((w) => w.id === launched.id && isStarting(w)) ? (
+        <Notice tone="success">
+          {launched.team}/{launched.name} is starting. Its progress shows below; <strong>Open</strong> appears when it is ready.
+        </Notice>
+      ) : null}
+      <ErrorNote error={error} />
+      {workspaces === undefined && !error ? <Loading /> : null}
+      {workspaces && workspaces.length === 0 ? (
+        <div className="card">
+          <EmptyState title="No workspaces yet" action={launchButton}>
+            {canLaunch
+              ? 'A workspace is your own environment with a persistent home: launch one from a profile, then open it in the browser.'
+              : 'You can see the workspaces of your teams here. You are a viewer in every team, so you cannot launch one: ask a team owner for the editor role.'}
+          </EmptyState>
+        </div>
+      ) : null}
+      {workspaces && workspaces.length > 0 ? (
+        <section className="card" aria-label="Workspaces">
+          <div className="table-wrap">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">Workspace</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Profile and resources</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Last active</th>
+                  <th scope="col">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {workspaces.map((ws) => (
+                  <WorkspaceRow key={ws.id} ws={ws} me={me} />
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {more ? <p className="muted">Showing the first 200. Team pages list each team's workspaces.</p> : null}
+        </section>
+      ) : null}
+    </>
+  );
+}
+
+function WorkspaceRow({ ws, me }: { ws: WorkspaceView; me: string }) {
+  const progress = useProgress(ws.team, ws.name);
+  const starting = isStarting(ws);
+  return (
+    <tr>
+      <td className="cell-main" data-label="Workspace">
+        <Link className="cell-title" to={`/workspaces/${ws.team}/${ws.name}`}>
+          {ws.name}
+        </Link>
+        <div className="cell-sub">
+          team {ws.team}
+          {ws.owner !== me ? ` · owner ${ws.owner}` : ''}
+          {ws.shared ? ' · shared' : ''}
+        </div>
+      </td>
+      <td data-label="State">
+        <div className="state-cell">
+          <PhaseBadge phase={ws.phase} desired={ws.desired} />
+          {starting && progress ? (
+            <span className="progress-msg" aria-live="polite">
+              {progress.message}
+            </span>
+          ) : null}
+          {ws.phase === 'failed' && ws.reason ? <span className="failure">{ws.reason}</span> : null}
+        </div>
+      </td>
+      <td data-label="Profile">
+        <div>{ws.profile}</div>
+        <div className="cell-sub">{resources(ws.resources)}</div>
+      </td>
+      <td data-label="Created">{ago(ws.createdAt)}</td>
+      <td data-label="Last active">{ago(ws.lastActivityAt)}</td>
+      <td className="row-actions-cell" data-label="Actions">
+        <WorkspaceActions ws={ws} compact />
+      </td>
+    </tr>
+  );
+}

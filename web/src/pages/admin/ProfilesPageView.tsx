@@ -1,0 +1,95 @@
+import { Link } from 'react-router';
+import type { ProfileView } from '../../api/types.ts';
+import { EmptyState, ErrorNote, Loading, Section } from '../../components/ui.tsx';
+import { resources } from '../../format.ts';
+
+export interface ProfilesPageViewProps {
+  /** undefined while loading */
+  profiles: ProfileView[] | undefined;
+  error: unknown;
+}
+
+const ENVIRONMENTS: Record<ProfileView['environment'], string> = { jupyter: 'Jupyter', shell: 'Shell (SSH)', custom: 'Custom app' };
+
+export function ProfilesPageView({ profiles, error }: ProfilesPageViewProps) {
+  return (
+    <Section title="Profiles">
+      <p className="muted admin-intro">
+        Profiles are the kinds of workspace people can launch. They are defined in the <code>profiles</code> list of the server's config file and change when the
+        server restarts with a new one; this page shows them as admission sees them.
+      </p>
+      <ErrorNote error={error} />
+      {profiles === undefined && !error ? <Loading label="Loading profiles…" /> : null}
+      {profiles && profiles.length === 0 ? (
+        <EmptyState title="No profiles defined">
+          Nobody can launch a workspace until the server's config file lists at least one profile under <code>profiles</code>.
+        </EmptyState>
+      ) : null}
+      {profiles && profiles.length > 0 ? (
+        <div className="table-wrap">
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Profile</th>
+                <th scope="col">Environment</th>
+                <th scope="col">Resources</th>
+                <th scope="col">Tier</th>
+                <th scope="col">Egress</th>
+                <th scope="col">Idle timeout</th>
+                <th scope="col">Teams</th>
+              </tr>
+            </thead>
+            <tbody>
+              {profiles.map((p) => (
+                <ProfileRow key={p.name} profile={p} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </Section>
+  );
+}
+
+function ProfileRow({ profile: p }: { profile: ProfileView }) {
+  return (
+    <tr>
+      <td className="cell-main" data-label="Profile">
+        <div className="cell-title">
+          {p.displayName} <code className="admin-name">{p.name}</code>
+        </div>
+        {p.description ? <div className="cell-sub admin-description">{p.description}</div> : null}
+      </td>
+      <td data-label="Environment">{ENVIRONMENTS[p.environment]}</td>
+      <td data-label="Resources">
+        <div className="admin-stack">
+          <div>{resources(p.resources)}</div>
+          <div className="cell-sub">
+            guaranteed {p.resources.cpu.guarantee} CPU · {p.resources.memory.guarantee}
+          </div>
+        </div>
+      </td>
+      <td data-label="Tier">
+        <span className={`badge ${p.tier === 'sandboxed' ? 'badge-ok' : 'badge-idle'}`}>{p.tier}</span>
+      </td>
+      <td data-label="Egress">{p.egress === 'public' ? 'Public internet' : <span className="muted">None</span>}</td>
+      <td data-label="Idle timeout">{p.idleTimeout === 'never' || p.idleTimeout === '0' ? <span className="muted">never</span> : p.idleTimeout}</td>
+      <td data-label="Teams">
+        {p.teams === null ? (
+          <span className="muted admin-nowrap">All teams</span>
+        ) : p.teams.length === 0 ? (
+          <span className="muted">No team</span>
+        ) : (
+          <span className="admin-links">
+            {p.teams.map((t, i) => (
+              <span key={t}>
+                {i > 0 ? ', ' : ''}
+                <Link to={`/teams/${t}`}>{t}</Link>
+              </span>
+            ))}
+          </span>
+        )}
+      </td>
+    </tr>
+  );
+}
