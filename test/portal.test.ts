@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { DEFAULT_PORTAL_DIR } from '../src/server/portal.js';
+import { startServer } from './helpers.js';
 import { run, sandboxesAvailable, startSandboxServer, type SandboxServer } from './sandbox.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -304,4 +305,22 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     assert.deepEqual(axeFindings, [], 'axe-core: no serious or critical findings');
     assert.ok(shots.length >= 24, `screenshots saved (${shots.length}) under ${SHOTS}`);
   });
+});
+
+test('behind an SSO proxy the trusted header signs people in: no sign-in form, no sign-out button', { skip: available === true ? false : available }, async () => {
+  const t = await startServer({ flags: { 'auth.header': 'kubeflow-userid', 'auth.trustedProxies': ['127.0.0.1', '::1'] } });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  try {
+    const context = await browser.newContext({ extraHTTPHeaders: { 'kubeflow-userid': 'sso-sam' } });
+    const page = await context.newPage();
+    await page.goto(`${t.url}/login?next=%2Fsettings`);
+    await page.waitForURL(/\/settings$/);
+    await page.getByRole('heading', { name: 'Keys & tokens', level: 1 }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Sign out' }).count(), 0);
+    assert.equal(await page.getByLabel('Password').count(), 0);
+    const me = (await t.call('GET', '/api/v1/users/sso-sam', { token: t.adminToken })).body;
+    assert.equal(me.sso, true, 'registered at first sign-in');
+  } finally {
+    await browser.close();
+  }
 });

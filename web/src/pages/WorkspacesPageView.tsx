@@ -100,8 +100,10 @@ function WorkspaceRow({ ws, me }: { ws: WorkspaceView; me: string }) {
         </div>
       </td>
       <td data-label="Profile">
-        <div>{ws.profile}</div>
-        <div className="cell-sub">{resources(ws.resources)}</div>
+        <div>
+          {ws.profile}
+          <div className="cell-sub">{resources(ws.resources)}</div>
+        </div>
       </td>
       <td data-label="Created">{ago(ws.createdAt)}</td>
       <td data-label="Last active">{ago(ws.lastActivityAt)}</td>
