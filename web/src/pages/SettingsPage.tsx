@@ -1,8 +1,7 @@
-import { useMutation, useQuery, useQueryClient, type UseQueryResult } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSession } from '../api/session.tsx';
-import { SettingsPageView, type Loadable, type NewKey, type NewToken } from './SettingsPageView.tsx';
-
-const loadable = <T,>(q: UseQueryResult<T>): Loadable<T> => ({ data: q.data, error: q.error, pending: q.isPending });
+import { asChange, loadable } from '../api/viewModel.ts';
+import { SettingsPageView, type NewKey, type NewToken } from './SettingsPageView.tsx';
 
 /** `/settings`: my SSH keys and API tokens. The same for local and single sign-on accounts. */
 export function SettingsPage() {
@@ -23,9 +22,9 @@ export function SettingsPage() {
       origin={window.location.origin}
       keys={loadable(keys)}
       tokens={loadable(tokens)}
-      addKey={{ run: addKey.mutateAsync, busy: addKey.isPending, error: addKey.error }}
+      addKey={asChange(addKey)}
       removeKey={removeKey.mutateAsync}
-      createToken={{ run: createToken.mutateAsync, busy: createToken.isPending, error: createToken.error }}
+      createToken={asChange(createToken)}
       created={createToken.data}
       onSecretCopied={createToken.reset}
       revokeToken={revokeToken.mutateAsync}

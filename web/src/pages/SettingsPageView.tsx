@@ -1,22 +1,9 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
 import type { SshKeyView, TokenCreatedView, TokenView } from '../api/types.ts';
+import type { Change, Loadable } from '../api/viewModel.ts';
 import { Button, ConfirmDialog, CopyField, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, Section, Select, TextInput } from '../components/ui.tsx';
 import { ago, dateTime } from '../format.ts';
 import './settings.css';
-
-/** What a query gives a view: its data once there, or why not. */
-export interface Loadable<T> {
-  data: T | undefined;
-  error: unknown;
-  pending: boolean;
-}
-
-/** A change the view can ask for; its refusal stays shown until the next try. */
-export interface Change<V> {
-  run(value: V): Promise<unknown>;
-  busy: boolean;
-  error: unknown;
-}
 
 export interface NewKey {
   publicKey: string;
@@ -197,7 +184,7 @@ function AddKey({ addKey }: { addKey: Change<NewKey> }) {
           {(p) => <TextInput {...p} name="keyName" autoComplete="off" maxLength={64} placeholder="e.g. work laptop" value={name} onChange={(e) => setName(e.target.value)} />}
         </Field>
       </div>
-      <Button type="submit" variant="primary" busy={addKey.busy}>
+      <Button type="submit" variant="primary" busy={addKey.pending}>
         Add key
       </Button>
     </form>
@@ -358,7 +345,7 @@ function CreateToken({ createToken, secret }: { createToken: Change<NewToken>; s
             </Select>
           )}
         </Field>
-        <Button type="submit" variant="primary" busy={createToken.busy}>
+        <Button type="submit" variant="primary" busy={createToken.pending}>
           Create token
         </Button>
       </div>

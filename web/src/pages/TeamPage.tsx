@@ -1,10 +1,8 @@
-import { useMutation, useQuery, useQueryClient, type UseMutationResult, type UseQueryResult } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
 import { useSession } from '../api/session.tsx';
-import { TeamPageView, type Change, type Loadable, type MemberChange } from './TeamPageView.tsx';
-
-const loadable = <T,>(q: UseQueryResult<T>): Loadable<T> => ({ data: q.data, error: q.error, pending: q.isPending });
-const change = <R, V>(m: UseMutationResult<R, Error, V>): Change<V> => ({ run: m.mutateAsync, busy: m.isPending, error: m.error, value: m.variables });
+import { asChange, loadable } from '../api/viewModel.ts';
+import { TeamPageView, type MemberChange } from './TeamPageView.tsx';
 
 /** `/teams/:team`: the team, its quota and usage (live), its members and its workspaces. */
 export function TeamPage() {
@@ -48,8 +46,8 @@ export function TeamPage() {
       members={loadable(members)}
       workspaces={loadable(workspaces)}
       canManage={can('team.members.update', { kind: 'team', id: name })}
-      addMember={change(addMember)}
-      changeRole={change(changeRole)}
+      addMember={asChange(addMember)}
+      changeRole={asChange(changeRole)}
       removeMember={removeMember.mutateAsync}
     />
   );

@@ -4,26 +4,11 @@ import { isValidName, NAME_RULE } from '../../../src/domain/names.ts';
 import { ROLES } from '../../../src/domain/roles.ts';
 import { ApiError } from '../api/client.ts';
 import type { MemberView, Role, TeamView, UsageView, WorkspaceView } from '../api/types.ts';
+import type { Change, Loadable } from '../api/viewModel.ts';
 import { Button, ConfirmDialog, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, PhaseBadge, Section, Select, TextInput } from '../components/ui.tsx';
 import { ago, dateTime, plural, resources } from '../format.ts';
 import { QuotaBars } from './QuotaBars.tsx';
 import './team.css';
-
-/** What a query gives a view: its data once there, or why not. */
-export interface Loadable<T> {
-  data: T | undefined;
-  error: unknown;
-  pending: boolean;
-}
-
-/** A change the view can ask for; its refusal stays shown until the next try. */
-export interface Change<V> {
-  run(value: V): Promise<unknown>;
-  busy: boolean;
-  error: unknown;
-  /** what the last (or current) run was asked to do */
-  value: V | undefined;
-}
 
 export interface MemberChange {
   username: string;
@@ -158,7 +143,7 @@ function MembersSection({ name, me, admin, members, canManage, addMember, change
   return (
     <Section title="Members" actions={list ? <span className="muted">{plural(list.length, 'member')}</span> : undefined}>
       {!canManage && list ? <p className="hint members-note">Only the team’s owners can add or remove members and change roles.</p> : null}
-      {changeRole.error && changeRole.value && !demoting ? <ErrorNote error={changeRole.error} title={`Could not change the role of ${changeRole.value.username}.`} /> : null}
+      {changeRole.error && changeRole.input && !demoting ? <ErrorNote error={changeRole.error} title={`Could not change the role of ${changeRole.input.username}.`} /> : null}
       {list ? (
         list.length === 0 ? (
           <EmptyState title="No members">This team has no members yet.</EmptyState>
@@ -190,7 +175,7 @@ function MembersSection({ name, me, admin, members, canManage, addMember, change
                           className="role-select"
                           aria-label={`Role of ${m.username}`}
                           value={m.role}
-                          disabled={changeRole.busy && changeRole.value?.username === m.username}
+                          disabled={changeRole.pending && changeRole.input?.username === m.username}
                           onChange={(e) => askRole(m, e.target.value as Role)}
                         >
                           {ROLES.map((r) => (
@@ -318,7 +303,7 @@ function AddMember({ members, addMember }: { members: MemberView[]; addMember: C
             </Select>
           )}
         </Field>
-        <Button type="submit" variant="primary" busy={addMember.busy}>
+        <Button type="submit" variant="primary" busy={addMember.pending}>
           Add member
         </Button>
       </div>

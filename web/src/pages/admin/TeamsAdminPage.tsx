@@ -1,7 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSession } from '../../api/session.tsx';
 import type { NewTeam } from '../../api/types.ts';
-import { allPages, asChange } from './adminKit.ts';
+import { asChange } from '../../api/viewModel.ts';
+import { allPages } from './adminKit.ts';
 import { TeamsAdminView, type QuotaEdit, type SensitiveEdit } from './TeamsAdminView.tsx';
 
 /** Every team on the platform: create one, change its quota, mark it sensitive. */

@@ -2,9 +2,10 @@ import { useId, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import { isValidName, NAME_RULE } from '../../../../src/domain/names.ts';
 import type { NewTeam, QuotaChange, TeamView } from '../../api/types.ts';
+import { runThen, type Change } from '../../api/viewModel.ts';
 import { Button, ConfirmDialog, Dialog, EmptyState, ErrorNote, Field, Loading, Notice, Section, TextInput } from '../../components/ui.tsx';
 import { ago, dateTime, plural } from '../../format.ts';
-import { matches, runThen, type Change } from './adminKit.ts';
+import { matches } from './adminKit.ts';
 import { changedQuota, EMPTY_QUOTA, gpuSummary, quotaSummary, quotaToFields, readQuota, type QuotaErrors, type QuotaFields } from './quotaFields.ts';
 
 export interface QuotaEdit {

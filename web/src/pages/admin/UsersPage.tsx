@@ -1,7 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSession } from '../../api/session.tsx';
 import type { NewUser, UserChange } from '../../api/types.ts';
-import { allPages, asChange } from './adminKit.ts';
+import { asChange } from '../../api/viewModel.ts';
+import { allPages } from './adminKit.ts';
 import { UsersPageView } from './UsersPageView.tsx';
 
 /** Every account on the platform: create one, disable or enable it, give or take the platform admin role. */

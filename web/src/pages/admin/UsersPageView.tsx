@@ -1,9 +1,10 @@
 import { useId, useState, type FormEvent } from 'react';
 import { isValidName, NAME_RULE } from '../../../../src/domain/names.ts';
 import type { NewUser, UserChange, UserCreatedView, UserView } from '../../api/types.ts';
+import { runThen, type Change } from '../../api/viewModel.ts';
 import { Button, ConfirmDialog, CopyField, Dialog, EmptyState, ErrorNote, Field, Loading, Notice, Section, TextInput } from '../../components/ui.tsx';
 import { ago, dateTime, plural } from '../../format.ts';
-import { matches, runThen, type Change } from './adminKit.ts';
+import { matches } from './adminKit.ts';
 
 export interface UserEdit {
   username: string;
