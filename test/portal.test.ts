@@ -52,6 +52,9 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
       const r = await t.call('PUT', `/api/v1/teams/ml/members/${user}`, { token: olga, body: { role } });
       assert.equal(r.status, 200, JSON.stringify(r.body));
     }
+    // a GPU pool shared with ml, for the admin's inventory
+    assert.equal((await t.call('POST', '/api/v1/gpu-pools', { token: t.adminToken, body: { name: 'dgx', gpuType: 'h100', size: 8 } })).status, 201);
+    assert.equal((await t.call('PUT', '/api/v1/gpu-pools/dgx/grants/ml', { token: t.adminToken, body: { limit: 2 } })).status, 200);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     suite.after(() => browser.close());
     rmSync(SHOTS, { recursive: true, force: true });
@@ -87,6 +90,7 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
   async function shoot(page: Page, name: string) {
     for (const [width, height] of [[1280, 800], [375, 812]] as const) {
       await page.setViewportSize({ width, height });
+      await page.evaluate(() => window.scrollTo(0, 0));
       await page.waitForTimeout(150);
       const file = join(SHOTS, `${name}-${width}.png`);
       await page.screenshot({ path: file, fullPage: true });
