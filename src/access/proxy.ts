@@ -52,17 +52,9 @@ interface Code {
 
 interface Upstream {
   endpoint: Endpoint;
-  /** kept-alive connections to the app's address */
+  /** kept-alive connections to the app, this workspace's alone */
   pool: Pool;
 }
-
-/** Kept-alive connections to one app address, and the workspaces that address serves. */
-interface SharedPool {
-  pool: Pool;
-  workspaces: Set<string>;
-}
-
-const addressKey = (a: Endpoint['address']) => ('socketPath' in a ? `unix:${a.socketPath}` : `tcp:${a.host}:${a.port}`);
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
 const CODE_TTL_MS = 60_000;
@@ -149,9 +141,7 @@ export function createProxy(opts: ProxyOptions) {
   const codes = new Map<string, Code>();
   const appSessions = new Map<string, AppSession>();
   const routes = new Map<string, { at: number; ws: Workspace | undefined }>();
-  const upstreams = new Map<string, Upstream & { key: string }>();
-  /** by app address: each workspace has an address of its own, so in practice one pool per workspace */
-  const pools = new Map<string, SharedPool>();
+  const upstreams = new Map<string, Upstream>();
   /** upgraded connections: the HTTP server no longer tracks them, so closing ends them here */
   const tunnels = createTunnels({ agentPath: opts.relayAgent, log });
   /** session cookie hash → authentication, for single-origin mode */
@@ -185,55 +175,49 @@ export function createProxy(opts: ProxyOptions) {
     const team = await store.teams.byName(a.team);
     const ws = team && (await store.workspaces.byName(team.id, a.name));
     routes.set(key, { at, ws });
+    // a workspace deleted (or replaced by another of the same name) lets go of its connections too
+    if (hit?.ws && hit.ws.id !== ws?.id) dropUpstream(hit.ws.id);
     if (ws && ws.phase !== 'running') dropUpstream(ws.id);
     return ws;
   }
 
-  function dropUpstream(workspaceId: string): void {
+  /** Forgets a workspace's endpoint and closes its connections; `failed` is the one a failure came through, so a late failure cannot drop a newer endpoint. */
+  function dropUpstream(workspaceId: string, failed?: Upstream): void {
     const u = upstreams.get(workspaceId);
-    if (!u) return;
+    if (!u || (failed && u !== failed)) return;
     upstreams.delete(workspaceId);
-    const shared = pools.get(u.key);
-    shared?.workspaces.delete(workspaceId);
-    if (shared && shared.workspaces.size === 0) {
-      pools.delete(u.key);
-      void shared.pool.destroy().catch(() => undefined);
-    }
+    void u.pool.destroy().catch(() => undefined);
   }
 
-  /** The app's address is gone (refused, socket missing): every workspace routed there looks its endpoint up again. */
-  function dropAddress(workspaceId: string): void {
-    const key = upstreams.get(workspaceId)?.key;
-    const shared = key === undefined ? undefined : pools.get(key);
-    if (!shared) return dropUpstream(workspaceId);
-    for (const id of [...shared.workspaces]) dropUpstream(id);
-  }
+  /** endpoint lookups under way, so concurrent first requests to a workspace share one */
+  const resolving = new Map<string, Promise<Upstream>>();
 
   async function upstreamFor(ws: Workspace): Promise<Upstream> {
     const known = upstreams.get(ws.id);
     if (known) return known;
+    let pending = resolving.get(ws.id);
+    if (!pending) {
+      pending = resolveUpstream(ws).finally(() => resolving.delete(ws.id));
+      resolving.set(ws.id, pending);
+    }
+    return pending;
+  }
+
+  async function resolveUpstream(ws: Workspace): Promise<Upstream> {
     if (!runtime) throw new Refusal(503, 'not_running', `workspace ${ws.team}/${ws.name} cannot run: no runtime is configured`, { phase: ws.phase });
     const endpoint = await runtime.endpoint(ws.id, 'http');
-    // Per app address, so a slow or dead workspace never holds connections another needs; workspaces
-    // a runtime serves at one address (an app serving several) share its connections, as HTTP agents do.
+    // Per workspace, so a slow or dead one never holds connections another needs.
     const address = endpoint.address;
-    const key = addressKey(address);
-    let shared = pools.get(key);
-    if (!shared) {
-      const pool = new Pool('socketPath' in address ? 'http://localhost' : `http://${address.host}:${address.port}`, {
-        ...('socketPath' in address ? { socketPath: address.socketPath } : {}),
-        connections: 256,
-        pipelining: 1,
-        keepAliveTimeout: 60_000,
-        headersTimeout: opts.responseTimeoutMs,
-        // streams (event streams, long downloads) may pause as long as they like
-        bodyTimeout: 0,
-      });
-      shared = { pool, workspaces: new Set() };
-      pools.set(key, shared);
-    }
-    shared.workspaces.add(ws.id);
-    const u = { endpoint, pool: shared.pool, key };
+    const pool = new Pool('socketPath' in address ? 'http://localhost' : `http://${address.host}:${address.port}`, {
+      ...('socketPath' in address ? { socketPath: address.socketPath } : {}),
+      connections: 256,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      headersTimeout: opts.responseTimeoutMs,
+      // streams (event streams, long downloads) may pause as long as they like
+      bodyTimeout: 0,
+    });
+    const u = { endpoint, pool };
     upstreams.set(ws.id, u);
     return u;
   }
@@ -413,7 +397,7 @@ export function createProxy(opts: ProxyOptions) {
             if (attempt === 0 && bodiless && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')) return send(1);
             if (code === 'ECONNREFUSED' || code === 'ENOENT') {
               // the endpoint went with the sandbox: look it up afresh next time
-              dropAddress(ws.id);
+              dropUpstream(ws.id, upstream);
               routes.delete(`${a.team}/${a.name}`);
             }
             const refusal = code === 'UND_ERR_HEADERS_TIMEOUT'
@@ -593,7 +577,7 @@ export function createProxy(opts: ProxyOptions) {
         up.on('error', (err) => {
           clearTimeout(timer);
           const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ECONNREFUSED' || code === 'ENOENT') dropAddress(ws.id);
+          if (code === 'ECONNREFUSED' || code === 'ENOENT') dropUpstream(ws.id, upstream);
           refuseUpgrade(socket, 502, `workspace ${a.team}/${a.name} is not answering`);
         });
         up.end();
