@@ -200,6 +200,21 @@ for (const kind of databaseKinds()) {
       );
       assert.ok(got.slice(1).every((e) => e.id === ''), 'no ids: the stream does not resume');
       assert.equal((await fetch(`${t.url}/api/v1/events`)).status, 401);
+
+      // leaving a team stops its events at once; a disabled account's stream ends
+      assert.equal((await t.call('PUT', '/api/v1/teams/lab/members/zed', { token: ivy, body: { role: 'viewer' } })).status, 200);
+      const started = Date.now();
+      const zedStream = readEvents(t, '/api/v1/events', zed, 10);
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal((await t.call('DELETE', '/api/v1/teams/lab/members/zed', { token: ivy })).status, 204);
+      await t.call('POST', '/api/v1/teams/lab/workspaces', { token: ivy, body: { name: 'after', profile: 'small', start: false } });
+      await t.call('POST', '/api/v1/teams/zed/workspaces', { token: zed, body: { name: 'own', profile: 'small', start: false } });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await t.call('PATCH', '/api/v1/users/zed', { token: t.adminToken, body: { disabled: true } })).status, 200);
+      const zedGot = await zedStream;
+      assert.deepEqual([...zedGot[0]!.data.teams].sort(), ['lab', 'zed']);
+      assert.deepEqual(zedGot.slice(1).map((e) => `${e.event} ${e.data.team}/${e.data.workspace}`), ['created zed/own']);
+      assert.ok(Date.now() - started < 4000, 'the stream ended when the account was disabled');
     });
 
     test('the OpenAPI document describes every route with its schemas', async () => {

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidInput } from '../domain/index.js';
+import { can, InvalidInput } from '../domain/index.js';
 import type { Authenticated, Identity } from '../identity/index.js';
 import type { Store, StoredEvent } from '../store/index.js';
 import { eventView } from './views.js';
@@ -80,7 +80,7 @@ function openStream(reply: FastifyReply) {
   return res;
 }
 
-/** How often the multi-team stream re-reads the viewer's credentials and team memberships (and keeps the connection alive). */
+/** How often the multi-team stream writes a keep-alive and re-reads the viewer's credentials and teams (they are also re-read at once on every access change). */
 const RECHECK_MS = 10_000;
 
 /**
@@ -91,12 +91,14 @@ const RECHECK_MS = 10_000;
  * Last-Event-ID: events of different teams may commit out of id order, so one
  * position cannot say what a client has seen across teams.
  *
- * The viewer's credentials and memberships are re-read every few seconds: a
- * revoked session or disabled account ends the stream, and a team the viewer
- * leaves stops being shown (one joined is shown from the next re-read).
+ * Which teams are shown follows the viewer's current roles through `can()`:
+ * whenever users, tokens or memberships change (and every few seconds) the
+ * credentials are re-read, so a revoked session or disabled account ends the
+ * stream and a team left stops being shown at once.
  */
 export async function streamMyEvents(store: Store, identity: Identity, auth: Authenticated, reply: FastifyReply): Promise<void> {
-  let teams = await teamNames(store, auth.user.id);
+  const names = new Map<string, string>();
+  let teams = await visibleTeams(store, auth, names);
   const res = openStream(reply);
   let closed = false;
   const unsubscribe = store.events.subscribe((e) => {
@@ -105,24 +107,57 @@ export async function streamMyEvents(store: Store, identity: Identity, auth: Aut
     res.write(`event: ${e.type}\ndata: ${JSON.stringify(eventView(e, team))}\n\n`);
     if (res.writableLength > MAX_BUFFERED) res.destroy();
   });
-  const recheck = setInterval(() => {
+  let checking = false;
+  let again = false;
+  const recheck = async () => {
+    if (checking) return void (again = true);
+    checking = true;
+    try {
+      do {
+        again = false;
+        const current = await identity.recheck(auth);
+        if (closed) return;
+        if (!current) return stop(true);
+        teams = await visibleTeams(store, current, names);
+      } while (again && !closed);
+    } catch {
+      stop(false);
+    } finally {
+      checking = false;
+    }
+  };
+  const offAccess = store.onAccessChange(() => void recheck());
+  const timer = setInterval(() => {
     res.write(': keep-alive\n\n');
-    void (async () => {
-      const current = await identity.recheck(auth);
-      if (closed) return;
-      if (!current) return res.end();
-      teams = await teamNames(store, auth.user.id);
-    })().catch(() => res.destroy());
+    void recheck();
   }, RECHECK_MS);
-  res.on('close', () => {
+  function stop(end: boolean) {
+    if (closed) return;
     closed = true;
-    clearInterval(recheck);
+    clearInterval(timer);
     unsubscribe();
-  });
+    offAccess();
+    if (end) res.end();
+    else res.destroy();
+  }
+  res.on('close', () => stop(false));
   res.write(`event: ready\ndata: ${JSON.stringify({ teams: [...teams.values()] })}\n\n`);
 }
 
-async function teamNames(store: Store, userId: string): Promise<Map<string, string>> {
-  const page = await store.teams.list({ userId, limit: 500 });
-  return new Map(page.items.map((t) => [t.id, t.name]));
+/** Team id → name of the teams the subject belongs to and may read; names are looked up once per stream. */
+async function visibleTeams(store: Store, auth: Authenticated, names: Map<string, string>): Promise<Map<string, string>> {
+  const subject = auth.subject;
+  if (subject.kind !== 'user') return new Map();
+  const out = new Map<string, string>();
+  for (const id of subject.roles.keys()) {
+    if (!can(subject, 'team.read', { kind: 'team', id })) continue;
+    let name = names.get(id);
+    if (name === undefined) {
+      name = (await store.teams.get(id))?.name;
+      if (name === undefined) continue;
+      names.set(id, name);
+    }
+    out.set(id, name);
+  }
+  return out;
 }

@@ -30,7 +30,8 @@ function sessionEnded() {
   const next = location.pathname + location.search;
   const params = new URLSearchParams({ next });
   if (hadSession) params.set('expired', '1');
-  history.pushState(null, '', `/login?${params}`);
+  // replace, not push: Back must not return to a page that can only fail
+  history.replaceState(null, '', `/login?${params}`);
   dispatchEvent(new PopStateEvent('popstate'));
 }
 

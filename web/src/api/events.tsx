@@ -1,5 +1,6 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { createContext, useContext, useEffect, useMemo, useSyncExternalStore, type ReactNode } from 'react';
+import { useApi } from './session.tsx';
 import type { EventView } from './types.ts';
 
 /** The latest word from a workspace's events: what it is doing right now. */
@@ -29,6 +30,7 @@ const CHANGES = new Set(['created', 'desired', 'phase', 'deleted']);
  */
 export function LiveEventsProvider({ children }: { children: ReactNode }) {
   const qc = useQueryClient();
+  const api = useApi();
   const store = useMemo(() => {
     const latest = new Map<string, Progress>();
     const listeners = new Set<() => void>();
@@ -60,8 +62,11 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
   }, []);
 
   useEffect(() => {
-    const source = new EventSource('/api/v1/events');
+    let source: EventSource | undefined;
     let refetch: ReturnType<typeof setTimeout> | undefined;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let delay = 1000;
+    let stopped = false;
     const refresh = () => {
       clearTimeout(refetch);
       // a burst of events (a start moves through several phases) becomes one refetch
@@ -81,17 +86,32 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
       store.notify();
       if (CHANGES.has(e.type)) refresh();
     };
-    source.addEventListener('ready', () => {
-      store.setConnected(true);
-      refresh();
-    });
-    for (const type of ['created', 'desired', 'phase', 'step', 'idle-warning', 'deleted']) source.addEventListener(type, onEvent);
-    source.onerror = () => store.setConnected(false);
-    return () => {
-      clearTimeout(refetch);
-      source.close();
+    const connect = () => {
+      source = new EventSource('/api/v1/events');
+      source.addEventListener('ready', () => {
+        delay = 1000;
+        store.setConnected(true);
+        refresh();
+      });
+      for (const type of ['created', 'desired', 'phase', 'step', 'idle-warning', 'deleted']) source.addEventListener(type, onEvent);
+      source.onerror = () => {
+        store.setConnected(false);
+        // after a network error the browser reconnects by itself; a refusal (the session ended, a proxy's error page) closes the stream for good
+        if (stopped || source?.readyState !== EventSource.CLOSED) return;
+        // a 401 here sends the person to sign in; otherwise try again, less and less often
+        void api.me().catch(() => undefined);
+        retry = setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30_000);
+      };
     };
-  }, [qc, store]);
+    connect();
+    return () => {
+      stopped = true;
+      clearTimeout(refetch);
+      clearTimeout(retry);
+      source?.close();
+    };
+  }, [api, qc, store]);
 
   return <Ctx.Provider value={store.api}>{children}</Ctx.Provider>;
 }

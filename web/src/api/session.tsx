@@ -1,4 +1,4 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { createContext, useContext, useMemo, type ReactNode } from 'react';
 import { can, type Action, type Resource, type Subject } from '../../../src/domain/authz.ts';
 import type { Endpoints } from './endpoints.ts';
@@ -52,10 +52,4 @@ export function useSession(): Session {
   const s = useContext(SessionContext);
   if (!s) throw new Error('useSession outside SessionProvider');
   return s;
-}
-
-/** Drops everything cached for the person (on sign-out or when the session ends). */
-export function useForgetSession() {
-  const qc = useQueryClient();
-  return () => qc.clear();
 }

@@ -3,15 +3,7 @@ import { useState, type ReactNode } from 'react';
 import { NavLink, useNavigate } from 'react-router';
 import { useLiveConnected } from '../api/events.tsx';
 import { useSession } from '../api/session.tsx';
-
-function Logo() {
-  return (
-    <svg viewBox="0 0 32 32" width="28" height="28" aria-hidden="true">
-      <rect width="32" height="32" rx="7" fill="currentColor" />
-      <path d="M16 6 6 26h4.4l1.9-4h7.4l1.9 4H26L16 6Zm-2.1 12.6L16 14l2.1 4.6h-4.2Z" fill="var(--on-accent)" />
-    </svg>
-  );
-}
+import { Logo } from './Logo.tsx';
 
 /** The frame of every signed-in page: brand, navigation, the person and sign-out, then the page. */
 export function Layout({ children }: { children: ReactNode }) {

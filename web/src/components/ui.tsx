@@ -13,6 +13,9 @@ export function Button({ variant = 'secondary', busy, children, ...rest }: Butto
 }
 
 export function PageHeader({ title, subtitle, actions }: { title: ReactNode; subtitle?: ReactNode; actions?: ReactNode }) {
+  useEffect(() => {
+    if (typeof title === 'string') document.title = `${title} · Atrium`;
+  }, [title]);
   return (
     <div className="page-header">
       <div>
@@ -199,7 +202,9 @@ export function ConfirmDialog({
       <div className="dialog-body">{children}</div>
       <ErrorNote error={error} />
       <div className="dialog-actions">
-        <Button onClick={onClose}>Cancel</Button>
+        <Button onClick={onClose} data-autofocus>
+          Cancel
+        </Button>
         <Button
           variant="danger"
           busy={busy}
@@ -228,7 +233,7 @@ export function CopyField({ value, label }: { value: string; label: string }) {
   const [copied, setCopied] = useState(false);
   return (
     <div className="copy-field">
-      <code aria-label={label} tabIndex={0}>
+      <code tabIndex={0}>
         {value}
       </code>
       <Button

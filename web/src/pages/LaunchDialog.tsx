@@ -21,14 +21,6 @@ export function LaunchDialog({ open, onClose, onLaunched }: { open: boolean; onC
   const [name, setName] = useState('');
   const [profile, setProfile] = useState('');
   const [touched, setTouched] = useState(false);
-  useEffect(() => {
-    if (open) {
-      setName('');
-      setTouched(false);
-      setTeam(personal);
-      launch.reset();
-    }
-  }, [open]);
 
   const profiles = useQuery({ queryKey: ['profiles'], queryFn: api.profiles, enabled: open, staleTime: 60_000 });
   const [teamInfo, usage] = useQueries({
@@ -57,6 +49,16 @@ export function LaunchDialog({ open, onClose, onLaunched }: { open: boolean; onC
       onLaunched(ws);
     },
   });
+  // every opening starts afresh; what was typed or refused last time is gone
+  const { reset } = launch;
+  useEffect(() => {
+    if (open) {
+      setName('');
+      setTouched(false);
+      setTeam(personal);
+      reset();
+    }
+  }, [open, personal, reset]);
   const nameError = touched && !isValidName(name) ? `Use ${NAME_RULE}.` : undefined;
   const submit = (e: FormEvent) => {
     e.preventDefault();

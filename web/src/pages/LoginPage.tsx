@@ -3,10 +3,11 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { useLocation, useNavigate, useSearchParams } from 'react-router';
 import { safeNext } from '../../../src/access/next.ts';
 import { useApi, useMeQuery } from '../api/session.tsx';
+import { Logo } from '../components/Logo.tsx';
 import { Button, ErrorNote, Field, Notice, TextInput } from '../components/ui.tsx';
 
-/** Paths the portal does not route itself: the browser loads them from the server (a workspace through the proxy). */
-const serverPath = (p: string) => p.startsWith('/w/') || p.startsWith('/api/');
+/** A workspace, which the browser loads from the server (through the proxy); every other path is a portal page. */
+const serverPath = (p: string) => p.startsWith('/w/');
 
 /**
  * Sign-in with a local account. Someone already signed in (a session, or
@@ -27,14 +28,12 @@ export function LoginPage() {
   };
   useEffect(() => {
     if (me.data) go(next);
-  }, [me.data]);
+  }, [me.data, next]);
 
   const signedOut = (location.state as { signedOut?: boolean } | null)?.signedOut;
   const expired = params.get('expired') === '1';
-  return <LoginPageView next={next} expired={expired} signedOut={Boolean(signedOut)} onSignedIn={async () => {
-    await qc.invalidateQueries({ queryKey: ['me'] });
-    go(next);
-  }} />;
+  // signing in refetches the person; the effect above then goes on to `next`
+  return <LoginPageView next={next} expired={expired} signedOut={Boolean(signedOut)} onSignedIn={() => qc.invalidateQueries({ queryKey: ['me'] })} />;
 }
 
 export function LoginPageView({ next, expired, signedOut, onSignedIn }: { next: string; expired: boolean; signedOut: boolean; onSignedIn: () => Promise<void> }) {
@@ -43,9 +42,16 @@ export function LoginPageView({ next, expired, signedOut, onSignedIn }: { next: 
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    document.title = 'Sign in · Atrium';
+  }, []);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    if (!username.trim() || !password) {
+      setError(new Error('Enter your username and password.'));
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
@@ -61,10 +67,7 @@ export function LoginPageView({ next, expired, signedOut, onSignedIn }: { next: 
     <div className="auth-page">
       <main className="card auth-card">
         <div className="brand">
-          <svg viewBox="0 0 32 32" width="28" height="28" aria-hidden="true">
-            <rect width="32" height="32" rx="7" fill="currentColor" />
-            <path d="M16 6 6 26h4.4l1.9-4h7.4l1.9 4H26L16 6Zm-2.1 12.6L16 14l2.1 4.6h-4.2Z" fill="var(--on-accent)" />
-          </svg>
+          <Logo />
           <span>Atrium</span>
         </div>
         <h1>Sign in</h1>
@@ -87,7 +90,7 @@ export function LoginPageView({ next, expired, signedOut, onSignedIn }: { next: 
           <Field label="Password">
             {(p) => <TextInput {...p} name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />}
           </Field>
-          <Button type="submit" variant="primary" busy={busy} disabled={!username || !password}>
+          <Button type="submit" variant="primary" busy={busy}>
             Sign in
           </Button>
         </form>

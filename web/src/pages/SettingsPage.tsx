@@ -14,7 +14,7 @@ export function SettingsPage() {
   const tokensChanged = () => qc.invalidateQueries({ queryKey: ['tokens'] });
   const addKey = useMutation({ mutationFn: ({ publicKey, name }: NewKey) => api.addKey(publicKey, name), onSuccess: keysChanged });
   const removeKey = useMutation({ mutationFn: (id: string) => api.removeKey(id), onSuccess: keysChanged });
-  const createToken = useMutation({ mutationFn: ({ name, expiresIn }: NewToken) => api.createToken(name, expiresIn), onSuccess: tokensChanged });
+  const createToken = useMutation({ mutationFn: ({ name, expiresIn }: NewToken) => api.createToken(name, expiresIn), onSuccess: tokensChanged, gcTime: 0 });
   const revokeToken = useMutation({ mutationFn: (id: string) => api.revokeToken(id), onSuccess: tokensChanged });
 
   return (

@@ -291,10 +291,10 @@ function NewSecret({ origin, created, onDone }: { origin: string; created: Token
           <strong>Token “{info.name}” created.</strong> Copy it now: it is not shown again.
         </p>
         <CopyField value={token} label={`API token ${info.name}`} />
-        <p>Try it with the CLI:</p>
-        <CopyField value={`ATRIUM_URL=${origin} ATRIUM_TOKEN=${token} atrium whoami`} label="CLI example" />
-        <p>or with curl:</p>
-        <CopyField value={`curl -H "Authorization: Bearer ${token}" ${origin}/api/v1/me`} label="curl example" />
+        <p>Use it without leaving it in your shell history: read it into a variable (paste, then Enter), then</p>
+        <CopyField value={`read -rs ATRIUM_TOKEN && export ATRIUM_TOKEN ATRIUM_URL=${origin}`} label="shell example" />
+        <CopyField value="atrium whoami" label="CLI example" />
+        <CopyField value={`curl -H "Authorization: Bearer $ATRIUM_TOKEN" ${origin}/api/v1/me`} label="curl example" />
         <div className="new-secret-actions">
           <Button onClick={onDone}>I have copied it</Button>
         </div>

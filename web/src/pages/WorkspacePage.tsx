@@ -102,7 +102,7 @@ function stateText(ws: WorkspaceView): string {
 
 function Logs({ ws }: { ws: WorkspaceView }) {
   const { api } = useSession();
-  const logs = useQuery({ queryKey: ['workspace', ws.team, ws.name, 'logs'], queryFn: () => api.logs(ws.team, ws.name), staleTime: 0 });
+  const logs = useQuery({ queryKey: ['logs', ws.team, ws.name], queryFn: () => api.logs(ws.team, ws.name), staleTime: 0 });
   return (
     <Section
       title="Output"

@@ -27,11 +27,7 @@ export function WorkspacesPageView({ workspaces, more, error, canLaunch, launche
   return (
     <>
       <PageHeader title="Workspaces" subtitle="Your workspaces and your teams' shared ones." actions={launchButton} />
-      {launched && workspaces?.some((w) => w.id === launched.id && isStarting(w)) ? (
-        <Notice tone="success">
-          {launched.team}/{launched.name} is starting. Its progress shows below; <strong>Open</strong> appears when it is ready.
-        </Notice>
-      ) : null}
+      {launched && workspaces?.some((w) => w.id === launched.id && isStarting(w)) ? <LaunchNotice ws={launched} /> : null}
       <ErrorNote error={error} />
       {workspaces === undefined && !error ? <Loading /> : null}
       {workspaces && workspaces.length === 0 ? (
@@ -73,6 +69,16 @@ export function WorkspacesPageView({ workspaces, more, error, canLaunch, launche
   );
 }
 
+/** The one announced status on the page: what the workspace just launched from here is doing. */
+function LaunchNotice({ ws }: { ws: WorkspaceView }) {
+  const progress = useProgress(ws.team, ws.name);
+  return (
+    <Notice tone="success">
+      {ws.team}/{ws.name} is starting{progress ? `: ${progress.message}` : ''}. <strong>Open</strong> appears in its row when it is ready.
+    </Notice>
+  );
+}
+
 function WorkspaceRow({ ws, me }: { ws: WorkspaceView; me: string }) {
   const progress = useProgress(ws.team, ws.name);
   const starting = isStarting(ws);
@@ -92,9 +98,7 @@ function WorkspaceRow({ ws, me }: { ws: WorkspaceView; me: string }) {
         <div className="state-cell">
           <PhaseBadge phase={ws.phase} desired={ws.desired} />
           {starting && progress ? (
-            <span className="progress-msg" aria-live="polite">
-              {progress.message}
-            </span>
+            <span className="progress-msg">{progress.message}</span>
           ) : null}
           {ws.phase === 'failed' && ws.reason ? <span className="failure">{ws.reason}</span> : null}
         </div>

@@ -12,7 +12,7 @@ export function UsersPage() {
   const users = useQuery({ queryKey: ['admin', 'users'], queryFn: () => allPages((cursor) => api.users(cursor), 50) });
   const refresh = () => qc.invalidateQueries({ queryKey: ['admin', 'users'] });
   const update = (input: { username: string; change: UserChange }) => api.updateUser(input.username, input.change);
-  const create = useMutation({ mutationFn: (body: NewUser) => api.createUser(body), onSuccess: refresh });
+  const create = useMutation({ mutationFn: (body: NewUser) => api.createUser(body), onSuccess: refresh, gcTime: 0 });
   // direct changes (enable, admin role) show a refusal above the table; disabling shows it in its confirmation
   const change = useMutation({ mutationFn: update, onSettled: refresh });
   const disable = useMutation({ mutationFn: update, onSettled: refresh });
