@@ -1,6 +1,8 @@
 import { formatDuration } from '../domain/index.js';
 import type { Runtime } from '../runtime/types.js';
-import type { Store } from '../store/index.js';
+import type { Store, Workspace } from '../store/index.js';
+
+const SWEEP_PAGE = 500;
 
 export interface CullerOptions {
   store: Store;
@@ -30,24 +32,31 @@ export function createCuller(opts: CullerOptions) {
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<void> | undefined;
 
-  async function check(now: number, id: string): Promise<void> {
-    const ws = await states.get(id);
-    const timeout = ws?.spec.idleTimeoutSeconds;
-    if (!ws || ws.phase !== 'running' || ws.desired !== 'running' || !timeout) return;
-    const act = await runtime.activity(ws.id);
-    const prev = lastCpu.get(ws.id);
-    lastCpu.set(ws.id, { at: now, cpu: act.cpuSeconds });
+  /** Looks at one running workspace as the sweep read it; re-reads it before acting, since proxy activity may have moved meanwhile. */
+  async function check(now: number, seen: Workspace): Promise<void> {
+    const timeout = seen.spec.idleTimeoutSeconds;
+    if (seen.desired !== 'running' || !timeout) return;
+    const act = await runtime.activity(seen.id);
+    const prev = lastCpu.get(seen.id);
+    lastCpu.set(seen.id, { at: now, cpu: act.cpuSeconds });
     const cpuRate = prev && now > prev.at ? (act.cpuSeconds - prev.cpu) / ((now - prev.at) / 1000) : 0;
     const active = act.sshSessions > 0 || act.busyKernels > 0 || cpuRate > opts.cpuActive || (act.gpuUtilization ?? 0) > 0.05;
-    const warnedAt = warned.get(ws.id);
+    const warnedAt = warned.get(seen.id);
     const app = act.appLastActivity ?? 0;
     const appIsOurWarning = warnedAt !== undefined && app >= warnedAt - 1000 && app <= warnedAt + 10_000;
-    let last = Math.max(ws.lastActivityAt ?? 0, ws.startedAt ?? 0, appIsOurWarning ? 0 : app);
-    if (active) last = now;
-    if (last > (ws.lastActivityAt ?? 0)) await states.touch(ws.id, last);
-    const idleMs = now - last;
+    const lastOf = (ws: Workspace) => (active ? now : Math.max(ws.lastActivityAt ?? 0, ws.startedAt ?? 0, appIsOurWarning ? 0 : app));
     const timeoutMs = timeout * 1000;
     const warnAt = timeoutMs - Math.min(opts.warnBeforeMs, timeoutMs / 2);
+    let ws = seen;
+    let last = lastOf(ws);
+    if (now - last >= warnAt) {
+      const fresh = await states.get(seen.id);
+      if (!fresh || fresh.phase !== 'running' || fresh.desired !== 'running') return;
+      ws = fresh;
+      last = lastOf(ws);
+    }
+    if (last > (ws.lastActivityAt ?? 0)) await states.touch(ws.id, last);
+    const idleMs = now - last;
     if (idleMs >= timeoutMs) {
       warned.delete(ws.id);
       lastCpu.delete(ws.id);
@@ -65,10 +74,17 @@ export function createCuller(opts: CullerOptions) {
     }
   }
 
+  /** Every running workspace, a page at a time: with thousands running, memory stays that of one page. */
   async function sweep(): Promise<void> {
     const now = Date.now();
-    for (const ws of await states.running()) {
-      await check(now, ws.id).catch((err: unknown) => opts.log.error({ err, workspace: ws.id }, 'idle check failed'));
+    let afterId: string | undefined;
+    for (;;) {
+      const page = await states.running({ limit: SWEEP_PAGE, ...(afterId === undefined ? {} : { afterId }) });
+      for (const ws of page) {
+        await check(now, ws).catch((err: unknown) => opts.log.error({ err, workspace: ws.id }, 'idle check failed'));
+      }
+      if (page.length < SWEEP_PAGE) return;
+      afterId = page.at(-1)!.id;
     }
   }
 

@@ -370,8 +370,8 @@ export interface PhaseReport {
 export interface WorkspaceStates {
   /** Workspaces whose observed phase may not match their desired state yet. */
   unsettled(): Promise<Workspace[]>;
-  /** Workspaces the runtime reports running (for the idle culler). */
-  running(): Promise<Workspace[]>;
+  /** Workspaces the runtime reports running (for the idle culler), by id, `limit` at a time after `afterId`. */
+  running(opts: { afterId?: string; limit: number }): Promise<Workspace[]>;
   get(id: string): Promise<Workspace | undefined>;
   /** Records a phase change and its event in one transaction; refuses impossible transitions. */
   report(id: string, report: PhaseReport): Promise<Workspace>;
@@ -406,8 +406,10 @@ export function createWorkspaceStates(ctx: StoreContext): WorkspaceStates {
       return rows.map(toWorkspace);
     },
     get: (id) => get(ctx.db, id),
-    async running() {
-      return (await selectWorkspaces(ctx.db).where('workspaces.phase', '=', 'running').execute()).map(toWorkspace);
+    async running(opts) {
+      let q = selectWorkspaces(ctx.db).where('workspaces.phase', '=', 'running').orderBy('workspaces.id').limit(opts.limit);
+      if (opts.afterId !== undefined) q = q.where('workspaces.id', '>', opts.afterId);
+      return (await q.execute()).map(toWorkspace);
     },
     async report(id, report) {
       return transaction(ctx, async (tx) => {
