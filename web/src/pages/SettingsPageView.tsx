@@ -65,33 +65,33 @@ function SshKeys({ keys, addKey, removeKey }: SettingsPageViewProps) {
           <EmptyState title="No SSH keys yet">Add the public key of each computer you work from, below.</EmptyState>
         ) : (
           <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Fingerprint</th>
-                  <th scope="col">Added</th>
-                  <th scope="col">
+            <table role="table" className="table">
+              <thead role="rowgroup">
+                <tr role="row">
+                  <th role="columnheader" scope="col">Name</th>
+                  <th role="columnheader" scope="col">Fingerprint</th>
+                  <th role="columnheader" scope="col">Added</th>
+                  <th role="columnheader" scope="col">
                     <span className="sr-only">Actions</span>
                   </th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {list.map((k) => (
-                  <tr key={k.id}>
-                    <td className="cell-main" data-label="Name">
+                  <tr role="row" key={k.id}>
+                    <td role="cell" className="cell-main" data-label="Name">
                       <span className="cell-title">{k.name}</span>
                       <div className="cell-sub">{k.publicKey.split(' ')[0]}</div>
                     </td>
-                    <td data-label="Fingerprint">
+                    <td role="cell" data-label="Fingerprint">
                       <code className="fingerprint">{k.fingerprint}</code>
                     </td>
-                    <td data-label="Added">
+                    <td role="cell" data-label="Added">
                       <time dateTime={k.createdAt} title={dateTime(k.createdAt)}>
                         {ago(k.createdAt)}
                       </time>
                     </td>
-                    <td className="row-actions-cell" data-label="Actions">
+                    <td role="cell" className="row-actions-cell" data-label="Actions">
                       <div className="row-actions">
                         <Button variant="danger" className="btn-small" aria-label={`Remove key ${k.name}`} onClick={() => setRemoving(k)}>
                           Remove
@@ -217,31 +217,31 @@ function ApiTokens({ origin, tokens, createToken, created, onSecretCopied, revok
           </EmptyState>
         ) : (
           <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">
+            <table role="table" className="table">
+              <thead role="rowgroup">
+                <tr role="row">
+                  <th role="columnheader" scope="col">Name</th>
+                  <th role="columnheader" scope="col">Created</th>
+                  <th role="columnheader" scope="col">Expires</th>
+                  <th role="columnheader" scope="col">Last used</th>
+                  <th role="columnheader" scope="col">
                     <span className="sr-only">Actions</span>
                   </th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {list.map((t) => (
-                  <tr key={t.id}>
-                    <td className="cell-main" data-label="Name">
+                  <tr role="row" key={t.id}>
+                    <td role="cell" className="cell-main" data-label="Name">
                       <span className="cell-title">{t.name}</span>
                     </td>
-                    <td data-label="Created">
+                    <td role="cell" data-label="Created">
                       <time dateTime={t.createdAt} title={dateTime(t.createdAt)}>
                         {ago(t.createdAt)}
                       </time>
                     </td>
-                    <td data-label="Expires">{expiry(t)}</td>
-                    <td data-label="Last used">
+                    <td role="cell" data-label="Expires">{expiry(t)}</td>
+                    <td role="cell" data-label="Last used">
                       {t.lastUsedAt ? (
                         <time dateTime={t.lastUsedAt} title={dateTime(t.lastUsedAt)}>
                           {ago(t.lastUsedAt)}
@@ -250,7 +250,7 @@ function ApiTokens({ origin, tokens, createToken, created, onSecretCopied, revok
                         <span className="muted">never</span>
                       )}
                     </td>
-                    <td className="row-actions-cell" data-label="Actions">
+                    <td role="cell" className="row-actions-cell" data-label="Actions">
                       <div className="row-actions">
                         <Button variant="danger" className="btn-small" aria-label={`Revoke token ${t.name}`} onClick={() => setRevoking(t)}>
                           Revoke

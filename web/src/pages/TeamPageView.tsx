@@ -149,27 +149,27 @@ function MembersSection({ name, me, admin, members, canManage, addMember, change
           <EmptyState title="No members">This team has no members yet.</EmptyState>
         ) : (
           <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Member</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Since</th>
+            <table role="table" className="table">
+              <thead role="rowgroup">
+                <tr role="row">
+                  <th role="columnheader" scope="col">Member</th>
+                  <th role="columnheader" scope="col">Role</th>
+                  <th role="columnheader" scope="col">Since</th>
                   {canManage ? (
-                    <th scope="col">
+                    <th role="columnheader" scope="col">
                       <span className="sr-only">Actions</span>
                     </th>
                   ) : null}
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {list.map((m) => (
-                  <tr key={m.username}>
-                    <td className="cell-main" data-label="Member">
+                  <tr role="row" key={m.username}>
+                    <td role="cell" className="cell-main" data-label="Member">
                       <span className="cell-title">{m.username}</span>
                       {m.username === me ? <span className="muted"> (you)</span> : null}
                     </td>
-                    <td data-label="Role">
+                    <td role="cell" data-label="Role">
                       {canManage ? (
                         <Select
                           className="role-select"
@@ -188,13 +188,13 @@ function MembersSection({ name, me, admin, members, canManage, addMember, change
                         capital(m.role)
                       )}
                     </td>
-                    <td data-label="Since">
+                    <td role="cell" data-label="Since">
                       <time dateTime={m.since} title={dateTime(m.since)}>
                         {ago(m.since)}
                       </time>
                     </td>
                     {canManage ? (
-                      <td className="row-actions-cell" data-label="Actions">
+                      <td role="cell" className="row-actions-cell" data-label="Actions">
                         <div className="row-actions">
                           <Button variant="danger" className="btn-small" aria-label={`Remove ${m.username}`} onClick={() => setRemoving(m.username)}>
                             Remove
@@ -325,35 +325,35 @@ function WorkspacesSection({ name, workspaces }: TeamPageViewProps) {
           </EmptyState>
         ) : (
           <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Workspace</th>
-                  <th scope="col">Owner</th>
-                  <th scope="col">Profile</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Resources</th>
-                  <th scope="col">Last activity</th>
+            <table role="table" className="table">
+              <thead role="rowgroup">
+                <tr role="row">
+                  <th role="columnheader" scope="col">Workspace</th>
+                  <th role="columnheader" scope="col">Owner</th>
+                  <th role="columnheader" scope="col">Profile</th>
+                  <th role="columnheader" scope="col">Status</th>
+                  <th role="columnheader" scope="col">Resources</th>
+                  <th role="columnheader" scope="col">Last activity</th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {list.map((w) => (
-                  <tr key={w.id}>
-                    <td className="cell-main" data-label="Workspace">
+                  <tr role="row" key={w.id}>
+                    <td role="cell" className="cell-main" data-label="Workspace">
                       <Link className="cell-title" to={`/workspaces/${encodeURIComponent(w.team)}/${encodeURIComponent(w.name)}`}>
                         {w.name}
                       </Link>
                       {w.shared ? <div className="cell-sub">Shared with the team’s editors</div> : null}
                     </td>
-                    <td data-label="Owner">{w.owner}</td>
-                    <td data-label="Profile">{w.profile}</td>
-                    <td data-label="Status">
+                    <td role="cell" data-label="Owner">{w.owner}</td>
+                    <td role="cell" data-label="Profile">{w.profile}</td>
+                    <td role="cell" data-label="Status">
                       <PhaseBadge phase={w.phase} desired={w.desired} />
                     </td>
-                    <td data-label="Resources" className="cell-resources">
+                    <td role="cell" data-label="Resources" className="cell-resources">
                       {resources(w.resources)}
                     </td>
-                    <td data-label="Last activity">
+                    <td role="cell" data-label="Last activity">
                       {w.lastActivityAt ? (
                         <time dateTime={w.lastActivityAt} title={dateTime(w.lastActivityAt)}>
                           {ago(w.lastActivityAt)}

@@ -42,20 +42,20 @@ export function WorkspacesPageView({ workspaces, more, error, canLaunch, launche
       {workspaces && workspaces.length > 0 ? (
         <section className="card" aria-label="Workspaces">
           <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Workspace</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Profile and resources</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Last active</th>
-                  <th scope="col">
+            <table role="table" className="table">
+              <thead role="rowgroup">
+                <tr role="row">
+                  <th role="columnheader" scope="col">Workspace</th>
+                  <th role="columnheader" scope="col">State</th>
+                  <th role="columnheader" scope="col">Profile and resources</th>
+                  <th role="columnheader" scope="col">Created</th>
+                  <th role="columnheader" scope="col">Last active</th>
+                  <th role="columnheader" scope="col">
                     <span className="sr-only">Actions</span>
                   </th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {workspaces.map((ws) => (
                   <WorkspaceRow key={ws.id} ws={ws} me={me} />
                 ))}
@@ -83,8 +83,8 @@ function WorkspaceRow({ ws, me }: { ws: WorkspaceView; me: string }) {
   const progress = useProgress(ws.team, ws.name);
   const starting = isStarting(ws);
   return (
-    <tr>
-      <td className="cell-main" data-label="Workspace">
+    <tr role="row">
+      <td role="cell" className="cell-main" data-label="Workspace">
         <Link className="cell-title" to={`/workspaces/${ws.team}/${ws.name}`}>
           {ws.name}
         </Link>
@@ -94,7 +94,7 @@ function WorkspaceRow({ ws, me }: { ws: WorkspaceView; me: string }) {
           {ws.shared ? ' · shared' : ''}
         </div>
       </td>
-      <td data-label="State">
+      <td role="cell" data-label="State">
         <div className="state-cell">
           <PhaseBadge phase={ws.phase} desired={ws.desired} />
           {starting && progress ? (
@@ -103,15 +103,15 @@ function WorkspaceRow({ ws, me }: { ws: WorkspaceView; me: string }) {
           {ws.phase === 'failed' && ws.reason ? <span className="failure">{ws.reason}</span> : null}
         </div>
       </td>
-      <td data-label="Profile">
+      <td role="cell" data-label="Profile">
         <div>
           {ws.profile}
           <div className="cell-sub">{resources(ws.resources)}</div>
         </div>
       </td>
-      <td data-label="Created">{ago(ws.createdAt)}</td>
-      <td data-label="Last active">{ago(ws.lastActivityAt)}</td>
-      <td className="row-actions-cell" data-label="Actions">
+      <td role="cell" data-label="Created">{ago(ws.createdAt)}</td>
+      <td role="cell" data-label="Last active">{ago(ws.lastActivityAt)}</td>
+      <td role="cell" className="row-actions-cell" data-label="Actions">
         <WorkspaceActions ws={ws} compact />
       </td>
     </tr>

@@ -46,21 +46,21 @@ export function AuditPageView({ entries, error, filters, hasMore, loadingMore, r
       {entries && entries.length > 0 ? (
         <>
           <div className="table-wrap">
-            <table className="table admin-audit">
-              <thead>
-                <tr>
-                  <th scope="col">Time</th>
-                  <th scope="col">Actor</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">Result</th>
-                  <th scope="col" className="num">
+            <table role="table" className="table admin-audit">
+              <thead role="rowgroup">
+                <tr role="row">
+                  <th role="columnheader" scope="col">Time</th>
+                  <th role="columnheader" scope="col">Actor</th>
+                  <th role="columnheader" scope="col">Action</th>
+                  <th role="columnheader" scope="col">Target</th>
+                  <th role="columnheader" scope="col">Result</th>
+                  <th role="columnheader" scope="col" className="num">
                     HTTP
                   </th>
-                  <th scope="col">IP</th>
+                  <th role="columnheader" scope="col">IP</th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {entries.map((e) => (
                   <AuditRow key={e.id} entry={e} filters={filters} />
                 ))}
@@ -88,22 +88,22 @@ function AuditRow({ entry: e, filters }: { entry: AuditView; filters: AuditFilte
   const ok = e.result === 'ok';
   const message = typeof e.details.message === 'string' && e.details.message ? e.details.message : undefined;
   return (
-    <tr>
-      <td className="cell-main" data-label="Time">
+    <tr role="row">
+      <td role="cell" className="cell-main" data-label="Time">
         <time dateTime={e.at} className="cell-title admin-nowrap">
           {dateTime(e.at)}
         </time>
         <div className="cell-sub">{ago(e.at)}</div>
       </td>
-      <td data-label="Actor">
+      <td role="cell" data-label="Actor">
         <Link to={filtersSearch({ ...filters, actor: e.actor })} title={`Only entries by ${e.actor}`}>
           {e.actor}
         </Link>
       </td>
-      <td data-label="Action">
+      <td role="cell" data-label="Action">
         <code>{e.action}</code>
       </td>
-      <td data-label="Target">
+      <td role="cell" data-label="Target">
         {e.target ? (
           <Link to={filtersSearch({ ...filters, target: e.target })} title={`Only entries on ${e.target}`}>
             {breakable(e.target)}
@@ -112,7 +112,7 @@ function AuditRow({ entry: e, filters }: { entry: AuditView; filters: AuditFilte
           <span className="muted">—</span>
         )}
       </td>
-      <td data-label="Result">
+      <td role="cell" data-label="Result">
         <div className="admin-result">
           <span className={`badge ${ok ? 'badge-ok' : 'badge-bad'}`}>
             <span aria-hidden="true">{ok ? '✓' : '✕'}</span>
@@ -121,10 +121,10 @@ function AuditRow({ entry: e, filters }: { entry: AuditView; filters: AuditFilte
           {message ? <div className="cell-sub">{message}</div> : null}
         </div>
       </td>
-      <td data-label="HTTP" className="num">
+      <td role="cell" data-label="HTTP" className="num">
         {e.status}
       </td>
-      <td data-label="IP">
+      <td role="cell" data-label="IP">
         <span className="admin-nowrap">{e.ip}</span>
       </td>
     </tr>

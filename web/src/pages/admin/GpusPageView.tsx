@@ -35,19 +35,19 @@ export function GpusPageView({ pools, poolsError, grants, holders, holdersComple
         ) : null}
         {pools && pools.length > 0 ? (
           <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Pool</th>
-                  <th scope="col">GPU type</th>
-                  <th scope="col">Owner</th>
-                  <th scope="col" className="admin-col-bar">
+            <table role="table" className="table">
+              <thead role="rowgroup">
+                <tr role="row">
+                  <th role="columnheader" scope="col">Pool</th>
+                  <th role="columnheader" scope="col">GPU type</th>
+                  <th role="columnheader" scope="col">Owner</th>
+                  <th role="columnheader" scope="col" className="admin-col-bar">
                     In use
                   </th>
-                  <th scope="col">Grants</th>
+                  <th role="columnheader" scope="col">Grants</th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {pools.map((p) => (
                   <PoolRow key={p.name} pool={p} grants={grants.get(p.name)} />
                 ))}
@@ -66,29 +66,29 @@ export function GpusPageView({ pools, poolsError, grants, holders, holdersComple
         ) : null}
         {sortedHolders && sortedHolders.length > 0 ? (
           <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Workspace</th>
-                  <th scope="col">Owner</th>
-                  <th scope="col">Pool</th>
-                  <th scope="col">GPUs</th>
-                  <th scope="col">State</th>
+            <table role="table" className="table">
+              <thead role="rowgroup">
+                <tr role="row">
+                  <th role="columnheader" scope="col">Workspace</th>
+                  <th role="columnheader" scope="col">Owner</th>
+                  <th role="columnheader" scope="col">Pool</th>
+                  <th role="columnheader" scope="col">GPUs</th>
+                  <th role="columnheader" scope="col">State</th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {sortedHolders.map((ws) => (
-                  <tr key={ws.id}>
-                    <td className="cell-main" data-label="Workspace">
+                  <tr role="row" key={ws.id}>
+                    <td role="cell" className="cell-main" data-label="Workspace">
                       <Link className="cell-title" to={`/workspaces/${ws.team}/${ws.name}`}>
                         {ws.team}/{ws.name}
                       </Link>
                       <div className="cell-sub">{ws.profile}</div>
                     </td>
-                    <td data-label="Owner">{ws.owner}</td>
-                    <td data-label="Pool">{ws.gpuPool}</td>
-                    <td data-label="GPUs">{ws.resources.gpu ? `${ws.resources.gpu.count}× ${ws.resources.gpu.type}` : '—'}</td>
-                    <td data-label="State">
+                    <td role="cell" data-label="Owner">{ws.owner}</td>
+                    <td role="cell" data-label="Pool">{ws.gpuPool}</td>
+                    <td role="cell" data-label="GPUs">{ws.resources.gpu ? `${ws.resources.gpu.count}× ${ws.resources.gpu.type}` : '—'}</td>
+                    <td role="cell" data-label="State">
                       <PhaseBadge phase={ws.phase} desired={ws.desired} />
                     </td>
                   </tr>
@@ -105,19 +105,19 @@ export function GpusPageView({ pools, poolsError, grants, holders, holdersComple
 
 function PoolRow({ pool, grants }: { pool: PoolView; grants: { grants: GrantView[] | undefined; error: unknown } | undefined }) {
   return (
-    <tr>
-      <td className="cell-main" data-label="Pool">
+    <tr role="row">
+      <td role="cell" className="cell-main" data-label="Pool">
         <div className="cell-title">{pool.name}</div>
         <div className="cell-sub">cluster {pool.cluster}</div>
       </td>
-      <td data-label="GPU type">
+      <td role="cell" data-label="GPU type">
         <code>{pool.gpuType}</code>
       </td>
-      <td data-label="Owner">{pool.owner ? <Link to={`/teams/${pool.owner}`}>{pool.owner}</Link> : <span className="muted">Platform</span>}</td>
-      <td data-label="In use" className="admin-col-bar">
+      <td role="cell" data-label="Owner">{pool.owner ? <Link to={`/teams/${pool.owner}`}>{pool.owner}</Link> : <span className="muted">Platform</span>}</td>
+      <td role="cell" data-label="In use" className="admin-col-bar">
         <QuotaBar label="In use" used={pool.used} limit={pool.size} usedText={String(pool.used)} limitText={plural(pool.size, 'GPU')} />
       </td>
-      <td data-label="Grants">
+      <td role="cell" data-label="Grants">
         {grants?.error ? (
           <span className="admin-error-text">Not loaded: {errorText(grants.error)}</span>
         ) : grants?.grants === undefined ? (

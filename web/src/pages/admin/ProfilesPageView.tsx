@@ -27,19 +27,19 @@ export function ProfilesPageView({ profiles, error }: ProfilesPageViewProps) {
       ) : null}
       {profiles && profiles.length > 0 ? (
         <div className="table-wrap">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Profile</th>
-                <th scope="col">Environment</th>
-                <th scope="col">Resources</th>
-                <th scope="col">Tier</th>
-                <th scope="col">Egress</th>
-                <th scope="col">Idle timeout</th>
-                <th scope="col">Teams</th>
+          <table role="table" className="table">
+            <thead role="rowgroup">
+              <tr role="row">
+                <th role="columnheader" scope="col">Profile</th>
+                <th role="columnheader" scope="col">Environment</th>
+                <th role="columnheader" scope="col">Resources</th>
+                <th role="columnheader" scope="col">Tier</th>
+                <th role="columnheader" scope="col">Egress</th>
+                <th role="columnheader" scope="col">Idle timeout</th>
+                <th role="columnheader" scope="col">Teams</th>
               </tr>
             </thead>
-            <tbody>
+            <tbody role="rowgroup">
               {profiles.map((p) => (
                 <ProfileRow key={p.name} profile={p} />
               ))}
@@ -53,15 +53,15 @@ export function ProfilesPageView({ profiles, error }: ProfilesPageViewProps) {
 
 function ProfileRow({ profile: p }: { profile: ProfileView }) {
   return (
-    <tr>
-      <td className="cell-main" data-label="Profile">
+    <tr role="row">
+      <td role="cell" className="cell-main" data-label="Profile">
         <div className="cell-title">
           {p.displayName} <code className="admin-name">{p.name}</code>
         </div>
         {p.description ? <div className="cell-sub admin-description">{p.description}</div> : null}
       </td>
-      <td data-label="Environment">{ENVIRONMENTS[p.environment]}</td>
-      <td data-label="Resources">
+      <td role="cell" data-label="Environment">{ENVIRONMENTS[p.environment]}</td>
+      <td role="cell" data-label="Resources">
         <div className="admin-stack">
           <div>{resources(p.resources)}</div>
           <div className="cell-sub">
@@ -69,12 +69,12 @@ function ProfileRow({ profile: p }: { profile: ProfileView }) {
           </div>
         </div>
       </td>
-      <td data-label="Tier">
+      <td role="cell" data-label="Tier">
         <span className={`badge ${p.tier === 'sandboxed' ? 'badge-ok' : 'badge-idle'}`}>{p.tier}</span>
       </td>
-      <td data-label="Egress">{p.egress === 'public' ? 'Public internet' : <span className="muted">None</span>}</td>
-      <td data-label="Idle timeout">{p.idleTimeout === 'never' || p.idleTimeout === '0' ? <span className="muted">never</span> : p.idleTimeout}</td>
-      <td data-label="Teams">
+      <td role="cell" data-label="Egress">{p.egress === 'public' ? 'Public internet' : <span className="muted">None</span>}</td>
+      <td role="cell" data-label="Idle timeout">{p.idleTimeout === 'never' || p.idleTimeout === '0' ? <span className="muted">never</span> : p.idleTimeout}</td>
+      <td role="cell" data-label="Teams">
         {p.teams === null ? (
           <span className="muted admin-nowrap">All teams</span>
         ) : p.teams.length === 0 ? (

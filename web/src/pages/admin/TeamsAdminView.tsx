@@ -93,19 +93,19 @@ export function TeamsAdminView({ teams, complete, error, create, quota, mark, un
               <EmptyState title="No team matches">No team's name contains “{filter.trim()}”.</EmptyState>
             ) : (
               <div className="table-wrap">
-                <table className="table">
-                  <thead>
-                    <tr>
-                      <th scope="col">Team</th>
-                      <th scope="col">Sensitive</th>
-                      <th scope="col">Quota</th>
-                      <th scope="col">Created</th>
-                      <th scope="col">
+                <table role="table" className="table">
+                  <thead role="rowgroup">
+                    <tr role="row">
+                      <th role="columnheader" scope="col">Team</th>
+                      <th role="columnheader" scope="col">Sensitive</th>
+                      <th role="columnheader" scope="col">Quota</th>
+                      <th role="columnheader" scope="col">Created</th>
+                      <th role="columnheader" scope="col">
                         <span className="sr-only">Actions</span>
                       </th>
                     </tr>
                   </thead>
-                  <tbody>
+                  <tbody role="rowgroup">
                     {shown.map((t) => (
                       <TeamRow
                         key={t.name}
@@ -166,15 +166,15 @@ function TeamRow({ team, pending, onToggle, onEdit }: { team: TeamView; pending:
   const id = useId();
   const gpus = gpuSummary(team.quota.gpu);
   return (
-    <tr>
-      <td className="cell-main" data-label="Team">
+    <tr role="row">
+      <td role="cell" className="cell-main" data-label="Team">
         <Link className="cell-title" to={`/teams/${team.name}`}>
           {team.displayName || team.name}
         </Link>
         {team.personal ? <span className="tag">personal</span> : null}
         {team.displayName && team.displayName !== team.name ? <div className="cell-sub">{team.name}</div> : null}
       </td>
-      <td data-label="Sensitive">
+      <td role="cell" data-label="Sensitive">
         <span className="admin-switch">
           <input id={id} type="checkbox" checked={pending ?? team.sensitive} disabled={pending !== undefined} onChange={onToggle} />
           <label htmlFor={id}>
@@ -183,18 +183,18 @@ function TeamRow({ team, pending, onToggle, onEdit }: { team: TeamView; pending:
           {pending !== undefined ? <span className="spinner" aria-hidden="true" /> : null}
         </span>
       </td>
-      <td data-label="Quota">
+      <td role="cell" data-label="Quota">
         <div className="admin-stack">
           <div>{quotaSummary(team.quota)}</div>
           <div className="cell-sub">{gpus ? `GPUs: ${gpus}` : 'No GPUs'}</div>
         </div>
       </td>
-      <td data-label="Created">
+      <td role="cell" data-label="Created">
         <time dateTime={team.createdAt} title={dateTime(team.createdAt)}>
           {ago(team.createdAt)}
         </time>
       </td>
-      <td className="row-actions-cell" data-label="Actions">
+      <td role="cell" className="row-actions-cell" data-label="Actions">
         <div className="row-actions">
           <Button className="btn-small" onClick={onEdit}>
             Edit quota<span className="sr-only"> of {team.name}</span>

@@ -68,19 +68,19 @@ export function UsersPageView({ users, complete, error, me, create, change, disa
               <EmptyState title="No user matches">Nobody's username, name or email contains “{filter.trim()}”.</EmptyState>
             ) : (
               <div className="table-wrap">
-                <table className="table">
-                  <thead>
-                    <tr>
-                      <th scope="col">User</th>
-                      <th scope="col">Email</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">Created</th>
-                      <th scope="col">
+                <table role="table" className="table">
+                  <thead role="rowgroup">
+                    <tr role="row">
+                      <th role="columnheader" scope="col">User</th>
+                      <th role="columnheader" scope="col">Email</th>
+                      <th role="columnheader" scope="col">Status</th>
+                      <th role="columnheader" scope="col">Created</th>
+                      <th role="columnheader" scope="col">
                         <span className="sr-only">Actions</span>
                       </th>
                     </tr>
                   </thead>
-                  <tbody>
+                  <tbody role="rowgroup">
                     {shown.map((u) => (
                       <UserRow key={u.id} user={u} self={u.username === me} change={change} onDisable={() => setDisabling(u)} />
                     ))}
@@ -128,16 +128,16 @@ function UserRow({ user, self, change, onDisable }: { user: UserView; self: bool
   const busy = change.pending && change.input?.username === user.username;
   const busyWith = (key: keyof UserChange) => busy && change.input !== undefined && key in change.input.change;
   return (
-    <tr>
-      <td className="cell-main" data-label="User">
+    <tr role="row">
+      <td role="cell" className="cell-main" data-label="User">
         <div className="cell-title">
           {user.username}
           {self ? <span className="tag">you</span> : null}
         </div>
         {user.displayName && user.displayName !== user.username ? <div className="cell-sub">{user.displayName}</div> : null}
       </td>
-      <td data-label="Email">{user.email ? <span className="admin-break">{user.email}</span> : <span className="muted">—</span>}</td>
-      <td data-label="Status">
+      <td role="cell" data-label="Email">{user.email ? <span className="admin-break">{user.email}</span> : <span className="muted">—</span>}</td>
+      <td role="cell" data-label="Status">
         <span className="admin-badges">
           {user.disabled ? (
             <span className="badge badge-bad">
@@ -158,12 +158,12 @@ function UserRow({ user, self, change, onDisable }: { user: UserView; self: bool
           ) : null}
         </span>
       </td>
-      <td data-label="Created">
+      <td role="cell" data-label="Created">
         <time dateTime={user.createdAt} title={dateTime(user.createdAt)}>
           {ago(user.createdAt)}
         </time>
       </td>
-      <td className="row-actions-cell" data-label="Actions">
+      <td role="cell" className="row-actions-cell" data-label="Actions">
         <div className="row-actions">
           {self ? (
             <span className="muted admin-self">Your own account</span>
