@@ -299,6 +299,15 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     await page.getByLabel('Password').fill('pw-mia-secret');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Workspaces', level: 1 }).waitFor();
+    // the dark theme (people who ask their system for it) meets the same bar
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await checkA11y(page, 'workspaces, dark');
+    await page.getByRole('link', { name: 'Teams' }).click();
+    await page.getByRole('heading', { name: 'Teams', level: 1 }).waitFor();
+    await checkA11y(page, 'teams, dark');
+    await page.screenshot({ path: join(SHOTS, 'teams-dark-1280.png'), fullPage: true });
+    await page.getByRole('link', { name: 'Workspaces' }).click();
+    await page.getByRole('heading', { name: 'Workspaces', level: 1 }).waitFor();
     // the session ends elsewhere (an admin disables and re-enables the account): the next call sends the person to sign in, saying why
     await t.call('PATCH', '/api/v1/users/mia', { token: t.adminToken, body: { disabled: true } });
     await t.call('PATCH', '/api/v1/users/mia', { token: t.adminToken, body: { disabled: false } });
