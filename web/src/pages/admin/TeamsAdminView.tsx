@@ -6,6 +6,7 @@ import { runThen, type Change } from '../../api/viewModel.ts';
 import { Button, ConfirmDialog, Dialog, EmptyState, ErrorNote, Field, Loading, Notice, Section, TextInput } from '../../components/ui.tsx';
 import { ago, dateTime, plural } from '../../format.ts';
 import { matches } from './adminKit.ts';
+import { FindBar } from './FindBar.tsx';
 import { changedQuota, EMPTY_QUOTA, gpuSummary, quotaSummary, quotaToFields, readQuota, type QuotaErrors, type QuotaFields } from './quotaFields.ts';
 
 export interface QuotaEdit {
@@ -81,14 +82,7 @@ export function TeamsAdminView({ teams, complete, error, create, quota, mark, un
         ) : null}
         {teams && teams.length > 0 && shown ? (
           <>
-            <div className="admin-toolbar">
-              <Field label="Find a team">
-                {(p) => <TextInput {...p} type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Name or display name" autoComplete="off" />}
-              </Field>
-              <p className="muted admin-count" aria-live="polite">
-                {filter.trim() ? `${shown.length} of ${plural(teams.length, 'team')}` : plural(teams.length, 'team')}
-              </p>
-            </div>
+            <FindBar label="Find a team" placeholder="Name or display name" value={filter} onChange={setFilter} shown={shown.length} total={teams.length} noun="team" />
             {shown.length === 0 ? (
               <EmptyState title="No team matches">No team's name contains “{filter.trim()}”.</EmptyState>
             ) : (

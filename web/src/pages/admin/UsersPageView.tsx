@@ -5,6 +5,7 @@ import { runThen, type Change } from '../../api/viewModel.ts';
 import { Button, ConfirmDialog, CopyField, Dialog, EmptyState, ErrorNote, Field, Loading, Notice, Section, TextInput } from '../../components/ui.tsx';
 import { ago, dateTime, plural } from '../../format.ts';
 import { matches } from './adminKit.ts';
+import { FindBar } from './FindBar.tsx';
 
 export interface UserEdit {
   username: string;
@@ -56,14 +57,7 @@ export function UsersPageView({ users, complete, error, me, create, change, disa
         ) : null}
         {users && users.length > 0 && shown ? (
           <>
-            <div className="admin-toolbar">
-              <Field label="Find a user">
-                {(p) => <TextInput {...p} type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Username, name or email" autoComplete="off" />}
-              </Field>
-              <p className="muted admin-count" aria-live="polite">
-                {filter.trim() ? `${shown.length} of ${plural(users.length, 'user')}` : plural(users.length, 'user')}
-              </p>
-            </div>
+            <FindBar label="Find a user" placeholder="Username, name or email" value={filter} onChange={setFilter} shown={shown.length} total={users.length} noun="user" />
             {shown.length === 0 ? (
               <EmptyState title="No user matches">Nobody's username, name or email contains “{filter.trim()}”.</EmptyState>
             ) : (
