@@ -83,6 +83,9 @@ for (const kind of databaseKinds()) {
       assert.equal((await t.call('PATCH', '/api/v1/gpu-pools/dgx', { token: admin, body: { size: 1 } })).status, 409, 'a pool cannot shrink below use');
       const usage = (await t.call('GET', '/api/v1/teams/ml/usage', { token: mia })).body;
       assert.deepEqual(usage.usage, { cpu: '2', memory: '6Gi', storage: '2Gi', workspaces: 2, gpu: { a100: 2 } });
+      // who holds GPUs now: g2 (asked to run), not the stopped g1 nor the GPU-less ones
+      const holders = (await t.call('GET', '/api/v1/workspaces?all=true&holdsGpu=true', { token: admin })).body.items as Array<{ team: string; name: string }>;
+      assert.deepEqual(holders.map((w) => `${w.team}/${w.name}`), ['ml/g2']);
     });
 
     test('teams, members, roles and deletion rules', async () => {

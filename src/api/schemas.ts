@@ -263,6 +263,7 @@ export const WorkspaceListQuery = Type.Object(
     ...Pagination.properties,
     owner: Type.Optional(Type.String({ pattern: '^(me|(?!.*--)[a-z][a-z0-9-]{0,30}[a-z0-9])$', description: 'a username, or me' })),
     all: Type.Boolean({ default: false, description: 'every team (admins only)' }),
+    holdsGpu: Type.Boolean({ default: false, description: 'only workspaces holding GPUs now (starting, running, stopping, or asked to run)' }),
   },
   strict,
 );

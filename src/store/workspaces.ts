@@ -232,7 +232,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
     },
 
     /** Workspaces in every team the user belongs to (or every team, for `userId` undefined), by team then name. */
-    async listVisible(opts: { userId?: string; ownerId?: string; limit: number; cursor?: string }): Promise<Page<Workspace>> {
+    async listVisible(opts: { userId?: string; ownerId?: string; holdsGpu?: boolean; limit: number; cursor?: string }): Promise<Page<Workspace>> {
       const after = decodeCursor<string>(opts.cursor, 'string');
       let q = selectWorkspaces(db).where('workspaces.deleted_at', 'is', null).orderBy('teams.name').orderBy('workspaces.name').limit(opts.limit + 1);
       if (opts.userId !== undefined) {
@@ -240,6 +240,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
         q = q.where('workspaces.team_id', 'in', (eb) => eb.selectFrom('memberships').select('team_id').where('user_id', '=', userId));
       }
       if (opts.ownerId) q = q.where('workspaces.owner_id', '=', opts.ownerId);
+      if (opts.holdsGpu) q = q.where('workspaces.gpu_pool_id', 'is not', null).where(holdsCompute);
       if (after !== undefined) {
         const [team, name] = after.split('/');
         q = q.where((eb) => eb(eb.refTuple('teams.name', 'workspaces.name'), '>', eb.tuple(team!, name ?? '')));

@@ -62,6 +62,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
         const page = await store.workspaces.listVisible({
           ...(query.all ? {} : { userId: auth.user.id }),
           ...(ownerId ? { ownerId } : {}),
+          ...(query.holdsGpu ? { holdsGpu: true } : {}),
           limit: query.limit,
           ...(query.cursor ? { cursor: query.cursor } : {}),
         });

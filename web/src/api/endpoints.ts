@@ -41,8 +41,8 @@ export function endpoints(c: ApiClient) {
     logout: () => c.request<void>('POST', '/api/v1/auth/logout'),
     me: () => c.get<MeView>('/api/v1/me'),
 
-    workspaces: (opts: { all?: boolean; cursor?: string; limit?: number } = {}) =>
-      c.get<Page<WorkspaceView>>(`/api/v1/workspaces${qs({ all: opts.all || undefined, cursor: opts.cursor, limit: opts.limit ?? 200 })}`),
+    workspaces: (opts: { all?: boolean; holdsGpu?: boolean; cursor?: string; limit?: number } = {}) =>
+      c.get<Page<WorkspaceView>>(`/api/v1/workspaces${qs({ all: opts.all || undefined, holdsGpu: opts.holdsGpu || undefined, cursor: opts.cursor, limit: opts.limit ?? 200 })}`),
     teamWorkspaces: (team: string) => c.get<Page<WorkspaceView>>(`/api/v1/teams/${enc(team)}/workspaces?limit=200`),
     workspace: (team: string, name: string) => c.get<WorkspaceView>(ws(team, name)),
     createWorkspace: (team: string, body: NewWorkspace) => c.request<WorkspaceView>('POST', `/api/v1/teams/${enc(team)}/workspaces`, body),

@@ -1,14 +1,9 @@
 import { useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef } from 'react';
 import { useSession } from '../../api/session.tsx';
-import type { GrantView, WorkspaceView } from '../../api/types.ts';
+import type { GrantView } from '../../api/types.ts';
 import { allPages } from './adminKit.ts';
 import { GpusPageView } from './GpusPageView.tsx';
-
-/** A workspace holds its GPUs from the moment it starts until it has stopped. */
-function holdsGpu(ws: WorkspaceView): boolean {
-  return ws.gpuPool !== null && (ws.phase === 'starting' || ws.phase === 'running' || ws.desired === 'running');
-}
 
 /** The GPU inventory: pools and their use, the teams granted each, and the workspaces holding GPUs now. */
 export function GpusPage() {
@@ -21,8 +16,8 @@ export function GpusPage() {
   const holders = useQuery({
     queryKey: ['admin', 'gpu-holders'],
     queryFn: async () => {
-      const all = await allPages((cursor) => api.workspaces({ all: true, limit: 500, cursor }), 10);
-      return { items: all.items.filter(holdsGpu), complete: all.complete };
+      const all = await allPages((cursor) => api.workspaces({ all: true, holdsGpu: true, limit: 500, cursor }), 10);
+      return { items: all.items, complete: all.complete };
     },
   });
 

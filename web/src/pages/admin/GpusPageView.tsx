@@ -97,7 +97,7 @@ export function GpusPageView({ pools, poolsError, grants, holders, holdersComple
             </table>
           </div>
         ) : null}
-        {holdersComplete ? null : <p className="muted">Looked through the first 5,000 workspaces only; GPUs may be held by others too.</p>}
+        {holdersComplete ? null : <p className="muted">Showing the first 5,000 workspaces holding GPUs.</p>}
       </Section>
     </>
   );
