@@ -176,6 +176,18 @@ export function Dialog({ open, onClose, title, children, wide }: { open: boolean
   );
 }
 
+/** The footer of a form in a dialog: Cancel, and the form's submit button. */
+export function FormActions({ submit, busy, disabled, onCancel }: { submit: string; busy: boolean; disabled?: boolean; onCancel: () => void }) {
+  return (
+    <div className="dialog-actions">
+      <Button onClick={onCancel}>Cancel</Button>
+      <Button type="submit" variant="primary" busy={busy} disabled={disabled}>
+        {submit}
+      </Button>
+    </div>
+  );
+}
+
 /** Asks before something that cannot be undone; shows the API's refusal in place if it fails. */
 export function ConfirmDialog({
   open,
@@ -274,5 +286,33 @@ export function QuotaBar({ label, used, limit, usedText, limitText }: { label: s
         <div className="bar-fill" style={{ width: `${pct}%` }} />
       </div>
     </div>
+  );
+}
+
+/**
+ * A table's header row. Roles are explicit (here and on rows and cells)
+ * because phones show tables as cards (`display: block`), which drops the
+ * implied table semantics in some browsers. `actions` adds the row-actions
+ * column, named for screen readers only.
+ */
+export function TableHead({ columns, actions }: { columns: Array<string | { label: string; className: string }>; actions?: boolean }) {
+  return (
+    <thead role="rowgroup">
+      <tr role="row">
+        {columns.map((c) => {
+          const { label, className } = typeof c === 'string' ? { label: c, className: undefined } : c;
+          return (
+            <th key={label} role="columnheader" scope="col" className={className}>
+              {label}
+            </th>
+          );
+        })}
+        {actions ? (
+          <th role="columnheader" scope="col">
+            <span className="sr-only">Actions</span>
+          </th>
+        ) : null}
+      </tr>
+    </thead>
   );
 }

@@ -4,7 +4,7 @@ import { isValidName, NAME_RULE } from '../../../src/domain/names.ts';
 import { launchRefusal } from '../admission.ts';
 import { useSession } from '../api/session.tsx';
 import type { ProfileView, WorkspaceView } from '../api/types.ts';
-import { Button, Dialog, ErrorNote, Field, Loading, Select, TextInput } from '../components/ui.tsx';
+import { Dialog, ErrorNote, Field, FormActions, Loading, Select, TextInput } from '../components/ui.tsx';
 import { resources } from '../format.ts';
 
 /**
@@ -115,12 +115,7 @@ export function LaunchDialog({ open, onClose, onLaunched }: { open: boolean; onC
           {profiles.data && profiles.data.items.length === 0 ? <p className="muted">No profile is available to your teams. Ask a platform admin.</p> : null}
         </fieldset>
         <ErrorNote error={launch.error} title="The workspace was not created." />
-        <div className="dialog-actions">
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={launch.isPending} disabled={!profile || !team}>
-            Launch
-          </Button>
-        </div>
+        <FormActions submit="Launch" busy={launch.isPending} disabled={!profile || !team} onCancel={onClose} />
       </form>
     </Dialog>
   );

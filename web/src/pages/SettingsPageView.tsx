@@ -1,7 +1,7 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
 import type { SshKeyView, TokenCreatedView, TokenView } from '../api/types.ts';
 import type { Change, Loadable } from '../api/viewModel.ts';
-import { Button, ConfirmDialog, CopyField, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, Section, Select, TextInput } from '../components/ui.tsx';
+import { Button, ConfirmDialog, CopyField, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
 import { ago, dateTime } from '../format.ts';
 import './settings.css';
 
@@ -66,16 +66,7 @@ function SshKeys({ keys, addKey, removeKey }: SettingsPageViewProps) {
         ) : (
           <div className="table-wrap">
             <table role="table" className="table">
-              <thead role="rowgroup">
-                <tr role="row">
-                  <th role="columnheader" scope="col">Name</th>
-                  <th role="columnheader" scope="col">Fingerprint</th>
-                  <th role="columnheader" scope="col">Added</th>
-                  <th role="columnheader" scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['Name', 'Fingerprint', 'Added']} actions />
               <tbody role="rowgroup">
                 {list.map((k) => (
                   <tr role="row" key={k.id}>
@@ -218,17 +209,7 @@ function ApiTokens({ origin, tokens, createToken, created, onSecretCopied, revok
         ) : (
           <div className="table-wrap">
             <table role="table" className="table">
-              <thead role="rowgroup">
-                <tr role="row">
-                  <th role="columnheader" scope="col">Name</th>
-                  <th role="columnheader" scope="col">Created</th>
-                  <th role="columnheader" scope="col">Expires</th>
-                  <th role="columnheader" scope="col">Last used</th>
-                  <th role="columnheader" scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['Name', 'Created', 'Expires', 'Last used']} actions />
               <tbody role="rowgroup">
                 {list.map((t) => (
                   <tr role="row" key={t.id}>

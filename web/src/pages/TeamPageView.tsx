@@ -5,7 +5,7 @@ import { ROLES } from '../../../src/domain/roles.ts';
 import { ApiError } from '../api/client.ts';
 import type { MemberView, Role, TeamView, UsageView, WorkspaceView } from '../api/types.ts';
 import type { Change, Loadable } from '../api/viewModel.ts';
-import { Button, ConfirmDialog, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, PhaseBadge, Section, Select, TextInput } from '../components/ui.tsx';
+import { Button, ConfirmDialog, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, PhaseBadge, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
 import { ago, dateTime, plural, resources } from '../format.ts';
 import { QuotaBars } from './QuotaBars.tsx';
 import './team.css';
@@ -150,18 +150,7 @@ function MembersSection({ name, me, admin, members, canManage, addMember, change
         ) : (
           <div className="table-wrap">
             <table role="table" className="table">
-              <thead role="rowgroup">
-                <tr role="row">
-                  <th role="columnheader" scope="col">Member</th>
-                  <th role="columnheader" scope="col">Role</th>
-                  <th role="columnheader" scope="col">Since</th>
-                  {canManage ? (
-                    <th role="columnheader" scope="col">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  ) : null}
-                </tr>
-              </thead>
+              <TableHead columns={['Member', 'Role', 'Since']} actions={canManage} />
               <tbody role="rowgroup">
                 {list.map((m) => (
                   <tr role="row" key={m.username}>
@@ -326,16 +315,7 @@ function WorkspacesSection({ name, workspaces }: TeamPageViewProps) {
         ) : (
           <div className="table-wrap">
             <table role="table" className="table">
-              <thead role="rowgroup">
-                <tr role="row">
-                  <th role="columnheader" scope="col">Workspace</th>
-                  <th role="columnheader" scope="col">Owner</th>
-                  <th role="columnheader" scope="col">Profile</th>
-                  <th role="columnheader" scope="col">Status</th>
-                  <th role="columnheader" scope="col">Resources</th>
-                  <th role="columnheader" scope="col">Last activity</th>
-                </tr>
-              </thead>
+              <TableHead columns={['Workspace', 'Owner', 'Profile', 'Status', 'Resources', 'Last activity']} />
               <tbody role="rowgroup">
                 {list.map((w) => (
                   <tr role="row" key={w.id}>

@@ -1,7 +1,7 @@
 import { Link } from 'react-router';
 import { useProgress } from '../api/events.tsx';
 import type { WorkspaceView } from '../api/types.ts';
-import { Button, EmptyState, ErrorNote, Loading, Notice, PageHeader, PhaseBadge } from '../components/ui.tsx';
+import { Button, EmptyState, ErrorNote, Loading, Notice, PageHeader, PhaseBadge, TableHead } from '../components/ui.tsx';
 import { ago, resources } from '../format.ts';
 import { isStarting, WorkspaceActions } from './WorkspaceActions.tsx';
 
@@ -43,18 +43,7 @@ export function WorkspacesPageView({ workspaces, more, error, canLaunch, launche
         <section className="card" aria-label="Workspaces">
           <div className="table-wrap">
             <table role="table" className="table">
-              <thead role="rowgroup">
-                <tr role="row">
-                  <th role="columnheader" scope="col">Workspace</th>
-                  <th role="columnheader" scope="col">State</th>
-                  <th role="columnheader" scope="col">Profile and resources</th>
-                  <th role="columnheader" scope="col">Created</th>
-                  <th role="columnheader" scope="col">Last active</th>
-                  <th role="columnheader" scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['Workspace', 'State', 'Profile and resources', 'Created', 'Last active']} actions />
               <tbody role="rowgroup">
                 {workspaces.map((ws) => (
                   <WorkspaceRow key={ws.id} ws={ws} me={me} />

@@ -1,7 +1,7 @@
 import { Fragment, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import type { AuditView } from '../../api/types.ts';
-import { Button, EmptyState, ErrorNote, Field, Loading, Section, TextInput } from '../../components/ui.tsx';
+import { Button, EmptyState, ErrorNote, Field, Loading, Section, TableHead, TextInput } from '../../components/ui.tsx';
 import { ago, dateTime, plural } from '../../format.ts';
 import { FILTER_KEYS, filtersSearch, fromLocalInput, toLocalInput, type AuditFilters } from './auditFilters.ts';
 
@@ -47,19 +47,7 @@ export function AuditPageView({ entries, error, filters, hasMore, loadingMore, r
         <>
           <div className="table-wrap">
             <table role="table" className="table admin-audit">
-              <thead role="rowgroup">
-                <tr role="row">
-                  <th role="columnheader" scope="col">Time</th>
-                  <th role="columnheader" scope="col">Actor</th>
-                  <th role="columnheader" scope="col">Action</th>
-                  <th role="columnheader" scope="col">Target</th>
-                  <th role="columnheader" scope="col">Result</th>
-                  <th role="columnheader" scope="col" className="num">
-                    HTTP
-                  </th>
-                  <th role="columnheader" scope="col">IP</th>
-                </tr>
-              </thead>
+              <TableHead columns={['Time', 'Actor', 'Action', 'Target', 'Result', { label: 'HTTP', className: 'num' }, 'IP']} />
               <tbody role="rowgroup">
                 {entries.map((e) => (
                   <AuditRow key={e.id} entry={e} filters={filters} />

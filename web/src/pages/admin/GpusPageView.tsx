@@ -1,7 +1,7 @@
 import { Link } from 'react-router';
 import { errorText } from '../../api/client.ts';
 import type { GrantView, PoolView, WorkspaceView } from '../../api/types.ts';
-import { EmptyState, ErrorNote, Loading, PhaseBadge, QuotaBar, Section } from '../../components/ui.tsx';
+import { EmptyState, ErrorNote, Loading, PhaseBadge, QuotaBar, Section, TableHead } from '../../components/ui.tsx';
 import { plural } from '../../format.ts';
 
 export interface GpusPageViewProps {
@@ -36,17 +36,7 @@ export function GpusPageView({ pools, poolsError, grants, holders, holdersComple
         {pools && pools.length > 0 ? (
           <div className="table-wrap">
             <table role="table" className="table">
-              <thead role="rowgroup">
-                <tr role="row">
-                  <th role="columnheader" scope="col">Pool</th>
-                  <th role="columnheader" scope="col">GPU type</th>
-                  <th role="columnheader" scope="col">Owner</th>
-                  <th role="columnheader" scope="col" className="admin-col-bar">
-                    In use
-                  </th>
-                  <th role="columnheader" scope="col">Grants</th>
-                </tr>
-              </thead>
+              <TableHead columns={['Pool', 'GPU type', 'Owner', { label: 'In use', className: 'admin-col-bar' }, 'Grants']} />
               <tbody role="rowgroup">
                 {pools.map((p) => (
                   <PoolRow key={p.name} pool={p} grants={grants.get(p.name)} />
@@ -67,15 +57,7 @@ export function GpusPageView({ pools, poolsError, grants, holders, holdersComple
         {sortedHolders && sortedHolders.length > 0 ? (
           <div className="table-wrap">
             <table role="table" className="table">
-              <thead role="rowgroup">
-                <tr role="row">
-                  <th role="columnheader" scope="col">Workspace</th>
-                  <th role="columnheader" scope="col">Owner</th>
-                  <th role="columnheader" scope="col">Pool</th>
-                  <th role="columnheader" scope="col">GPUs</th>
-                  <th role="columnheader" scope="col">State</th>
-                </tr>
-              </thead>
+              <TableHead columns={['Workspace', 'Owner', 'Pool', 'GPUs', 'State']} />
               <tbody role="rowgroup">
                 {sortedHolders.map((ws) => (
                   <tr role="row" key={ws.id}>

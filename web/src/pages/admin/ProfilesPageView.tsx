@@ -1,6 +1,6 @@
 import { Link } from 'react-router';
 import type { ProfileView } from '../../api/types.ts';
-import { EmptyState, ErrorNote, Loading, Section } from '../../components/ui.tsx';
+import { EmptyState, ErrorNote, Loading, Section, TableHead } from '../../components/ui.tsx';
 import { resources } from '../../format.ts';
 
 export interface ProfilesPageViewProps {
@@ -28,17 +28,7 @@ export function ProfilesPageView({ profiles, error }: ProfilesPageViewProps) {
       {profiles && profiles.length > 0 ? (
         <div className="table-wrap">
           <table role="table" className="table">
-            <thead role="rowgroup">
-              <tr role="row">
-                <th role="columnheader" scope="col">Profile</th>
-                <th role="columnheader" scope="col">Environment</th>
-                <th role="columnheader" scope="col">Resources</th>
-                <th role="columnheader" scope="col">Tier</th>
-                <th role="columnheader" scope="col">Egress</th>
-                <th role="columnheader" scope="col">Idle timeout</th>
-                <th role="columnheader" scope="col">Teams</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Profile', 'Environment', 'Resources', 'Tier', 'Egress', 'Idle timeout', 'Teams']} />
             <tbody role="rowgroup">
               {profiles.map((p) => (
                 <ProfileRow key={p.name} profile={p} />

@@ -3,7 +3,7 @@ import { Link } from 'react-router';
 import { isValidName, NAME_RULE } from '../../../../src/domain/names.ts';
 import type { NewTeam, QuotaChange, TeamView } from '../../api/types.ts';
 import { runThen, type Change } from '../../api/viewModel.ts';
-import { Button, ConfirmDialog, Dialog, EmptyState, ErrorNote, Field, Loading, Notice, Section, TextInput } from '../../components/ui.tsx';
+import { Button, ConfirmDialog, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, TableHead, TextInput } from '../../components/ui.tsx';
 import { ago, dateTime, plural } from '../../format.ts';
 import { matches } from './adminKit.ts';
 import { FindBar } from './FindBar.tsx';
@@ -88,17 +88,7 @@ export function TeamsAdminView({ teams, complete, error, create, quota, mark, un
             ) : (
               <div className="table-wrap">
                 <table role="table" className="table">
-                  <thead role="rowgroup">
-                    <tr role="row">
-                      <th role="columnheader" scope="col">Team</th>
-                      <th role="columnheader" scope="col">Sensitive</th>
-                      <th role="columnheader" scope="col">Quota</th>
-                      <th role="columnheader" scope="col">Created</th>
-                      <th role="columnheader" scope="col">
-                        <span className="sr-only">Actions</span>
-                      </th>
-                    </tr>
-                  </thead>
+                  <TableHead columns={['Team', 'Sensitive', 'Quota', 'Created']} actions />
                   <tbody role="rowgroup">
                     {shown.map((t) => (
                       <TeamRow
@@ -283,12 +273,7 @@ function CreateTeamForm({ create, onCancel, onCreated }: { create: Change<NewTea
         hint="Leave a field empty for the platform's default. Kubernetes quantities: 4, 500m, 16Gi."
       />
       <ErrorNote error={create.error} />
-      <div className="dialog-actions">
-        <Button onClick={onCancel}>Cancel</Button>
-        <Button type="submit" variant="primary" busy={create.pending}>
-          Create team
-        </Button>
-      </div>
+      <FormActions submit="Create team" busy={create.pending} onCancel={onCancel} />
     </form>
   );
 }
@@ -314,12 +299,7 @@ function EditQuotaForm({ team, quota, onDone }: { team: TeamView; quota: Change<
         hint="Only what you change is sent. Lowering a limit below what the team uses now stops nothing, but refuses new starts until it fits."
       />
       <ErrorNote error={quota.error} />
-      <div className="dialog-actions">
-        <Button onClick={onDone}>Cancel</Button>
-        <Button type="submit" variant="primary" busy={quota.pending}>
-          Save quota
-        </Button>
-      </div>
+      <FormActions submit="Save quota" busy={quota.pending} onCancel={onDone} />
     </form>
   );
 }

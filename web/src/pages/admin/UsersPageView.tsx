@@ -2,7 +2,7 @@ import { useId, useState, type FormEvent } from 'react';
 import { isValidName, NAME_RULE } from '../../../../src/domain/names.ts';
 import type { NewUser, UserChange, UserCreatedView, UserView } from '../../api/types.ts';
 import { runThen, type Change } from '../../api/viewModel.ts';
-import { Button, ConfirmDialog, CopyField, Dialog, EmptyState, ErrorNote, Field, Loading, Notice, Section, TextInput } from '../../components/ui.tsx';
+import { Button, ConfirmDialog, CopyField, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, TableHead, TextInput } from '../../components/ui.tsx';
 import { ago, dateTime, plural } from '../../format.ts';
 import { matches } from './adminKit.ts';
 import { FindBar } from './FindBar.tsx';
@@ -63,17 +63,7 @@ export function UsersPageView({ users, complete, error, me, create, change, disa
             ) : (
               <div className="table-wrap">
                 <table role="table" className="table">
-                  <thead role="rowgroup">
-                    <tr role="row">
-                      <th role="columnheader" scope="col">User</th>
-                      <th role="columnheader" scope="col">Email</th>
-                      <th role="columnheader" scope="col">Status</th>
-                      <th role="columnheader" scope="col">Created</th>
-                      <th role="columnheader" scope="col">
-                        <span className="sr-only">Actions</span>
-                      </th>
-                    </tr>
-                  </thead>
+                  <TableHead columns={['User', 'Email', 'Status', 'Created']} actions />
                   <tbody role="rowgroup">
                     {shown.map((u) => (
                       <UserRow key={u.id} user={u} self={u.username === me} change={change} onDisable={() => setDisabling(u)} />
@@ -282,12 +272,7 @@ function CreateUserForm({ create, onCancel, onCreated }: { create: Change<NewUse
         </label>
       </div>
       <ErrorNote error={create.error} />
-      <div className="dialog-actions">
-        <Button onClick={onCancel}>Cancel</Button>
-        <Button type="submit" variant="primary" busy={create.pending}>
-          Create user
-        </Button>
-      </div>
+      <FormActions submit="Create user" busy={create.pending} onCancel={onCancel} />
     </form>
   );
 }
