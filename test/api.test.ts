@@ -135,7 +135,8 @@ for (const kind of databaseKinds()) {
       const admin = t.adminToken;
       await t.call('PATCH', '/api/v1/teams/admin/quota', { token: admin, body: { workspaces: 100, storage: '1Ti', cpu: '100', memory: '100Gi' } });
       const names = Array.from({ length: 23 }, (_, i) => `ws-${String(i).padStart(2, '0')}`);
-      for (const name of names) await t.call('POST', '/api/v1/teams/admin/workspaces', { token: admin, body: { name, profile: 'small', start: false } });
+      // created in reverse, so the order of the pages can only come from the query's sort
+      for (const name of [...names].reverse()) await t.call('POST', '/api/v1/teams/admin/workspaces', { token: admin, body: { name, profile: 'small', start: false } });
       for (const path of ['/api/v1/teams/admin/workspaces', '/api/v1/workspaces']) {
         const seen: string[] = [];
         let cursor: string | null = null;
