@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import { InvalidInput } from '../domain/index.js';
-import type { Dialect, ListRows } from './db.js';
+import type { Dialect, RawAll } from './db.js';
 import type { Database } from './schema.js';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -31,8 +31,8 @@ export interface StoreContext {
   dialect: Dialect;
   bus: EventEmitter;
   now: () => number;
-  /** how list queries read their rows */
-  listRows: ListRows;
+  /** list queries read rows as arrays: about half the cost of row objects */
+  raw: RawAll;
 }
 
 /** Tells in-process caches of identities and roles that who-may-do-what changed. */

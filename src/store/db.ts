@@ -15,30 +15,16 @@ export type DatabaseTarget = { kind: 'sqlite'; file: string } | { kind: 'postgre
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
-/**
- * Runs a list query (hundreds of rows per request) and returns its rows as
- * plain objects keyed by column name, read the cheapest way each database
- * allows. Column values are what the database holds: numbers for integers
- * (bigints included, as everywhere here), strings for text.
- */
-export type ListRows = (sql: string, parameters: readonly unknown[]) => Promise<Record<string, unknown>[]>;
+/** Rows as arrays, with their column names: what a list query costs least to read. */
+export type RawAll = (sql: string, parameters: readonly unknown[]) => Promise<{ columns: string[]; rows: unknown[][] }>;
 
-export function openDatabase(target: DatabaseTarget): { db: Kysely<Database>; dialect: Dialect; listRows: ListRows } {
+export function openDatabase(target: DatabaseTarget): { db: Kysely<Database>; dialect: Dialect; raw: RawAll } {
   if (target.kind === 'postgres') {
     const pool = new pg.Pool({ connectionString: target.url, max: target.poolSize });
     const name = statementNames();
-    /*
-     * PostgreSQL writes the whole result as one JSON text, in C on its own
-     * process, and one JSON.parse here replaces the client's field-by-field
-     * protocol parsing (about a third of the control plane's CPU per listed
-     * page). The aggregate takes the rows in the sorted subquery's order (the
-     * plan is an aggregate over that one subquery, never parallel under a
-     * LIMIT), which PostgREST's reads rely on as well.
-     */
-    const listRows: ListRows = async (text, values) => {
-      const wrapped = `select coalesce(json_agg(r), '[]')::text from (${text}) r`;
-      const r = await pool.query({ text: wrapped, values: values as unknown[], rowMode: 'array', ...name(wrapped, values) });
-      return JSON.parse((r.rows as string[][])[0]![0]!) as Record<string, unknown>[];
+    const raw: RawAll = async (text, values) => {
+      const r = await pool.query({ text, values: values as unknown[], rowMode: 'array', ...name(text, values) });
+      return { columns: r.fields.map((f) => f.name), rows: r.rows as unknown[][] };
     };
     const preparing = {
       async connect() {
@@ -50,7 +36,7 @@ export function openDatabase(target: DatabaseTarget): { db: Kysely<Database>; di
       },
       end: () => pool.end(),
     };
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparing as unknown as pg.Pool }) }), dialect: 'postgres', listRows };
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparing as unknown as pg.Pool }) }), dialect: 'postgres', raw };
   }
   if (target.file !== ':memory:') mkdirSync(dirname(target.file), { recursive: true, mode: 0o700 });
   const sqlite = new SQLite(target.file);
@@ -61,13 +47,8 @@ export function openDatabase(target: DatabaseTarget): { db: Kysely<Database>; di
   const cached = cachingStatements(sqlite);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
   // holding Kysely's connection keeps the read out of any transaction in flight on the one SQLite connection
-  const listRows: ListRows = (sql, parameters) =>
-    db.connection().execute(async () => {
-      const { columns, rows } = cached.raw(sql, parameters);
-      const build = rowBuilder(columns);
-      return rows.map(build);
-    });
-  return { db, dialect: 'sqlite', listRows };
+  const raw: RawAll = (sql, parameters) => db.connection().execute(async () => cached.raw(sql, parameters));
+  return { db, dialect: 'sqlite', raw };
 }
 
 /**
@@ -88,23 +69,6 @@ function statementNames() {
     }
     return { name: n };
   };
-}
-
-/**
- * Builds a row object from an array row in one object literal, compiled once
- * per column list: SQLite's array rows cost about half of its row objects,
- * and this turns them into objects without a property-by-property loop.
- */
-const rowBuilders = new Map<string, (a: unknown[]) => Record<string, unknown>>();
-function rowBuilder(columns: string[]): (a: unknown[]) => Record<string, unknown> {
-  const key = columns.join(',');
-  let build = rowBuilders.get(key);
-  if (!build) {
-    // column names come from our own SQL (Kysely-built, fixed), never from input
-    build = new Function('a', `return {${columns.map((c, i) => `${JSON.stringify(c)}: a[${i}]`).join(', ')}};`) as (a: unknown[]) => Record<string, unknown>;
-    rowBuilders.set(key, build);
-  }
-  return build;
 }
 
 /**

@@ -25,11 +25,11 @@ export type { AuditEntry, AuditFilter } from './audit.js';
  * reconciler and runtimes.
  */
 export async function createStore(target: DatabaseTarget, opts: { now?: () => number } = {}) {
-  const { db, dialect, listRows } = openDatabase(target);
+  const { db, dialect, raw } = openDatabase(target);
   await migrate(db, dialect);
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
-  const ctx: StoreContext = { db, dialect, bus, now: opts.now ?? Date.now, listRows };
+  const ctx: StoreContext = { db, dialect, bus, now: opts.now ?? Date.now, raw };
   return {
     dialect,
     users: createUsersRepo(ctx),

@@ -99,6 +99,23 @@ function toWorkspace(r: Row): Workspace {
   };
 }
 
+/**
+ * Builds a row object from an array row in one object literal, compiled once
+ * per column list: how list queries turn SQLite's array rows into the row
+ * shape `toWorkspace` reads, without a property-by-property loop per row.
+ */
+const rowBuilders = new Map<string, (a: unknown[]) => Row>();
+function rowBuilder(columns: string[]): (a: unknown[]) => Row {
+  const key = columns.join(',');
+  let build = rowBuilders.get(key);
+  if (!build) {
+    // column names come from our own SQL (Kysely-built, fixed), never from input
+    build = new Function('a', `return {${columns.map((c, i) => `${JSON.stringify(c)}: a[${i}]`).join(', ')}};`) as (a: unknown[]) => Row;
+    rowBuilders.set(key, build);
+  }
+  return build;
+}
+
 function selectWorkspaces(ex: Executor) {
   return ex
     .selectFrom('workspaces')
@@ -170,8 +187,9 @@ export function createWorkspacesRepo(ctx: StoreContext) {
   /** Runs a workspace list query with array rows. */
   async function fetchList(q: ReturnType<typeof selectWorkspaces>): Promise<Workspace[]> {
     const compiled = q.compile();
-    const rows = await ctx.listRows(compiled.sql, compiled.parameters);
-    return rows.map((r) => toWorkspace(r as Row));
+    const { columns, rows } = await ctx.raw(compiled.sql, compiled.parameters);
+    const build = rowBuilder(columns);
+    return rows.map((a) => toWorkspace(build(a)));
   }
 
   async function byId(ex: Executor, id: string): Promise<Workspace | undefined> {
