@@ -1,10 +1,12 @@
-import { Agent, request } from 'node:http';
 import { hrtime } from 'node:process';
+import { Client } from 'undici';
 
 /**
  * A closed-loop HTTP load generator: `concurrency` workers, each on its own
- * keep-alive connection, send the next request as soon as their previous
- * answer has been read in full. Latency is measured per request from the call
+ * keep-alive connection (an undici Client: the generator shares the machine
+ * with the servers it measures, and costs them about half the CPU node:http
+ * did), send the next request as soon as their previous answer has been read
+ * in full. Latency is measured per request from the call
  * to the last byte of the response. The same generator drives every system a
  * benchmark compares, so differences come from the servers, not the client.
  */
@@ -21,8 +23,14 @@ export interface CallOptions {
   /** http://host:port */
   baseUrl: string;
   concurrency: number;
-  /** requests sent and discarded before timing starts */
+  /** requests sent and discarded before timing starts (at least this many) */
   warmup: number;
+  /**
+   * ...and for at least this long: a Node server keeps getting faster for
+   * thousands of requests (V8 optimizes the hot paths in tiers), so a fixed
+   * count that suits a slow server leaves a fast one timed mid-ramp.
+   */
+  warmupSeconds: number;
   /** timed requests */
   samples: number;
   expectStatus: number;
@@ -36,6 +44,8 @@ export interface CallOptions {
 }
 
 export interface CallResult {
+  /** requests the warm-up took (its floor of requests and of seconds both met) */
+  warmupRequests: number;
   samples: number;
   errors: number;
   firstError: string | null;
@@ -52,26 +62,20 @@ const REQUEST_TIMEOUT_MS = 60_000;
 
 interface Answer {
   status: number;
-  body: Buffer;
+  /** null when the body was read to its end and dropped */
+  body: Buffer | null;
 }
 
-function send(agent: Agent, base: URL, spec: RequestSpec): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { ...spec.headers };
-    if (spec.body !== undefined) headers['content-length'] = Buffer.byteLength(spec.body);
-    const req = request(
-      { agent, host: base.hostname, port: base.port, method: spec.method, path: spec.path, headers, timeout: REQUEST_TIMEOUT_MS },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000}s`)));
-    req.on('error', reject);
-    req.end(spec.body);
-  });
+/**
+ * Sends one request and reads the answer to its last byte. The body is kept
+ * only when it will be looked at (`keep`, or an unexpected status); a timed
+ * answer as expected is read and dropped, so timing costs no buffering.
+ */
+async function send(client: Client, spec: RequestSpec, keep: boolean, expectStatus: number): Promise<Answer> {
+  const res = await client.request({ method: spec.method, path: spec.path, headers: spec.headers, body: spec.body ?? null, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
+  if (keep || res.statusCode !== expectStatus) return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
+  for await (const _ of res.body); // to the last byte; a broken body throws
+  return { status: res.statusCode, body: null };
 }
 
 /** Nearest-rank percentile of ascending `sorted`. */
@@ -83,8 +87,7 @@ export function percentile(sorted: Float64Array, p: number): number {
 
 /** Warms up, then times `samples` requests of one call. */
 export async function measureCall(opts: CallOptions): Promise<CallResult> {
-  const base = new URL(opts.baseUrl);
-  const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency, maxFreeSockets: opts.concurrency, noDelay: true });
+  const clients = Array.from({ length: opts.concurrency }, () => new Client(opts.baseUrl, { pipelining: 1, keepAliveTimeout: 60_000 }));
   let seq = 0;
   let errors = 0;
   let firstError: string | null = null;
@@ -93,21 +96,27 @@ export async function measureCall(opts: CallOptions): Promise<CallResult> {
     firstError ??= what;
   };
 
-  /** Sends `count` requests with `concurrency` workers; records latencies (ms) into `latencies` when given. */
-  async function phase(count: number, latencies: Float64Array | null): Promise<number> {
+  /**
+   * Sends `count` requests with `concurrency` workers, and goes on until
+   * `minSeconds` have passed; records latencies (ms) into `latencies` when
+   * given. Returns the seconds taken and the requests sent.
+   */
+  async function phase(count: number, latencies: Float64Array | null, minSeconds = 0): Promise<{ seconds: number; sent: number }> {
     let issued = 0;
-    const worker = async () => {
-      while (issued < count) {
+    const until = hrtime.bigint() + BigInt(Math.round(minSeconds * 1e9));
+    const worker = async (client: Client) => {
+      while (issued < count || (minSeconds > 0 && hrtime.bigint() < until)) {
         const slot = issued++;
         const spec = opts.next(seq++);
         const t0 = hrtime.bigint();
         try {
-          const answer = await send(agent, base, spec);
+          const checking = !latencies && opts.check !== undefined;
+          const answer = await send(client, spec, checking, opts.expectStatus);
           if (latencies) latencies[slot] = Number(hrtime.bigint() - t0) / 1e6;
           if (answer.status !== opts.expectStatus) {
-            fail(`${spec.method} ${spec.path}: HTTP ${answer.status} ${answer.body.toString('utf8').slice(0, 300)}`);
-          } else if (!latencies && opts.check) {
-            const complaint = opts.check(JSON.parse(answer.body.toString('utf8')) as unknown);
+            fail(`${spec.method} ${spec.path}: HTTP ${answer.status} ${answer.body?.toString('utf8').slice(0, 300) ?? ''}`);
+          } else if (checking && answer.body) {
+            const complaint = opts.check!(JSON.parse(answer.body.toString('utf8')) as unknown);
             if (complaint) fail(`${spec.method} ${spec.path}: ${complaint}`);
           }
         } catch (err) {
@@ -117,17 +126,18 @@ export async function measureCall(opts: CallOptions): Promise<CallResult> {
       }
     };
     const started = hrtime.bigint();
-    await Promise.all(Array.from({ length: opts.concurrency }, worker));
-    return Number(hrtime.bigint() - started) / 1e9;
+    await Promise.all(clients.map(worker));
+    return { seconds: Number(hrtime.bigint() - started) / 1e9, sent: issued };
   }
 
   try {
-    await phase(opts.warmup, null);
+    const warm = await phase(opts.warmup, null, opts.warmupSeconds);
     const latencies = new Float64Array(opts.samples);
-    const seconds = await phase(opts.samples, latencies);
+    const { seconds } = await phase(opts.samples, latencies);
     const sorted = latencies.slice().sort();
     const sum = sorted.reduce((a, b) => a + b, 0);
     return {
+      warmupRequests: warm.sent,
       samples: opts.samples,
       errors,
       firstError,
@@ -140,6 +150,6 @@ export async function measureCall(opts: CallOptions): Promise<CallResult> {
       maxMs: sorted[sorted.length - 1] ?? Number.NaN,
     };
   } finally {
-    agent.destroy();
+    await Promise.all(clients.map((c) => c.destroy()));
   }
 }
