@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState, type ButtonHTMLAttributes, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from 'react';
 import { errorText } from '../api/client.ts';
+import { ago, dateTime } from '../format.ts';
 
 type Variant = 'primary' | 'secondary' | 'danger' | 'ghost';
 
@@ -314,5 +315,23 @@ export function TableHead({ columns, actions }: { columns: Array<string | { labe
         ) : null}
       </tr>
     </thead>
+  );
+}
+
+/** A moment as "3 minutes ago", with the exact date and time on hover and for machines. */
+export function Ago({ at }: { at: string }) {
+  return (
+    <time dateTime={at} title={dateTime(at)}>
+      {ago(at)}
+    </time>
+  );
+}
+
+/** The last cell of a table row: the row's buttons, labelled for the card layout on phones. */
+export function ActionsCell({ children }: { children: ReactNode }) {
+  return (
+    <td role="cell" className="row-actions-cell" data-label="Actions">
+      <div className="row-actions">{children}</div>
+    </td>
   );
 }

@@ -1,7 +1,7 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
 import type { SshKeyView, TokenCreatedView, TokenView } from '../api/types.ts';
 import type { Change, Loadable } from '../api/viewModel.ts';
-import { Button, ConfirmDialog, CopyField, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
+import { ActionsCell, Ago, Button, ConfirmDialog, CopyField, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
 import { ago, dateTime } from '../format.ts';
 import './settings.css';
 
@@ -78,17 +78,13 @@ function SshKeys({ keys, addKey, removeKey }: SettingsPageViewProps) {
                       <code className="fingerprint">{k.fingerprint}</code>
                     </td>
                     <td role="cell" data-label="Added">
-                      <time dateTime={k.createdAt} title={dateTime(k.createdAt)}>
-                        {ago(k.createdAt)}
-                      </time>
+                      <Ago at={k.createdAt} />
                     </td>
-                    <td role="cell" className="row-actions-cell" data-label="Actions">
-                      <div className="row-actions">
-                        <Button variant="danger" className="btn-small" aria-label={`Remove key ${k.name}`} onClick={() => setRemoving(k)}>
-                          Remove
-                        </Button>
-                      </div>
-                    </td>
+                    <ActionsCell>
+                      <Button variant="danger" className="btn-small" aria-label={`Remove key ${k.name}`} onClick={() => setRemoving(k)}>
+                        Remove
+                      </Button>
+                    </ActionsCell>
                   </tr>
                 ))}
               </tbody>
@@ -217,27 +213,21 @@ function ApiTokens({ origin, tokens, createToken, created, onSecretCopied, revok
                       <span className="cell-title">{t.name}</span>
                     </td>
                     <td role="cell" data-label="Created">
-                      <time dateTime={t.createdAt} title={dateTime(t.createdAt)}>
-                        {ago(t.createdAt)}
-                      </time>
+                      <Ago at={t.createdAt} />
                     </td>
                     <td role="cell" data-label="Expires">{expiry(t)}</td>
                     <td role="cell" data-label="Last used">
                       {t.lastUsedAt ? (
-                        <time dateTime={t.lastUsedAt} title={dateTime(t.lastUsedAt)}>
-                          {ago(t.lastUsedAt)}
-                        </time>
+                        <Ago at={t.lastUsedAt} />
                       ) : (
                         <span className="muted">never</span>
                       )}
                     </td>
-                    <td role="cell" className="row-actions-cell" data-label="Actions">
-                      <div className="row-actions">
-                        <Button variant="danger" className="btn-small" aria-label={`Revoke token ${t.name}`} onClick={() => setRevoking(t)}>
-                          Revoke
-                        </Button>
-                      </div>
-                    </td>
+                    <ActionsCell>
+                      <Button variant="danger" className="btn-small" aria-label={`Revoke token ${t.name}`} onClick={() => setRevoking(t)}>
+                        Revoke
+                      </Button>
+                    </ActionsCell>
                   </tr>
                 ))}
               </tbody>

@@ -5,8 +5,8 @@ import { ROLES } from '../../../src/domain/roles.ts';
 import { ApiError } from '../api/client.ts';
 import type { MemberView, Role, TeamView, UsageView, WorkspaceView } from '../api/types.ts';
 import type { Change, Loadable } from '../api/viewModel.ts';
-import { Button, ConfirmDialog, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, PhaseBadge, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
-import { ago, dateTime, plural, resources } from '../format.ts';
+import { ActionsCell, Ago, Button, ConfirmDialog, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, PhaseBadge, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
+import { plural, resources } from '../format.ts';
 import { QuotaBars } from './QuotaBars.tsx';
 import './team.css';
 
@@ -178,18 +178,14 @@ function MembersSection({ name, me, admin, members, canManage, addMember, change
                       )}
                     </td>
                     <td role="cell" data-label="Since">
-                      <time dateTime={m.since} title={dateTime(m.since)}>
-                        {ago(m.since)}
-                      </time>
+                      <Ago at={m.since} />
                     </td>
                     {canManage ? (
-                      <td role="cell" className="row-actions-cell" data-label="Actions">
-                        <div className="row-actions">
-                          <Button variant="danger" className="btn-small" aria-label={`Remove ${m.username}`} onClick={() => setRemoving(m.username)}>
-                            Remove
-                          </Button>
-                        </div>
-                      </td>
+                      <ActionsCell>
+                        <Button variant="danger" className="btn-small" aria-label={`Remove ${m.username}`} onClick={() => setRemoving(m.username)}>
+                          Remove
+                        </Button>
+                      </ActionsCell>
                     ) : null}
                   </tr>
                 ))}
@@ -335,9 +331,7 @@ function WorkspacesSection({ name, workspaces }: TeamPageViewProps) {
                     </td>
                     <td role="cell" data-label="Last activity">
                       {w.lastActivityAt ? (
-                        <time dateTime={w.lastActivityAt} title={dateTime(w.lastActivityAt)}>
-                          {ago(w.lastActivityAt)}
-                        </time>
+                        <Ago at={w.lastActivityAt} />
                       ) : (
                         <span className="muted">none yet</span>
                       )}

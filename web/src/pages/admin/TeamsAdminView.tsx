@@ -3,8 +3,8 @@ import { Link } from 'react-router';
 import { isValidName, NAME_RULE } from '../../../../src/domain/names.ts';
 import type { NewTeam, QuotaChange, TeamView } from '../../api/types.ts';
 import { runThen, type Change } from '../../api/viewModel.ts';
-import { Button, ConfirmDialog, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, TableHead, TextInput } from '../../components/ui.tsx';
-import { ago, dateTime, plural } from '../../format.ts';
+import { ActionsCell, Ago, Button, ConfirmDialog, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, TableHead, TextInput } from '../../components/ui.tsx';
+import { plural } from '../../format.ts';
 import { matches } from './adminKit.ts';
 import { FindBar } from './FindBar.tsx';
 import { changedQuota, EMPTY_QUOTA, gpuSummary, quotaSummary, quotaToFields, readQuota, type QuotaErrors, type QuotaFields } from './quotaFields.ts';
@@ -174,17 +174,13 @@ function TeamRow({ team, pending, onToggle, onEdit }: { team: TeamView; pending:
         </div>
       </td>
       <td role="cell" data-label="Created">
-        <time dateTime={team.createdAt} title={dateTime(team.createdAt)}>
-          {ago(team.createdAt)}
-        </time>
+        <Ago at={team.createdAt} />
       </td>
-      <td role="cell" className="row-actions-cell" data-label="Actions">
-        <div className="row-actions">
-          <Button className="btn-small" onClick={onEdit}>
-            Edit quota<span className="sr-only"> of {team.name}</span>
-          </Button>
-        </div>
-      </td>
+      <ActionsCell>
+        <Button className="btn-small" onClick={onEdit}>
+          Edit quota<span className="sr-only"> of {team.name}</span>
+        </Button>
+      </ActionsCell>
     </tr>
   );
 }

@@ -2,8 +2,8 @@ import { useId, useState, type FormEvent } from 'react';
 import { isValidName, NAME_RULE } from '../../../../src/domain/names.ts';
 import type { NewUser, UserChange, UserCreatedView, UserView } from '../../api/types.ts';
 import { runThen, type Change } from '../../api/viewModel.ts';
-import { Button, ConfirmDialog, CopyField, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, TableHead, TextInput } from '../../components/ui.tsx';
-import { ago, dateTime, plural } from '../../format.ts';
+import { ActionsCell, Ago, Button, ConfirmDialog, CopyField, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, TableHead, TextInput } from '../../components/ui.tsx';
+import { plural } from '../../format.ts';
 import { matches } from './adminKit.ts';
 import { FindBar } from './FindBar.tsx';
 
@@ -143,55 +143,51 @@ function UserRow({ user, self, change, onDisable }: { user: UserView; self: bool
         </span>
       </td>
       <td role="cell" data-label="Created">
-        <time dateTime={user.createdAt} title={dateTime(user.createdAt)}>
-          {ago(user.createdAt)}
-        </time>
+        <Ago at={user.createdAt} />
       </td>
-      <td role="cell" className="row-actions-cell" data-label="Actions">
-        <div className="row-actions">
-          {self ? (
-            <span className="muted admin-self">Your own account</span>
-          ) : (
-            <>
-              {user.admin ? (
-                <Button
-                  className="btn-small"
-                  busy={busyWith('admin')}
-                  disabled={busy}
-                  onClick={() => runThen(change, { username: user.username, change: { admin: false } })}
-                >
-                  Revoke admin<span className="sr-only"> from {user.username}</span>
-                </Button>
-              ) : (
-                <Button
-                  className="btn-small"
-                  busy={busyWith('admin')}
-                  disabled={busy}
-                  onClick={() => runThen(change, { username: user.username, change: { admin: true } })}
-                >
-                  <span>
-                    Make<span className="sr-only"> {user.username}</span> admin
-                  </span>
-                </Button>
-              )}
-              {user.disabled ? (
-                <Button
-                  className="btn-small"
-                  busy={busyWith('disabled')}
-                  disabled={busy}
-                  onClick={() => runThen(change, { username: user.username, change: { disabled: false } })}
-                >
-                  Enable<span className="sr-only"> {user.username}</span>
-                </Button>
-              ) : (
-                <Button className="btn-small" variant="danger" disabled={busy} onClick={onDisable}>
-                  Disable<span className="sr-only"> {user.username}</span>
-                </Button>
-              )}
-            </>
-          )}
-        </div>
-      </td>
+      <ActionsCell>
+        {self ? (
+          <span className="muted admin-self">Your own account</span>
+        ) : (
+          <>
+            {user.admin ? (
+              <Button
+                className="btn-small"
+                busy={busyWith('admin')}
+                disabled={busy}
+                onClick={() => runThen(change, { username: user.username, change: { admin: false } })}
+              >
+                Revoke admin<span className="sr-only"> from {user.username}</span>
+              </Button>
+            ) : (
+              <Button
+                className="btn-small"
+                busy={busyWith('admin')}
+                disabled={busy}
+                onClick={() => runThen(change, { username: user.username, change: { admin: true } })}
+              >
+                <span>
+                  Make<span className="sr-only"> {user.username}</span> admin
+                </span>
+              </Button>
+            )}
+            {user.disabled ? (
+              <Button
+                className="btn-small"
+                busy={busyWith('disabled')}
+                disabled={busy}
+                onClick={() => runThen(change, { username: user.username, change: { disabled: false } })}
+              >
+                Enable<span className="sr-only"> {user.username}</span>
+              </Button>
+            ) : (
+              <Button className="btn-small" variant="danger" disabled={busy} onClick={onDisable}>
+                Disable<span className="sr-only"> {user.username}</span>
+              </Button>
+            )}
+          </>
+        )}
+      </ActionsCell>
     </tr>
   );
 }
