@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState, type ButtonHTMLAttributes, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from 'react';
 import { errorText } from '../api/client.ts';
+import type { Loadable } from '../api/viewModel.ts';
 import { ago, dateTime } from '../format.ts';
 
 type Variant = 'primary' | 'secondary' | 'danger' | 'ghost';
@@ -316,6 +317,13 @@ export function TableHead({ columns, actions }: { columns: Array<string | { labe
       </tr>
     </thead>
   );
+}
+
+/** What a view shows for a Loadable: `children` with the data once it is there, a spinner meanwhile, why not otherwise. */
+export function Loaded<T>({ value, loading, failed, children }: { value: Loadable<T>; loading: string; failed: string; children: (data: T) => ReactNode }) {
+  if (value.data !== undefined) return <>{children(value.data)}</>;
+  if (value.pending) return <Loading label={loading} />;
+  return <ErrorNote error={value.error} title={failed} />;
 }
 
 /** A moment as "3 minutes ago", with the exact date and time on hover and for machines. */

@@ -1,7 +1,7 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
 import type { SshKeyView, TokenCreatedView, TokenView } from '../api/types.ts';
 import type { Change, Loadable } from '../api/viewModel.ts';
-import { ActionsCell, Ago, Button, ConfirmDialog, CopyField, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
+import { ActionsCell, Ago, Button, ConfirmDialog, CopyField, EmptyState, ErrorNote, Field, Loaded, Notice, PageHeader, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
 import { ago, dateTime } from '../format.ts';
 import './settings.css';
 
@@ -53,49 +53,46 @@ export function SettingsPageView(props: SettingsPageViewProps) {
 
 function SshKeys({ keys, addKey, removeKey }: SettingsPageViewProps) {
   const [removing, setRemoving] = useState<SshKeyView | null>(null);
-  const list = keys.data;
   return (
     <Section title="SSH keys">
       <p className="settings-lead">
         Your public keys let you connect to your workspaces with SSH and VS Code Remote-SSH through Atrium’s SSH gateway; <code>atrium config-ssh</code> writes
         the entries to your SSH config.
       </p>
-      {list ? (
-        list.length === 0 ? (
-          <EmptyState title="No SSH keys yet">Add the public key of each computer you work from, below.</EmptyState>
-        ) : (
-          <div className="table-wrap">
-            <table role="table" className="table">
-              <TableHead columns={['Name', 'Fingerprint', 'Added']} actions />
-              <tbody role="rowgroup">
-                {list.map((k) => (
-                  <tr role="row" key={k.id}>
-                    <td role="cell" className="cell-main" data-label="Name">
-                      <span className="cell-title">{k.name}</span>
-                      <div className="cell-sub">{k.publicKey.split(' ')[0]}</div>
-                    </td>
-                    <td role="cell" data-label="Fingerprint">
-                      <code className="fingerprint">{k.fingerprint}</code>
-                    </td>
-                    <td role="cell" data-label="Added">
-                      <Ago at={k.createdAt} />
-                    </td>
-                    <ActionsCell>
-                      <Button variant="danger" className="btn-small" aria-label={`Remove key ${k.name}`} onClick={() => setRemoving(k)}>
-                        Remove
-                      </Button>
-                    </ActionsCell>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : keys.pending ? (
-        <Loading label="Loading your keys…" />
-      ) : (
-        <ErrorNote error={keys.error} title="Atrium could not load your SSH keys." />
-      )}
+      <Loaded value={keys} loading="Loading your keys…" failed="Atrium could not load your SSH keys.">
+        {(list) => (
+          list.length === 0 ? (
+            <EmptyState title="No SSH keys yet">Add the public key of each computer you work from, below.</EmptyState>
+          ) : (
+            <div className="table-wrap">
+              <table role="table" className="table">
+                <TableHead columns={['Name', 'Fingerprint', 'Added']} actions />
+                <tbody role="rowgroup">
+                  {list.map((k) => (
+                    <tr role="row" key={k.id}>
+                      <td role="cell" className="cell-main" data-label="Name">
+                        <span className="cell-title">{k.name}</span>
+                        <div className="cell-sub">{k.publicKey.split(' ')[0]}</div>
+                      </td>
+                      <td role="cell" data-label="Fingerprint">
+                        <code className="fingerprint">{k.fingerprint}</code>
+                      </td>
+                      <td role="cell" data-label="Added">
+                        <Ago at={k.createdAt} />
+                      </td>
+                      <ActionsCell>
+                        <Button variant="danger" className="btn-small" aria-label={`Remove key ${k.name}`} onClick={() => setRemoving(k)}>
+                          Remove
+                        </Button>
+                      </ActionsCell>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        )}
+      </Loaded>
       <AddKey addKey={addKey} />
       <ConfirmDialog
         open={removing !== null}
@@ -190,55 +187,52 @@ function expiry(t: TokenView) {
 
 function ApiTokens({ origin, tokens, createToken, created, onSecretCopied, revokeToken }: SettingsPageViewProps) {
   const [revoking, setRevoking] = useState<TokenView | null>(null);
-  const list = tokens.data;
   return (
     <Section title="API tokens">
       <p className="settings-lead">
         Tokens sign in the <code>atrium</code> CLI and your scripts as you, with everything you are allowed to do. Give each one a name saying where it is used,
         and revoke it when that is over.
       </p>
-      {list ? (
-        list.length === 0 ? (
-          <EmptyState title="No API tokens">
-            Create one below, or run <code>atrium login</code>, which makes one for the CLI.
-          </EmptyState>
-        ) : (
-          <div className="table-wrap">
-            <table role="table" className="table">
-              <TableHead columns={['Name', 'Created', 'Expires', 'Last used']} actions />
-              <tbody role="rowgroup">
-                {list.map((t) => (
-                  <tr role="row" key={t.id}>
-                    <td role="cell" className="cell-main" data-label="Name">
-                      <span className="cell-title">{t.name}</span>
-                    </td>
-                    <td role="cell" data-label="Created">
-                      <Ago at={t.createdAt} />
-                    </td>
-                    <td role="cell" data-label="Expires">{expiry(t)}</td>
-                    <td role="cell" data-label="Last used">
-                      {t.lastUsedAt ? (
-                        <Ago at={t.lastUsedAt} />
-                      ) : (
-                        <span className="muted">never</span>
-                      )}
-                    </td>
-                    <ActionsCell>
-                      <Button variant="danger" className="btn-small" aria-label={`Revoke token ${t.name}`} onClick={() => setRevoking(t)}>
-                        Revoke
-                      </Button>
-                    </ActionsCell>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : tokens.pending ? (
-        <Loading label="Loading your tokens…" />
-      ) : (
-        <ErrorNote error={tokens.error} title="Atrium could not load your API tokens." />
-      )}
+      <Loaded value={tokens} loading="Loading your tokens…" failed="Atrium could not load your API tokens.">
+        {(list) => (
+          list.length === 0 ? (
+            <EmptyState title="No API tokens">
+              Create one below, or run <code>atrium login</code>, which makes one for the CLI.
+            </EmptyState>
+          ) : (
+            <div className="table-wrap">
+              <table role="table" className="table">
+                <TableHead columns={['Name', 'Created', 'Expires', 'Last used']} actions />
+                <tbody role="rowgroup">
+                  {list.map((t) => (
+                    <tr role="row" key={t.id}>
+                      <td role="cell" className="cell-main" data-label="Name">
+                        <span className="cell-title">{t.name}</span>
+                      </td>
+                      <td role="cell" data-label="Created">
+                        <Ago at={t.createdAt} />
+                      </td>
+                      <td role="cell" data-label="Expires">{expiry(t)}</td>
+                      <td role="cell" data-label="Last used">
+                        {t.lastUsedAt ? (
+                          <Ago at={t.lastUsedAt} />
+                        ) : (
+                          <span className="muted">never</span>
+                        )}
+                      </td>
+                      <ActionsCell>
+                        <Button variant="danger" className="btn-small" aria-label={`Revoke token ${t.name}`} onClick={() => setRevoking(t)}>
+                          Revoke
+                        </Button>
+                      </ActionsCell>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        )}
+      </Loaded>
       <CreateToken createToken={createToken} secret={created ? <NewSecret origin={origin} created={created} onDone={onSecretCopied} /> : null} />
       <ConfirmDialog
         open={revoking !== null}

@@ -5,7 +5,7 @@ import { ROLES } from '../../../src/domain/roles.ts';
 import { ApiError } from '../api/client.ts';
 import type { MemberView, Role, TeamView, UsageView, WorkspaceView } from '../api/types.ts';
 import type { Change, Loadable } from '../api/viewModel.ts';
-import { ActionsCell, Ago, Button, ConfirmDialog, EmptyState, ErrorNote, Field, Loading, Notice, PageHeader, PhaseBadge, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
+import { ActionsCell, Ago, Button, ConfirmDialog, EmptyState, ErrorNote, Field, Loaded, Loading, Notice, PageHeader, PhaseBadge, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
 import { plural, resources } from '../format.ts';
 import { QuotaBars } from './QuotaBars.tsx';
 import './team.css';
@@ -107,24 +107,22 @@ function TeamNotFound({ name }: { name: string }) {
 function QuotaSection({ usage, admin }: TeamPageViewProps) {
   return (
     <Section title="Quota and usage">
-      {usage.data ? (
-        <>
-          <QuotaBars usage={usage.data} />
-          <p className="hint quota-note">
-            Starting and running workspaces count their CPU, memory and GPU limits; every workspace counts its storage, running or not.
-            {admin ? (
-              <>
-                {' '}
-                Change the quota in <Link to="/admin/teams">Admin → Teams</Link>.
-              </>
-            ) : null}
-          </p>
-        </>
-      ) : usage.pending ? (
-        <Loading label="Loading usage…" />
-      ) : (
-        <ErrorNote error={usage.error} title="Usage is unavailable." />
-      )}
+      <Loaded value={usage} loading="Loading usage…" failed="Usage is unavailable.">
+        {(data) => (
+          <>
+            <QuotaBars usage={data} />
+            <p className="hint quota-note">
+              Starting and running workspaces count their CPU, memory and GPU limits; every workspace counts its storage, running or not.
+              {admin ? (
+                <>
+                  {' '}
+                  Change the quota in <Link to="/admin/teams">Admin → Teams</Link>.
+                </>
+              ) : null}
+            </p>
+          </>
+        )}
+      </Loaded>
     </Section>
   );
 }
@@ -144,60 +142,58 @@ function MembersSection({ name, me, admin, members, canManage, addMember, change
     <Section title="Members" actions={list ? <span className="muted">{plural(list.length, 'member')}</span> : undefined}>
       {!canManage && list ? <p className="hint members-note">Only the team’s owners can add or remove members and change roles.</p> : null}
       {changeRole.error && changeRole.input && !demoting ? <ErrorNote error={changeRole.error} title={`Could not change the role of ${changeRole.input.username}.`} /> : null}
-      {list ? (
-        list.length === 0 ? (
-          <EmptyState title="No members">This team has no members yet.</EmptyState>
-        ) : (
-          <div className="table-wrap">
-            <table role="table" className="table">
-              <TableHead columns={['Member', 'Role', 'Since']} actions={canManage} />
-              <tbody role="rowgroup">
-                {list.map((m) => (
-                  <tr role="row" key={m.username}>
-                    <td role="cell" className="cell-main" data-label="Member">
-                      <span className="cell-title">{m.username}</span>
-                      {m.username === me ? <span className="muted"> (you)</span> : null}
-                    </td>
-                    <td role="cell" data-label="Role">
+      <Loaded value={members} loading="Loading members…" failed="Atrium could not load the members.">
+        {(list) => (
+          list.length === 0 ? (
+            <EmptyState title="No members">This team has no members yet.</EmptyState>
+          ) : (
+            <div className="table-wrap">
+              <table role="table" className="table">
+                <TableHead columns={['Member', 'Role', 'Since']} actions={canManage} />
+                <tbody role="rowgroup">
+                  {list.map((m) => (
+                    <tr role="row" key={m.username}>
+                      <td role="cell" className="cell-main" data-label="Member">
+                        <span className="cell-title">{m.username}</span>
+                        {m.username === me ? <span className="muted"> (you)</span> : null}
+                      </td>
+                      <td role="cell" data-label="Role">
+                        {canManage ? (
+                          <Select
+                            className="role-select"
+                            aria-label={`Role of ${m.username}`}
+                            value={m.role}
+                            disabled={changeRole.pending && changeRole.input?.username === m.username}
+                            onChange={(e) => askRole(m, e.target.value as Role)}
+                          >
+                            {ROLES.map((r) => (
+                              <option key={r} value={r}>
+                                {capital(r)}
+                              </option>
+                            ))}
+                          </Select>
+                        ) : (
+                          capital(m.role)
+                        )}
+                      </td>
+                      <td role="cell" data-label="Since">
+                        <Ago at={m.since} />
+                      </td>
                       {canManage ? (
-                        <Select
-                          className="role-select"
-                          aria-label={`Role of ${m.username}`}
-                          value={m.role}
-                          disabled={changeRole.pending && changeRole.input?.username === m.username}
-                          onChange={(e) => askRole(m, e.target.value as Role)}
-                        >
-                          {ROLES.map((r) => (
-                            <option key={r} value={r}>
-                              {capital(r)}
-                            </option>
-                          ))}
-                        </Select>
-                      ) : (
-                        capital(m.role)
-                      )}
-                    </td>
-                    <td role="cell" data-label="Since">
-                      <Ago at={m.since} />
-                    </td>
-                    {canManage ? (
-                      <ActionsCell>
-                        <Button variant="danger" className="btn-small" aria-label={`Remove ${m.username}`} onClick={() => setRemoving(m.username)}>
-                          Remove
-                        </Button>
-                      </ActionsCell>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : members.pending ? (
-        <Loading label="Loading members…" />
-      ) : (
-        <ErrorNote error={members.error} title="Atrium could not load the members." />
-      )}
+                        <ActionsCell>
+                          <Button variant="danger" className="btn-small" aria-label={`Remove ${m.username}`} onClick={() => setRemoving(m.username)}>
+                            Remove
+                          </Button>
+                        </ActionsCell>
+                      ) : null}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        )}
+      </Loaded>
       {canManage ? <AddMember members={list ?? []} addMember={addMember} /> : null}
       <ConfirmDialog
         open={removing !== null}
@@ -303,50 +299,48 @@ function WorkspacesSection({ name, workspaces }: TeamPageViewProps) {
   const list = workspaces.data;
   return (
     <Section title="Workspaces" actions={list && list.length > 0 ? <span className="muted">{plural(list.length, 'workspace')}</span> : undefined}>
-      {list ? (
-        list.length === 0 ? (
-          <EmptyState title="No workspaces in this team yet" action={<Link to="/">Go to your workspaces</Link>}>
-            Workspaces that the team’s members create in <code>{name}</code> appear here, with who owns them and what they use.
-          </EmptyState>
-        ) : (
-          <div className="table-wrap">
-            <table role="table" className="table">
-              <TableHead columns={['Workspace', 'Owner', 'Profile', 'Status', 'Resources', 'Last activity']} />
-              <tbody role="rowgroup">
-                {list.map((w) => (
-                  <tr role="row" key={w.id}>
-                    <td role="cell" className="cell-main" data-label="Workspace">
-                      <Link className="cell-title" to={`/workspaces/${encodeURIComponent(w.team)}/${encodeURIComponent(w.name)}`}>
-                        {w.name}
-                      </Link>
-                      {w.shared ? <div className="cell-sub">Shared with the team’s editors</div> : null}
-                    </td>
-                    <td role="cell" data-label="Owner">{w.owner}</td>
-                    <td role="cell" data-label="Profile">{w.profile}</td>
-                    <td role="cell" data-label="Status">
-                      <PhaseBadge phase={w.phase} desired={w.desired} />
-                    </td>
-                    <td role="cell" data-label="Resources" className="cell-resources">
-                      {resources(w.resources)}
-                    </td>
-                    <td role="cell" data-label="Last activity">
-                      {w.lastActivityAt ? (
-                        <Ago at={w.lastActivityAt} />
-                      ) : (
-                        <span className="muted">none yet</span>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : workspaces.pending ? (
-        <Loading label="Loading workspaces…" />
-      ) : (
-        <ErrorNote error={workspaces.error} title="Atrium could not load the workspaces." />
-      )}
+      <Loaded value={workspaces} loading="Loading workspaces…" failed="Atrium could not load the workspaces.">
+        {(list) => (
+          list.length === 0 ? (
+            <EmptyState title="No workspaces in this team yet" action={<Link to="/">Go to your workspaces</Link>}>
+              Workspaces that the team’s members create in <code>{name}</code> appear here, with who owns them and what they use.
+            </EmptyState>
+          ) : (
+            <div className="table-wrap">
+              <table role="table" className="table">
+                <TableHead columns={['Workspace', 'Owner', 'Profile', 'Status', 'Resources', 'Last activity']} />
+                <tbody role="rowgroup">
+                  {list.map((w) => (
+                    <tr role="row" key={w.id}>
+                      <td role="cell" className="cell-main" data-label="Workspace">
+                        <Link className="cell-title" to={`/workspaces/${encodeURIComponent(w.team)}/${encodeURIComponent(w.name)}`}>
+                          {w.name}
+                        </Link>
+                        {w.shared ? <div className="cell-sub">Shared with the team’s editors</div> : null}
+                      </td>
+                      <td role="cell" data-label="Owner">{w.owner}</td>
+                      <td role="cell" data-label="Profile">{w.profile}</td>
+                      <td role="cell" data-label="Status">
+                        <PhaseBadge phase={w.phase} desired={w.desired} />
+                      </td>
+                      <td role="cell" data-label="Resources" className="cell-resources">
+                        {resources(w.resources)}
+                      </td>
+                      <td role="cell" data-label="Last activity">
+                        {w.lastActivityAt ? (
+                          <Ago at={w.lastActivityAt} />
+                        ) : (
+                          <span className="muted">none yet</span>
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        )}
+      </Loaded>
     </Section>
   );
 }

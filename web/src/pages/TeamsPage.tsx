@@ -2,7 +2,7 @@ import { useQueries } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { useSession } from '../api/session.tsx';
 import type { MeView, UsageView } from '../api/types.ts';
-import { EmptyState, ErrorNote, Loading, Notice, PageHeader, Section } from '../components/ui.tsx';
+import { EmptyState, Loaded, Notice, PageHeader, Section } from '../components/ui.tsx';
 import { QuotaBars } from './QuotaBars.tsx';
 import './team.css';
 
@@ -57,13 +57,11 @@ export function TeamsPageView({ teams, admin }: { teams: TeamSummary[]; admin: b
                 </div>
               </div>
               <div className="quota-compact">
-                {t.usage.data ? (
-                  <QuotaBars usage={t.usage.data} />
-                ) : t.usage.pending ? (
-                  <Loading label="Loading usage…" />
-                ) : (
-                  <ErrorNote error={t.usage.error} title="Usage is unavailable." />
-                )}
+                <Loaded value={t.usage} loading="Loading usage…" failed="Usage is unavailable.">
+                  {(data) => (
+                    <QuotaBars usage={data} />
+                  )}
+                </Loaded>
               </div>
             </li>
           ))}
