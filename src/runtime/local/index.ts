@@ -11,6 +11,7 @@ import type { Activity, Capacity, Connector, LogOptions, Observation, Runtime, W
 import { ociConfig, type DeviceNode } from './bundle.js';
 import { ensureBaseEtc, writeOwnEtc } from './etc.js';
 import { run } from './exec.js';
+import { writeFileAtomic } from './files.js';
 import { controlDevices, discoverGpus, type GpuDevice, type GpuInventoryEntry } from './gpus.js';
 import { ensureHome, unmountHome } from './home.js';
 import { createRunc } from './runc.js';
@@ -138,8 +139,11 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
 
   // Rebuild which GPUs are held from the sandboxes that exist, so a restart of the control plane changes nothing.
   for (const id of await readdir(join(opts.dir, 'run')).catch(() => [] as string[])) {
-    const meta = await readJson<Meta>(layout(opts.dir, id).meta);
+    const p = layout(opts.dir, id);
+    const meta = await readJson<Meta>(p.meta);
     for (const g of meta?.gpus ?? []) held.set(g, id);
+    // what a crash left of a replacement being written
+    for (const f of await readdir(p.runDir).catch(() => [] as string[])) if (f.endsWith('.tmp')) await rm(join(p.runDir, f), { force: true });
   }
 
   /** One operation at a time per workspace. */
@@ -230,7 +234,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
     await rm(p.etc, { recursive: true, force: true });
     release(id);
     const meta = await readJson<Meta>(p.meta);
-    if (meta) await writeFile(p.meta, JSON.stringify({ ...meta, gpus: [] }));
+    if (meta) await writeFileAtomic(p.meta, JSON.stringify({ ...meta, gpus: [] }));
     await rm(p.stopping, { force: true });
   }
 
@@ -293,7 +297,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
       });
       await writeFile(join(p.bundle, 'config.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
       const meta: Meta = { owner: spec.owner.id, uid, gpus: chosen.map((g) => g.index), cpuRequestMilli: spec.cpu.requestMilli, memoryRequestBytes: spec.memory.requestBytes, environment: spec.environment.kind, basePath: spec.basePath };
-      await writeFile(p.meta, JSON.stringify(meta), { mode: 0o600 });
+      await writeFileAtomic(p.meta, JSON.stringify(meta));
       await rm(p.runcLog, { force: true });
       await launch(p, id);
     } catch (err) {
