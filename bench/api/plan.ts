@@ -114,8 +114,8 @@ function lifecycle(rnd: Random, created: number, now: number): Pick<
 function workspaceRow(
   rnd: Random,
   profile: Profile,
-  teamId: string,
-  ownerId: string,
+  team: { id: string; name: string },
+  owner: { id: string; username: string },
   name: string,
   created: number,
   now: number,
@@ -131,9 +131,11 @@ function workspaceRow(
   };
   return {
     id: newId('w'),
-    team_id: teamId,
+    team_id: team.id,
+    team_name: team.name,
     name,
-    owner_id: ownerId,
+    owner_id: owner.id,
+    owner_name: owner.username,
     profile: profile.name,
     shared: rnd() < 0.1 ? 1 : 0,
     cpu_request_milli: r.cpuRequestMilli,
@@ -226,7 +228,7 @@ export function buildPlan(sizes: Sizes, seed: number, now = Date.now()): Plan {
       const name = inPersonal ? `ws-${k + 1}` : `${usernames[i]}-${k + 1}`;
       const profile = rnd() < 0.7 ? bigger : smaller;
       const created = when();
-      rows.workspaces.push(workspaceRow(rnd, profile, inPersonal ? personalTeamIds[i]! : sharedTeamIds[shared]!, userIds[i]!, name, created, now));
+      rows.workspaces.push(workspaceRow(rnd, profile, { id: inPersonal ? personalTeamIds[i]! : sharedTeamIds[shared]!, name: team }, { id: userIds[i]!, username: usernames[i]! }, name, created, now));
       if (driver) mine.push({ team, name });
     }
     if (driver) {

@@ -25,7 +25,8 @@ export const ConfigSchema = Type.Object(
     dataDir: Type.Optional(Type.String({ minLength: 1 })),
     /** `sqlite` (a file under dataDir), `sqlite:/path/to/file.db`, or `postgres://user:pass@host/db` */
     database: Type.String({ pattern: '^(sqlite(:.+)?|postgres(ql)?://.+)$', default: 'sqlite' }),
-    databasePoolSize: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+    /** PostgreSQL connections; twice this machine's CPUs (4 to 20) when unset */
+    databasePoolSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
     auth: Type.Object(
       {
         /** trusted request header carrying the signed-in user, e.g. kubeflow-userid */

@@ -173,6 +173,21 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0003_workspace_names': {
+      async up(db: Kysely<unknown>) {
+        // The team's name and the owner's username, copied onto each
+        // workspace: neither ever changes, and lists then sort and show them
+        // without joining teams and users for every row.
+        await db.schema.alterTable('workspaces').addColumn('team_name', 'text', (c) => c.notNull().defaultTo('')).execute();
+        await db.schema.alterTable('workspaces').addColumn('owner_name', 'text', (c) => c.notNull().defaultTo('')).execute();
+        await sql`update workspaces set
+          team_name = (select name from teams where teams.id = workspaces.team_id),
+          owner_name = (select username from users where users.id = workspaces.owner_id)`.execute(db);
+        await db.schema.dropIndex('workspaces_owner').execute();
+        // "my workspaces", in list order: by owner, then team name, then name
+        await db.schema.createIndex('workspaces_owner').on('workspaces').columns(['owner_id', 'team_name', 'name']).execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -83,8 +83,12 @@ export interface GpuGrantsTable {
 export interface WorkspacesTable {
   id: string;
   team_id: string;
+  /** the team's name, copied: team names never change */
+  team_name: string;
   name: string;
   owner_id: string;
+  /** the owner's username, copied: usernames never change */
+  owner_name: string;
   profile: string;
   shared: number;
   desired: string;

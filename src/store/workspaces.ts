@@ -62,16 +62,16 @@ export interface Workspace {
   lastActivityAt: number | null;
 }
 
-type Row = Selectable<WorkspacesTable> & { team: string; owner: string; pool: string | null };
+type Row = Selectable<WorkspacesTable> & { pool: string | null };
 
 function toWorkspace(r: Row): Workspace {
   return {
     id: r.id,
     teamId: r.team_id,
-    team: r.team,
+    team: r.team_name,
     name: r.name,
     ownerId: r.owner_id,
-    owner: r.owner,
+    owner: r.owner_name,
     profile: r.profile,
     shared: r.shared === 1,
     desired: r.desired as DesiredState,
@@ -119,11 +119,9 @@ function rowBuilder(columns: string[]): (a: unknown[]) => Row {
 function selectWorkspaces(ex: Executor) {
   return ex
     .selectFrom('workspaces')
-    .innerJoin('teams', 'teams.id', 'workspaces.team_id')
-    .innerJoin('users', 'users.id', 'workspaces.owner_id')
     .leftJoin('gpu_pools', 'gpu_pools.id', 'workspaces.gpu_pool_id')
     .selectAll('workspaces')
-    .select(['teams.name as team', 'users.username as owner', 'gpu_pools.name as pool']);
+    .select('gpu_pools.name as pool');
 }
 
 /**
@@ -234,7 +232,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
     /** Workspaces in every team the user belongs to (or every team, for `userId` undefined), by team then name. */
     async listVisible(opts: { userId?: string; ownerId?: string; holdsGpu?: boolean; limit: number; cursor?: string }): Promise<Page<Workspace>> {
       const after = decodeCursor<string>(opts.cursor, 'string');
-      let q = selectWorkspaces(db).where('workspaces.deleted_at', 'is', null).orderBy('teams.name').orderBy('workspaces.name').limit(opts.limit + 1);
+      let q = selectWorkspaces(db).where('workspaces.deleted_at', 'is', null).orderBy('workspaces.team_name').orderBy('workspaces.name').limit(opts.limit + 1);
       if (opts.userId !== undefined) {
         const userId = opts.userId;
         q = q.where('workspaces.team_id', 'in', (eb) => eb.selectFrom('memberships').select('team_id').where('user_id', '=', userId));
@@ -243,7 +241,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
       if (opts.holdsGpu) q = q.where('workspaces.gpu_pool_id', 'is not', null).where(holdsCompute);
       if (after !== undefined) {
         const [team, name] = after.split('/');
-        q = q.where((eb) => eb(eb.refTuple('teams.name', 'workspaces.name'), '>', eb.tuple(team!, name ?? '')));
+        q = q.where((eb) => eb(eb.refTuple('workspaces.team_name', 'workspaces.name'), '>', eb.tuple(team!, name ?? '')));
       }
       return page(await fetchList(q), opts.limit, (w) => `${w.team}/${w.name}`);
     },
@@ -266,14 +264,18 @@ export function createWorkspacesRepo(ctx: StoreContext) {
             egress: p.egress,
             idleTimeoutSeconds: p.idleTimeoutSeconds,
           };
+          const owner = await tx.db.selectFrom('users').select('username').where('id', '=', input.ownerId).executeTakeFirst();
+          if (!owner) throw new NotFound(`user ${input.ownerId}`);
           const id = newId('w');
           await tx.db
             .insertInto('workspaces')
             .values({
               id,
               team_id: team.id,
+              team_name: team.name,
               name: input.name,
               owner_id: input.ownerId,
+              owner_name: owner.username,
               profile: p.name,
               shared: input.shared ? 1 : 0,
               desired: input.start ? 'running' : 'stopped',
