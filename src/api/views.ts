@@ -1,6 +1,6 @@
 import { isoTime } from './time.js';
 import { formatBytes, formatCpu, formatDuration, quotaToSpec, type Profile, type WorkspaceResources } from '../domain/index.js';
-import type { AuditEntry, GpuPool, Member, SshKeyRecord, StoredEvent, Team, TokenRecord, User, Workspace } from '../store/index.js';
+import type { AuditEntry, GpuPool, Member, SshKeyRecord, StoredEvent, Team, TokenRecord, User, WorkspaceSummary } from '../store/index.js';
 import type {
   AuditView,
   EventView,
@@ -57,7 +57,7 @@ export function resourcesView(r: WorkspaceResources) {
   };
 }
 
-export function workspaceView(w: Workspace): WorkspaceView {
+export function workspaceView(w: WorkspaceSummary): WorkspaceView {
   return {
     id: w.id,
     team: w.team,

@@ -14,7 +14,7 @@ export type { Page, StoredEvent, NewEvent, Tx, AuditScope } from './common.js';
 export { auditScope } from './common.js';
 export type { User, NewUser } from './users.js';
 export type { Team, Member } from './teams.js';
-export type { Workspace, WorkspaceSettings, WorkspaceStates, PhaseReport, NewWorkspace, Machine } from './workspaces.js';
+export type { Workspace, WorkspaceSummary, WorkspaceSettings, WorkspaceStates, PhaseReport, NewWorkspace, Machine } from './workspaces.js';
 export type { GpuPool, GpuGrant } from './pools.js';
 export type { SessionRecord, TokenRecord, SshKeyRecord } from './credentials.js';
 export type { AuditEntry, AuditFilter } from './audit.js';

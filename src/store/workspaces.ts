@@ -62,15 +62,43 @@ export interface Workspace {
   lastActivityAt: number | null;
 }
 
+/** What lists show of a workspace: all that `workspaceView` reads, none of the reconciler's bookkeeping. */
+export type WorkspaceSummary = Omit<Workspace, 'teamId' | 'ownerId' | 'gpuPoolId' | 'purge' | 'generation' | 'observedGeneration'>;
+
+/** The columns a summary is read from; lists read only these (a page of 50 parses a third fewer fields). */
+const SUMMARY_COLUMNS = [
+  'workspaces.id',
+  'workspaces.team_name',
+  'workspaces.name',
+  'workspaces.owner_name',
+  'workspaces.profile',
+  'workspaces.shared',
+  'workspaces.desired',
+  'workspaces.phase',
+  'workspaces.reason',
+  'workspaces.cpu_request_milli',
+  'workspaces.cpu_limit_milli',
+  'workspaces.memory_request_bytes',
+  'workspaces.memory_limit_bytes',
+  'workspaces.gpu_count',
+  'workspaces.gpu_type',
+  'workspaces.storage_bytes',
+  'workspaces.spec',
+  'workspaces.created_at',
+  'workspaces.updated_at',
+  'workspaces.started_at',
+  'workspaces.last_activity_at',
+] as const;
+
+type SummaryColumn = (typeof SUMMARY_COLUMNS)[number] extends `workspaces.${infer C}` ? C : never;
+type SummaryRow = Pick<Selectable<WorkspacesTable>, SummaryColumn> & { pool: string | null };
 type Row = Selectable<WorkspacesTable> & { pool: string | null };
 
-function toWorkspace(r: Row): Workspace {
+function toSummary(r: SummaryRow): WorkspaceSummary {
   return {
     id: r.id,
-    teamId: r.team_id,
     team: r.team_name,
     name: r.name,
-    ownerId: r.owner_id,
     owner: r.owner_name,
     profile: r.profile,
     shared: r.shared === 1,
@@ -86,16 +114,24 @@ function toWorkspace(r: Row): Workspace {
       gpuType: r.gpu_type,
       storageBytes: Number(r.storage_bytes),
     },
-    gpuPoolId: r.gpu_pool_id,
     gpuPool: r.pool,
     spec: JSON.parse(r.spec) as WorkspaceSettings,
-    purge: r.purge === 1,
-    generation: Number(r.generation),
-    observedGeneration: Number(r.observed_generation),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     startedAt: r.started_at === null ? null : Number(r.started_at),
     lastActivityAt: r.last_activity_at === null ? null : Number(r.last_activity_at),
+  };
+}
+
+function toWorkspace(r: Row): Workspace {
+  return {
+    ...toSummary(r),
+    teamId: r.team_id,
+    ownerId: r.owner_id,
+    gpuPoolId: r.gpu_pool_id,
+    purge: r.purge === 1,
+    generation: Number(r.generation),
+    observedGeneration: Number(r.observed_generation),
   };
 }
 
@@ -104,16 +140,20 @@ function toWorkspace(r: Row): Workspace {
  * per column list: how list queries turn SQLite's array rows into the row
  * shape `toWorkspace` reads, without a property-by-property loop per row.
  */
-const rowBuilders = new Map<string, (a: unknown[]) => Row>();
-function rowBuilder(columns: string[]): (a: unknown[]) => Row {
+const rowBuilders = new Map<string, (a: unknown[]) => SummaryRow>();
+function rowBuilder(columns: string[]): (a: unknown[]) => SummaryRow {
   const key = columns.join(',');
   let build = rowBuilders.get(key);
   if (!build) {
     // column names come from our own SQL (Kysely-built, fixed), never from input
-    build = new Function('a', `return {${columns.map((c, i) => `${JSON.stringify(c)}: a[${i}]`).join(', ')}};`) as (a: unknown[]) => Row;
+    build = new Function('a', `return {${columns.map((c, i) => `${JSON.stringify(c)}: a[${i}]`).join(', ')}};`) as (a: unknown[]) => SummaryRow;
     rowBuilders.set(key, build);
   }
   return build;
+}
+
+function selectSummaries(ex: Executor) {
+  return ex.selectFrom('workspaces').leftJoin('gpu_pools', 'gpu_pools.id', 'workspaces.gpu_pool_id').select(SUMMARY_COLUMNS).select('gpu_pools.name as pool');
 }
 
 function selectWorkspaces(ex: Executor) {
@@ -182,12 +222,12 @@ export interface NewWorkspace {
 export function createWorkspacesRepo(ctx: StoreContext) {
   const { db, dialect } = ctx;
 
-  /** Runs a workspace list query with array rows. */
-  async function fetchList(q: ReturnType<typeof selectWorkspaces>): Promise<Workspace[]> {
+  /** Runs a summary list query with array rows. */
+  async function fetchList(q: ReturnType<typeof selectSummaries>): Promise<WorkspaceSummary[]> {
     const compiled = q.compile();
     const { columns, rows } = await ctx.raw(compiled.sql, compiled.parameters);
     const build = rowBuilder(columns);
-    return rows.map((a) => toWorkspace(build(a)));
+    return rows.map((a) => toSummary(build(a)));
   }
 
   async function byId(ex: Executor, id: string): Promise<Workspace | undefined> {
@@ -217,9 +257,9 @@ export function createWorkspacesRepo(ctx: StoreContext) {
       return r && toWorkspace(r);
     },
 
-    async listTeam(teamId: string, opts: { limit: number; cursor?: string; ownerId?: string }): Promise<Page<Workspace>> {
+    async listTeam(teamId: string, opts: { limit: number; cursor?: string; ownerId?: string }): Promise<Page<WorkspaceSummary>> {
       const after = decodeCursor<string>(opts.cursor, 'string');
-      let q = selectWorkspaces(db)
+      let q = selectSummaries(db)
         .where('workspaces.team_id', '=', teamId)
         .where('workspaces.deleted_at', 'is', null)
         .orderBy('workspaces.name')
@@ -230,9 +270,9 @@ export function createWorkspacesRepo(ctx: StoreContext) {
     },
 
     /** Workspaces in every team the user belongs to (or every team, for `userId` undefined), by team then name. */
-    async listVisible(opts: { userId?: string; ownerId?: string; holdsGpu?: boolean; limit: number; cursor?: string }): Promise<Page<Workspace>> {
+    async listVisible(opts: { userId?: string; ownerId?: string; holdsGpu?: boolean; limit: number; cursor?: string }): Promise<Page<WorkspaceSummary>> {
       const after = decodeCursor<string>(opts.cursor, 'string');
-      let q = selectWorkspaces(db).where('workspaces.deleted_at', 'is', null).orderBy('workspaces.team_name').orderBy('workspaces.name').limit(opts.limit + 1);
+      let q = selectSummaries(db).where('workspaces.deleted_at', 'is', null).orderBy('workspaces.team_name').orderBy('workspaces.name').limit(opts.limit + 1);
       if (opts.userId !== undefined) {
         const userId = opts.userId;
         q = q.where('workspaces.team_id', 'in', (eb) => eb.selectFrom('memberships').select('team_id').where('user_id', '=', userId));
