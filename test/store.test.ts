@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { chargesCompute, DESIRED_STATES, PHASES, profileFromSpec, quotaFromSpec, type DesiredState, type Phase } from '../src/domain/index.js';
+import { Migrator, type Kysely } from 'kysely';
+import { openDatabase } from '../src/store/db.js';
 import { createStore } from '../src/store/index.js';
+import { migrations } from '../src/store/migrations.js';
 import { databaseKinds, freshDatabase } from './helpers.js';
 
 const quota = quotaFromSpec({ cpu: '1000', memory: '1000Gi', storage: '100Ti', workspaces: 1000, gpu: {} });
@@ -17,6 +20,36 @@ for (const kind of databaseKinds()) {
       const b = await createStore(target);
       assert.ok(await b.users.byUsername('keep'));
       await b.close();
+    });
+
+    test('an older install upgrades: its workspaces gain their team and owner names', async () => {
+      const target = await freshDatabase(kind);
+      const { db, dialect } = openDatabase(target);
+      const migrated = await new Migrator({ db, provider: migrations(dialect) }).migrateTo('0002_host_uids');
+      assert.equal(migrated.error, undefined);
+      const old = db as unknown as Kysely<Record<string, Record<string, unknown>>>;
+      await old.insertInto('users').values({ id: 'u1', username: 'olga', created_at: 1, updated_at: 1 }).execute();
+      await old.insertInto('teams').values({ id: 't1', name: 'olga', personal_of: 'u1', quota: JSON.stringify(quota), created_at: 1, updated_at: 1 }).execute();
+      await old.insertInto('teams').values({ id: 't2', name: 'vision', quota: JSON.stringify(quota), created_at: 1, updated_at: 1 }).execute();
+      for (const [teamId, name] of [['t1', 'lab'], ['t2', 'train']]) {
+        await old.insertInto('memberships').values({ team_id: teamId, user_id: 'u1', role: 'owner', created_at: 1 }).execute();
+        const r = small.resources;
+        await old
+          .insertInto('workspaces')
+          .values({
+            id: `w_${name}`, team_id: teamId, name, owner_id: 'u1', profile: 'small', desired: 'stopped', phase: 'stopped',
+            cpu_request_milli: r.cpuRequestMilli, cpu_limit_milli: r.cpuLimitMilli, memory_request_bytes: r.memoryRequestBytes, memory_limit_bytes: r.memoryLimitBytes,
+            gpu_count: 0, storage_bytes: r.storageBytes, spec: JSON.stringify({ environment: small.environment, tier: 'standard', egress: 'none', idleTimeoutSeconds: null }),
+            generation: 1, observed_generation: 1, created_at: 1, updated_at: 1,
+          })
+          .execute();
+      }
+      await db.destroy();
+      const store = await createStore(target);
+      const mine = await store.workspaces.listVisible({ userId: 'u1', ownerId: 'u1', limit: 10 });
+      assert.deepEqual(mine.items.map((w) => [w.team, w.name, w.owner]), [['olga', 'lab', 'olga'], ['vision', 'train', 'olga']]);
+      assert.equal((await store.workspaces.byName('t2', 'train'))?.owner, 'olga');
+      await store.close();
     });
 
     test('usage in SQL charges exactly what chargesCompute says, for every desired × phase', async () => {
