@@ -7,6 +7,9 @@ export const TARGETS = {
 };
 
 /** What JupyterHub did on the reference machine (10,000 users, 16 connections), to tell a sick anchor from a healthy one. */
+/** The host probe (`hostProbeMs`) on the reference machine when its host was calm, ms. */
+export const PROBE_REFERENCE_MS = '130–140';
+
 export const HUB_REFERENCE: Record<string, string> = {
   'get-user': '311–402 req/s, p99 58–79 ms',
   'users-page': '~150 req/s, p99 132–158 ms',
@@ -22,6 +25,8 @@ export interface Row {
   result: CallResult;
   /** CPUs other processes on the machine used during the call, when known */
   otherCpus: number | null;
+  /** the host probe's time right before the call, ms (lower is a faster machine) */
+  probeMs: number;
   anchor: {
     call: string;
     /** this rps / anchor rps: above 1 is faster */
@@ -43,8 +48,8 @@ function vsAnchor(r: Row): string {
 
 /** The results as a fixed-width table, one row per system and call. */
 export function formatTable(rows: Row[]): string {
-  const head = ['system', 'call', 'req/s', 'p50 ms', 'p99 ms', 'vs JupyterHub in this run', `p99<${TARGETS.readP99Ms}ms`, 'beats JH', 'errors', "others' CPU"];
-  const right = new Set([2, 3, 4, 8, 9]);
+  const head = ['system', 'call', 'req/s', 'p50 ms', 'p99 ms', 'vs JupyterHub in this run', `p99<${TARGETS.readP99Ms}ms`, 'beats JH', 'errors', "others' CPU", 'probe ms'];
+  const right = new Set([2, 3, 4, 8, 9, 10]);
   const body = rows.map((r) => [
     r.system,
     r.call,
@@ -56,6 +61,7 @@ export function formatTable(rows: Row[]): string {
     r.targets?.fasterThanAnchor ?? '—',
     String(r.result.errors),
     r.otherCpus === null ? '?' : r.otherCpus.toFixed(2),
+    r.probeMs.toFixed(0),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();

@@ -16,7 +16,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureDebianPackages } from '../lib/deps.js';
-import { watchForeignLoad } from '../lib/cpu.js';
+import { hostProbeMs, watchForeignLoad } from '../lib/cpu.js';
 import { measureCall, type CallResult } from '../lib/load.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { startPostgres } from '../lib/postgres.js';
@@ -25,7 +25,7 @@ import { startAtrium } from './atrium.js';
 import { atriumCalls, hubCalls, type CallDef } from './calls.js';
 import { createHubUsers, startJupyterHub } from './jupyterhub.js';
 import { buildPlan, FULL_SIZES, QUICK_SIZES, type Plan, type Sizes } from './plan.js';
-import { formatTable, HUB_REFERENCE, TARGETS, type Row } from './report.js';
+import { formatTable, HUB_REFERENCE, PROBE_REFERENCE_MS, TARGETS, type Row } from './report.js';
 import { seedStore, type SeedResult } from './seed.js';
 
 const SYSTEMS = ['jupyterhub', 'sqlite', 'postgres'] as const;
@@ -151,6 +151,8 @@ interface Measured {
   result: CallResult;
   /** CPUs other processes on the machine used meanwhile, when known */
   otherCpus: number | null;
+  /** the host probe's time right before the call (`hostProbeMs`) */
+  probeMs: number;
 }
 
 /** Above this many CPUs used by other processes during a call, its figures are flagged as skewed. */
@@ -160,6 +162,7 @@ async function measureAll(systemId: SystemId, baseUrl: string, calls: CallDef[],
   const out: Measured[] = [];
   for (const call of calls) {
     log(`${LABELS[systemId]}: ${call.name} (warm-up of at least ${opts.warmup} requests and ${opts.warmupSeconds} s, then ${opts.samples} timed; ${opts.concurrency} connections)`);
+    const probeMs = hostProbeMs();
     const watch = watchForeignLoad(ownPids);
     const result = await measureCall({
       baseUrl,
@@ -173,11 +176,11 @@ async function measureAll(systemId: SystemId, baseUrl: string, calls: CallDef[],
     });
     const otherCpus = watch.stop()?.cpus ?? null;
     log(
-      `  ${result.rps.toFixed(0)} req/s after ${result.warmupRequests} warm-up requests, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, max ${result.maxMs.toFixed(1)} ms` +
+      `  ${result.rps.toFixed(0)} req/s after ${result.warmupRequests} warm-up requests, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, max ${result.maxMs.toFixed(1)} ms; host probe ${probeMs.toFixed(0)} ms` +
         (otherCpus !== null && otherCpus > BUSY_MACHINE_CPUS ? `; other processes used ${otherCpus.toFixed(2)} CPUs meanwhile` : '') +
         (result.errors ? `, ${result.errors} errors; first: ${result.firstError}` : ''),
     );
-    out.push({ systemId, call, result, otherCpus });
+    out.push({ systemId, call, result, otherCpus, probeMs });
   }
   return out;
 }
@@ -198,7 +201,7 @@ function toRows(measured: Measured[], hubVersion: string | null): Row[] {
             fasterThanAnchor: anchor ? (anchor.rpsRatio > 1 && anchor.p99Ratio < 1 ? ('PASS' as const) : ('MISS' as const)) : null,
           }
         : null;
-    return { systemId: m.systemId, system, call: m.call.name, description: m.call.description, result: m.result, otherCpus: m.otherCpus, anchor, targets };
+    return { systemId: m.systemId, system, call: m.call.name, description: m.call.description, result: m.result, otherCpus: m.otherCpus, probeMs: m.probeMs, anchor, targets };
   });
 }
 
@@ -333,6 +336,7 @@ async function main(opts: Options): Promise<number> {
         ? ['note: not the full data set; the targets are set for 10,000 users and 100,000 workspaces.']
         : []),
       `others' CPU: CPUs that processes outside the benchmark used during the call (of ${cpus().length}).`,
+      `probe ms: a fixed JSON round trip timed right before the call; the host's other guests slow it as they slow the servers (reference machine, calm: ${PROBE_REFERENCE_MS} ms; higher means a slower machine than that).`,
       ...(busiest > BUSY_MACHINE_CPUS
         ? [`warning: the machine was not idle (other processes used up to ${busiest.toFixed(2)} CPUs during a call); these figures are skewed, run again on an idle machine.`]
         : []),
