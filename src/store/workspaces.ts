@@ -65,7 +65,7 @@ export interface Workspace {
 /** What lists show of a workspace: all that `workspaceView` reads, none of the reconciler's bookkeeping. */
 export type WorkspaceSummary = Omit<Workspace, 'teamId' | 'ownerId' | 'gpuPoolId' | 'purge' | 'generation' | 'observedGeneration'>;
 
-/** The columns a summary is read from; lists read only these (a page of 50 parses a third fewer fields). */
+/** The columns a summary is read from: lists read 22 fields per row instead of 31. */
 const SUMMARY_COLUMNS = [
   'workspaces.id',
   'workspaces.team_name',
@@ -137,8 +137,8 @@ function toWorkspace(r: Row): Workspace {
 
 /**
  * Builds a row object from an array row in one object literal, compiled once
- * per column list: how list queries turn SQLite's array rows into the row
- * shape `toWorkspace` reads, without a property-by-property loop per row.
+ * per column list: how list queries turn array rows (both databases) into
+ * the row shape `toSummary` reads, without a property-by-property loop per row.
  */
 const rowBuilders = new Map<string, (a: unknown[]) => SummaryRow>();
 function rowBuilder(columns: string[]): (a: unknown[]) => SummaryRow {
