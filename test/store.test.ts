@@ -59,7 +59,7 @@ for (const kind of databaseKinds()) {
       let expected = 0;
       for (const desired of DESIRED_STATES) {
         for (const phase of PHASES) {
-          const ws = await store.workspaces.create({ teamId: team.id, ownerId: user.id, name: `w-${desired}-${phase}`, profile: small, shared: false, start: false });
+          const ws = await store.workspaces.create({ teamId: team.id, owner: user, name: `w-${desired}-${phase}`, profile: small, shared: false, start: false });
           await store.db.updateTable('workspaces').set({ desired, phase }).where('id', '=', ws.id).execute();
           if (chargesCompute(desired as DesiredState, phase as Phase)) expected += small.resources.cpuLimitMilli;
         }
@@ -76,7 +76,7 @@ for (const kind of databaseKinds()) {
       const team = (await store.teams.byName('vic'))!;
       const intents: string[] = [];
       const off = states.onIntent((id) => intents.push(id));
-      const ws = await store.workspaces.create({ teamId: team.id, ownerId: user.id, name: 'lab', profile: small, shared: false, start: true });
+      const ws = await store.workspaces.create({ teamId: team.id, owner: user, name: 'lab', profile: small, shared: false, start: true });
       assert.deepEqual((await states.unsettled()).map((w) => w.id), [ws.id]);
       await assert.rejects(states.report(ws.id, { phase: 'running', message: 'skip' }), /cannot go from pending to running/);
       await states.report(ws.id, { phase: 'starting', message: 'creating sandbox', observedGeneration: ws.generation });
@@ -119,12 +119,12 @@ for (const kind of databaseKinds()) {
     const team = (await store.teams.byName('ava'))!;
     const scope = (target: string) => ({ writtenId: undefined as number | undefined, row: () => ({ actorId: user.id, actor: 'ava', action: 'workspace.create', target, status: 201, ip: '127.0.0.1' }) });
     const ok = scope('teams/ava/workspaces/one');
-    await auditScope.run(ok, () => store.workspaces.create({ teamId: team.id, ownerId: user.id, name: 'one', profile: small, shared: false, start: false }));
+    await auditScope.run(ok, () => store.workspaces.create({ teamId: team.id, owner: user, name: 'one', profile: small, shared: false, start: false }));
     assert.ok(ok.writtenId);
     const rows = await store.audit.list({}, { limit: 10 });
     assert.deepEqual(rows.items.map((r) => [r.target, r.result, r.status]), [['teams/ava/workspaces/one', 'ok', 201]]);
     const refused = scope('teams/ava/workspaces/one');
-    await assert.rejects(auditScope.run(refused, () => store.workspaces.create({ teamId: team.id, ownerId: user.id, name: 'one', profile: small, shared: false, start: false })), /already exists/);
+    await assert.rejects(auditScope.run(refused, () => store.workspaces.create({ teamId: team.id, owner: user, name: 'one', profile: small, shared: false, start: false })), /already exists/);
     assert.equal(refused.writtenId, undefined, 'a rolled-back change leaves no audit row behind');
     assert.equal((await store.audit.list({}, { limit: 10 })).items.length, 1);
     await store.close();

@@ -80,7 +80,7 @@ if (mode === 'seed') {
   const team = (await store.teams.byName('bench'))!;
   const profile = config.profiles.find((p) => p.name === 'small')!;
   for (let i = 0; i < count; i++) {
-    const ws = await store.workspaces.create({ teamId: team.id, ownerId: user.id, name: `ws${i}`, profile, shared: false, start: true });
+    const ws = await store.workspaces.create({ teamId: team.id, owner: user, name: `ws${i}`, profile, shared: false, start: true });
     // reported for the generation asked for, so the reconciler finds them settled and leaves them be
     await store.workspaceStates.report(ws.id, { phase: 'starting', message: 'bench', observedGeneration: ws.generation });
     await store.workspaceStates.report(ws.id, { phase: 'running', message: 'bench', observedGeneration: ws.generation });

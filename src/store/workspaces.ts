@@ -210,7 +210,8 @@ async function admitIn(tx: Tx, dialect: 'sqlite' | 'postgres', teamId: string, p
 
 export interface NewWorkspace {
   teamId: string;
-  ownerId: string;
+  /** the user creating it, who owns it */
+  owner: { id: string; username: string };
   name: string;
   profile: Profile;
   shared: boolean;
@@ -304,8 +305,6 @@ export function createWorkspacesRepo(ctx: StoreContext) {
             egress: p.egress,
             idleTimeoutSeconds: p.idleTimeoutSeconds,
           };
-          const owner = await tx.db.selectFrom('users').select('username').where('id', '=', input.ownerId).executeTakeFirst();
-          if (!owner) throw new NotFound(`user ${input.ownerId}`);
           const id = newId('w');
           await tx.db
             .insertInto('workspaces')
@@ -314,8 +313,8 @@ export function createWorkspacesRepo(ctx: StoreContext) {
               team_id: team.id,
               team_name: team.name,
               name: input.name,
-              owner_id: input.ownerId,
-              owner_name: owner.username,
+              owner_id: input.owner.id,
+              owner_name: input.owner.username,
               profile: p.name,
               shared: input.shared ? 1 : 0,
               desired: input.start ? 'running' : 'stopped',

@@ -104,7 +104,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
         }
         const ws = await store.workspaces.create({
           teamId: team.id,
-          ownerId: auth.user.id,
+          owner: auth.user,
           name: body.name,
           profile,
           shared: body.shared ?? false,
