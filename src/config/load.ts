@@ -180,9 +180,10 @@ export function loadConfig(inputs: ConfigInputs = {}): ResolvedConfig {
 /**
  * About two connections per CPU keeps the database's cores busy without
  * queueing more runnable backends than there are cores to run them: on a
- * 2-CPU machine shared with PostgreSQL, 4 connections served 10–20% more
- * list requests per second than 10 (bench/api). Set `databasePoolSize` to
- * twice the database server's cores when it runs elsewhere.
+ * 2-CPU machine shared with PostgreSQL, listing workspaces at 16 requests in
+ * flight, 4 connections served 5–25% more requests per second than 10
+ * (alternating runs). Set `databasePoolSize` to about twice the database
+ * server's cores when it runs elsewhere.
  */
 function defaultPoolSize(): number {
   return Math.min(20, Math.max(4, 2 * availableParallelism()));
