@@ -336,7 +336,7 @@ async function main(opts: Options): Promise<number> {
         ? ['note: not the full data set; the targets are set for 10,000 users and 100,000 workspaces.']
         : []),
       `others' CPU: CPUs that processes outside the benchmark used during the call (of ${cpus().length}).`,
-      `probe ms: a fixed JSON round trip timed right before the call; the host's other guests slow it as they slow the servers (reference machine, calm: ${PROBE_REFERENCE_MS} ms; higher means a slower machine than that).`,
+      `probe ms: a fixed JSON round trip timed right before the call; the host's other guests slow it as they slow the servers (reference machine, calm: ${PROBE_REFERENCE_MS} ms; higher means a slower machine, while a normal probe does not prove a fast one).`,
       ...(busiest > BUSY_MACHINE_CPUS
         ? [`warning: the machine was not idle (other processes used up to ${busiest.toFixed(2)} CPUs during a call); these figures are skewed, run again on an idle machine.`]
         : []),
