@@ -2,6 +2,7 @@ import { can, Forbidden, NotFound, type Action, type Profile, type Quota } from 
 import type { Authenticated, Identity } from '../identity/index.js';
 import type { Machine, Store, Team, Workspace } from '../store/index.js';
 import type { Runtime } from '../runtime/types.js';
+import type { Lists } from './lists.js';
 
 /** What every route factory is given. */
 export interface ApiDeps {
@@ -15,6 +16,8 @@ export interface ApiDeps {
   /** absent when no runtime is configured: workspaces are then admitted and stay pending */
   runtime: Runtime | undefined;
   machine: Machine | undefined;
+  /** where pages of workspaces are read and written out */
+  lists: Lists;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Identity } from '../identity/index.js';
 import type { Machine, Store } from '../store/index.js';
 import type { Runtime } from '../runtime/types.js';
 import { createAccess, type ApiDeps } from './access.js';
+import { inProcessLists, type Lists } from './lists.js';
 import { openApiDocument } from './openapi.js';
 import { registerRoutes, route, type RouteDef } from './router.js';
 import { auditRoutes } from './routes/audit.js';
@@ -30,6 +31,8 @@ export interface ApiOptions {
   log: { error(obj: unknown, msg?: string): void };
   runtime?: Runtime | undefined;
   machine?: Machine | undefined;
+  /** where pages of workspaces are read; on the server's own thread when absent */
+  lists?: Lists;
 }
 
 /** Registers the whole REST API (and /healthz) on a Fastify instance; returns the route definitions. */
@@ -44,6 +47,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     access: createAccess(opts.store),
     runtime: opts.runtime,
     machine: opts.machine,
+    lists: opts.lists ?? inProcessLists(opts.store),
   };
   const routes: RouteDef[] = [
     ...authRoutes(deps),

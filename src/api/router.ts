@@ -4,6 +4,7 @@ import { createAjv, describeErrors, DomainError, Forbidden, Unauthenticated } fr
 import { readCookie, SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
 import { auditScope, type AuditScope, type Store } from '../store/index.js';
 import { ErrorBody } from './schemas.js';
+import { SerializedJson } from './lists.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -42,7 +43,7 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   status?: 200 | 201 | 204;
   /** a Server-Sent Events stream rather than one JSON document */
   stream?: boolean;
-  handler(ctx: RouteContext<P, Q, B>): Promise<R extends TSchema ? Static<R> : unknown>;
+  handler(ctx: RouteContext<P, Q, B>): Promise<R extends TSchema ? Static<R> | SerializedJson<Static<R>> : unknown>;
 }
 
 /** Declares a route; the one schema per part validates it, types the handler and documents it. */
@@ -248,6 +249,8 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
         }
         if (def.stream) return reply;
         if (status === 204) return reply.code(204).send();
+        // written out already, by the same views the response schema describes
+        if (result instanceof SerializedJson) return reply.code(status).type('application/json; charset=utf-8').send(result.json);
         return reply.code(status).send(result);
       },
     });

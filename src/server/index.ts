@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { createProxy, type Proxy } from '../access/proxy.js';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { registerApi, type RouteDef } from '../api/index.js';
+import { inProcessLists, workerLists } from '../api/lists.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { createIdentity, type Identity } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
@@ -151,7 +152,10 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) registered.push({ method, url: r.url });
   });
+  // an in-memory SQLite database exists on one connection only
+  const lists = config.database.kind === 'sqlite' && config.database.file === ':memory:' ? inProcessLists(store) : workerLists(config.database);
   const routes = registerApi(app, {
+    lists,
     store,
     identity,
     profiles: config.profiles,
@@ -209,6 +213,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
       await proxy.close();
       await culler?.stop();
       await reconciler?.stop();
+      await lists.close();
       await store.close();
     },
   };

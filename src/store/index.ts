@@ -24,9 +24,10 @@ export type { AuditEntry, AuditFilter } from './audit.js';
  * repository per aggregate plus the workspace-state interface for the
  * reconciler and runtimes.
  */
-export async function createStore(target: DatabaseTarget, opts: { now?: () => number } = {}) {
+export async function createStore(target: DatabaseTarget, opts: { now?: () => number; migrate?: boolean } = {}) {
   const { db, dialect, raw } = openDatabase(target);
-  await migrate(db, dialect);
+  // a second connection of a running server (the list reader) finds the schema up to date
+  if (opts.migrate !== false) await migrate(db, dialect);
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
   const ctx: StoreContext = { db, dialect, bus, now: opts.now ?? Date.now, raw };

@@ -59,14 +59,13 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
         let ownerId: string | undefined;
         if (query.owner === 'me') ownerId = auth.user.id;
         else if (query.owner) ownerId = (await store.users.byUsername(query.owner))?.id ?? 'none';
-        const page = await store.workspaces.listVisible({
+        return deps.lists.visible({
           ...(query.all ? {} : { userId: auth.user.id }),
           ...(ownerId ? { ownerId } : {}),
           ...(query.holdsGpu ? { holdsGpu: true } : {}),
           limit: query.limit,
           ...(query.cursor ? { cursor: query.cursor } : {}),
         });
-        return { items: page.items.map(workspaceView), nextCursor: page.nextCursor };
       },
     }),
     route({
@@ -80,8 +79,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: pageOf(WorkspaceView),
       async handler({ user, params, query }) {
         const team = await access.team(user(), params.team, 'workspace.read');
-        const page = await store.workspaces.listTeam(team.id, { limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) });
-        return { items: page.items.map(workspaceView), nextCursor: page.nextCursor };
+        return deps.lists.team({ teamId: team.id, limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) });
       },
     }),
     route({
