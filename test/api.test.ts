@@ -152,6 +152,7 @@ for (const kind of databaseKinds()) {
       }
       const bad = await t.call('GET', '/api/v1/workspaces?cursor=garbage', { token: admin });
       assert.equal(bad.status, 400);
+      assert.equal((bad.body as { error: { code: string } }).error.code, 'invalid_input');
       assert.equal((await t.call('GET', '/api/v1/workspaces?limit=501', { token: admin })).status, 400);
     });
 
