@@ -57,58 +57,60 @@ export function inProcessLists(store: Store): Lists {
 }
 
 /**
- * Lists read on a worker thread with its own database connection, so the
- * event loop keeps only HTTP and authentication for them: under load the
- * server's one thread is what limits throughput, while a second core sits
- * partly idle. SQLite in WAL mode serves the reader beside the writer, and a
+ * Lists read on worker threads, each with its own database connection, so
+ * the event loop keeps only HTTP and authentication for them: under load the
+ * server's one thread is what limits throughput while another core sits
+ * partly idle. SQLite in WAL mode serves readers beside the writer, and a
  * reader sees every change committed before it starts; on PostgreSQL the
- * worker has a pool of its own. A worker that dies fails the pages in flight
- * and is replaced on the next request.
+ * threads share `target.poolSize` connections between them. Each page goes
+ * to the thread with the fewest in flight; a thread that dies fails only its
+ * pages in flight and is replaced on the next request.
  */
-export function workerLists(target: DatabaseTarget): Lists {
+export function workerLists(target: DatabaseTarget, threads: number): Lists {
   // from source (the tests), the worker loads the TypeScript loader first
   const fromSource = import.meta.url.endsWith('.ts');
   const file = new URL(fromSource ? './list-worker.ts' : './list-worker.js', import.meta.url);
-  const pending = new Map<number, { resolve(json: string): void; reject(err: Error): void }>();
-  let worker: Worker | undefined;
+  const perThread: DatabaseTarget = target.kind === 'postgres' ? { ...target, poolSize: Math.max(1, Math.floor(target.poolSize / threads)) } : target;
+  type Slot = { worker: Worker | undefined; pending: Map<number, { resolve(json: string): void; reject(err: Error): void }> };
+  const slots: Slot[] = Array.from({ length: Math.max(1, threads) }, () => ({ worker: undefined, pending: new Map() }));
   let closing = false;
   let next = 0;
 
-  function failAll(err: Error) {
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
+  function failAll(slot: Slot, err: Error) {
+    for (const p of slot.pending.values()) p.reject(err);
+    slot.pending.clear();
   }
 
-  function start(): Worker {
+  function start(slot: Slot): Worker {
     const w = fromSource
-      ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: { target } })
-      : new Worker(file, { workerData: { target } });
+      ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: { target: perThread } })
+      : new Worker(file, { workerData: { target: perThread } });
     w.on('message', (a: Answer) => {
-      const p = pending.get(a.id);
+      const p = slot.pending.get(a.id);
       if (!p) return;
-      pending.delete(a.id);
+      slot.pending.delete(a.id);
       if ('json' in a) p.resolve(a.json);
       else if (a.error.status !== undefined && a.error.code !== undefined) p.reject(new DomainError(a.error.status, a.error.code, a.error.message, a.error.details));
       else p.reject(new Error(`list reader: ${a.error.message}`));
     });
     w.on('error', (err) => {
-      if (worker === w) worker = undefined;
-      failAll(err);
+      if (slot.worker === w) slot.worker = undefined;
+      failAll(slot, err);
     });
     w.on('exit', (code) => {
-      if (worker === w) worker = undefined;
-      if (!closing) failAll(new Error(`list reader exited with code ${code}`));
+      if (slot.worker === w) slot.worker = undefined;
+      if (!closing) failAll(slot, new Error(`list reader exited with code ${code}`));
     });
     w.unref();
     return w;
   }
 
   function ask(r: { kind: 'visible'; q: VisibleQuery } | { kind: 'team'; q: TeamQuery }): Promise<PageJson> {
-    worker ??= start();
+    const slot = slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const w = (slot.worker ??= start(slot));
     const id = next++;
-    const w = worker;
     return new Promise<string>((resolve, reject) => {
-      pending.set(id, { resolve, reject });
+      slot.pending.set(id, { resolve, reject });
       w.postMessage({ id, ...r });
     }).then((json) => new SerializedJson(json));
   }
@@ -118,10 +120,14 @@ export function workerLists(target: DatabaseTarget): Lists {
     team: (q) => ask({ kind: 'team', q }),
     async close() {
       closing = true;
-      const w = worker;
-      worker = undefined;
-      failAll(new Error('the server is shutting down'));
-      if (w) await w.terminate();
+      await Promise.all(
+        slots.map(async (slot) => {
+          const w = slot.worker;
+          slot.worker = undefined;
+          failAll(slot, new Error('the server is shutting down'));
+          if (w) await w.terminate();
+        }),
+      );
     },
   };
 }
