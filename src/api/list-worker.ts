@@ -1,14 +1,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DomainError } from '../domain/index.js';
 import { createStore, type DatabaseTarget } from '../store/index.js';
-import { readPage } from './lists.js';
+import { readPage, type ListRequest } from './lists.js';
 
-/** The list reader's thread (see `workerLists`): one store of its own, one page at a time per message. */
+/** A list thread (see `workerLists`): a store of its own, and a page read and written out for each message. */
 const { target } = workerData as { target: DatabaseTarget };
 const port = parentPort!;
 const store = await createStore(target, { migrate: false });
 
-port.on('message', (r: Parameters<typeof readPage>[1]) => {
+port.on('message', (r: ListRequest & { id: number }) => {
   readPage(store, r).then(
     (json) => port.postMessage({ id: r.id, json }),
     (err: unknown) =>

@@ -12,19 +12,8 @@ export class SerializedJson<T = unknown> {
 
 type PageJson = SerializedJson<{ items: WorkspaceView[]; nextCursor: string | null }>;
 
-export interface VisibleQuery {
-  userId?: string;
-  ownerId?: string;
-  holdsGpu?: boolean;
-  limit: number;
-  cursor?: string;
-}
-
-export interface TeamQuery {
-  teamId: string;
-  limit: number;
-  cursor?: string;
-}
+export type VisibleQuery = Parameters<Store['workspaces']['listVisible']>[0];
+export type TeamQuery = { teamId: string } & Parameters<Store['workspaces']['listTeam']>[1];
 
 /**
  * Reads and writes out pages of workspaces, the API's heaviest reads (a page
@@ -37,21 +26,21 @@ export interface Lists {
   close(): Promise<void>;
 }
 
-type Request = { id: number } & ({ kind: 'visible'; q: VisibleQuery } | { kind: 'team'; q: TeamQuery });
+/** One page to read; the worker's messages add an id. */
+export type ListRequest = { kind: 'visible'; q: VisibleQuery } | { kind: 'team'; q: TeamQuery };
 type Answer = { id: number; json: string } | { id: number; error: { status?: number; code?: string; message: string; details?: Record<string, unknown> } };
 
 /** What one list request does, wherever it runs: read the page, map it to views, write it out. */
-export async function readPage(store: Store, r: Request): Promise<string> {
+export async function readPage(store: Store, r: ListRequest): Promise<string> {
   const page = r.kind === 'visible' ? await store.workspaces.listVisible(r.q) : await store.workspaces.listTeam(r.q.teamId, r.q);
   return JSON.stringify({ items: page.items.map(workspaceView), nextCursor: page.nextCursor });
 }
 
 /** Lists read on the server's own thread, through its store. */
 export function inProcessLists(store: Store): Lists {
-  let id = 0;
   return {
-    visible: async (q) => new SerializedJson(await readPage(store, { id: id++, kind: 'visible', q })),
-    team: async (q) => new SerializedJson(await readPage(store, { id: id++, kind: 'team', q })),
+    visible: async (q) => new SerializedJson(await readPage(store, { kind: 'visible', q })),
+    team: async (q) => new SerializedJson(await readPage(store, { kind: 'team', q })),
     close: async () => undefined,
   };
 }
@@ -105,7 +94,7 @@ export function workerLists(target: DatabaseTarget, threads: number): Lists {
     return w;
   }
 
-  function ask(r: { kind: 'visible'; q: VisibleQuery } | { kind: 'team'; q: TeamQuery }): Promise<PageJson> {
+  function ask(r: ListRequest): Promise<PageJson> {
     const slot = slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const w = (slot.worker ??= start(slot));
     const id = next++;
