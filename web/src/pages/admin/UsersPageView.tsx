@@ -150,27 +150,22 @@ function UserRow({ user, self, change, onDisable }: { user: UserView; self: bool
           <span className="muted admin-self">Your own account</span>
         ) : (
           <>
-            {user.admin ? (
-              <Button
-                className="btn-small"
-                busy={busyWith('admin')}
-                disabled={busy}
-                onClick={() => runThen(change, { username: user.username, change: { admin: false } })}
-              >
-                Revoke admin<span className="sr-only"> from {user.username}</span>
-              </Button>
-            ) : (
-              <Button
-                className="btn-small"
-                busy={busyWith('admin')}
-                disabled={busy}
-                onClick={() => runThen(change, { username: user.username, change: { admin: true } })}
-              >
+            <Button
+              className="btn-small"
+              busy={busyWith('admin')}
+              disabled={busy}
+              onClick={() => runThen(change, { username: user.username, change: { admin: !user.admin } })}
+            >
+              {user.admin ? (
+                <>
+                  Revoke admin<span className="sr-only"> from {user.username}</span>
+                </>
+              ) : (
                 <span>
                   Make<span className="sr-only"> {user.username}</span> admin
                 </span>
-              </Button>
-            )}
+              )}
+            </Button>
             {user.disabled ? (
               <Button
                 className="btn-small"
