@@ -52,6 +52,50 @@ for (const kind of databaseKinds()) {
       await store.close();
     });
 
+    test('lists reuse their compiled SQL: every shape, callers alternating, each page exactly its own', async () => {
+      const store = await createStore(await freshDatabase(kind));
+      const ann = await store.users.create({ username: 'ann' }, quota);
+      const bob = await store.users.create({ username: 'bob' }, quota);
+      const vision = await store.teams.create({ name: 'vision', quota, ownerId: ann.id });
+      await store.teams.setMember(vision, bob.id, 'editor');
+      const all: { team: string; name: string; owner: string }[] = [];
+      for (const [who, teamName] of [[ann, 'ann'], [bob, 'bob'], [ann, 'vision'], [bob, 'vision']] as const) {
+        const team = (await store.teams.byName(teamName))!;
+        for (let i = 0; i < 3; i++) {
+          const name = `${who.username}-${i}`;
+          await store.workspaces.create({ teamId: team.id, owner: who, name, profile: small, shared: false, start: false });
+          all.push({ team: teamName, name, owner: who.username });
+        }
+      }
+      const order = (a: (typeof all)[number], b: (typeof all)[number]) => (a.team === b.team ? (a.name < b.name ? -1 : 1) : a.team < b.team ? -1 : 1);
+      all.sort(order);
+      /** Every page of a list, two at a time, each read interleaved with another caller's. */
+      async function walk(read: (cursor?: string) => Promise<{ items: { team: string; name: string; owner: string }[]; nextCursor: string | null }>) {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const p = await read(cursor);
+          await store.workspaces.listVisible({ userId: bob.id, ownerId: bob.id, limit: 1 }); // another caller between pages
+          seen.push(...p.items.map((w) => `${w.team}/${w.name}/${w.owner}`));
+          cursor = p.nextCursor ?? undefined;
+        } while (cursor);
+        return seen;
+      }
+      const names = (ws: typeof all) => ws.map((w) => `${w.team}/${w.name}/${w.owner}`);
+      const visionId = vision.id;
+      for (const user of [ann, bob]) {
+        const mine = all.filter((w) => w.owner === user.username);
+        assert.deepEqual(await walk((cursor) => store.workspaces.listVisible({ userId: user.id, ownerId: user.id, limit: 2, ...(cursor ? { cursor } : {}) })), names(mine));
+        const visible = all.filter((w) => w.team === 'vision' || w.team === user.username);
+        assert.deepEqual(await walk((cursor) => store.workspaces.listVisible({ userId: user.id, limit: 2, ...(cursor ? { cursor } : {}) })), names(visible));
+        const inVision = all.filter((w) => w.team === 'vision' && w.owner === user.username);
+        assert.deepEqual(await walk((cursor) => store.workspaces.listTeam(visionId, { ownerId: user.id, limit: 2, ...(cursor ? { cursor } : {}) })), names(inVision));
+      }
+      assert.deepEqual(await walk((cursor) => store.workspaces.listVisible({ limit: 5, ...(cursor ? { cursor } : {}) })), names(all), 'every team, for an admin');
+      assert.deepEqual(await walk((cursor) => store.workspaces.listTeam(visionId, { limit: 4, ...(cursor ? { cursor } : {}) })), names(all.filter((w) => w.team === 'vision')));
+      await store.close();
+    });
+
     test('usage in SQL charges exactly what chargesCompute says, for every desired × phase', async () => {
       const store = await createStore(await freshDatabase(kind));
       const user = await store.users.create({ username: 'uma' }, quota);

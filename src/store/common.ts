@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
+import { sql, type Compilable, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import { InvalidInput } from '../domain/index.js';
 import type { Dialect, RawAll } from './db.js';
 import type { Database } from './schema.js';
@@ -151,6 +151,55 @@ export function decodeCursor<T extends string | number>(cursor: string | undefin
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
+}
+
+/** SQL and its parameters, ready to run. */
+export interface SqlText {
+  sql: string;
+  parameters: readonly unknown[];
+}
+
+/**
+ * A query compiled once per shape and run with new values each time:
+ * building and compiling a list query with Kysely costs about 50 µs, a tenth
+ * of serving a page of 50. `build` gets the shape (which filters apply, the
+ * limit: everything that changes the SQL text) and stand-ins for the string
+ * values, texts no input can hold, which Kysely carries into the parameters
+ * untouched; each run puts the real values in their places. Values reach the
+ * query only through `build`'s second argument, so none of one call's can be
+ * kept in the SQL reused for the next.
+ */
+export function compiledByShape<S extends Record<string, boolean | number>, V extends Record<string, string>>(
+  names: readonly (keyof V & string)[],
+  build: (shape: S, values: V) => Compilable,
+): (shape: S, values: Partial<V>) => SqlText {
+  const standIns = new Map<string, keyof V & string>(names.map((n) => [`\u0000${n}\u0000`, n]));
+  const stand = Object.fromEntries([...standIns].map(([text, n]) => [n, text])) as V;
+  const compiled = new Map<string, { sql: string; parameters: readonly unknown[]; slots: [number, keyof V & string][] }>();
+  return (shape, values) => {
+    const key = JSON.stringify(shape);
+    let t = compiled.get(key);
+    if (!t) {
+      const c = build(shape, stand).compile();
+      if (c.sql.includes('\u0000')) throw new Error('a value was written into the SQL text instead of a parameter');
+      const slots: [number, keyof V & string][] = [];
+      c.parameters.forEach((p, i) => {
+        const n = typeof p === 'string' ? standIns.get(p) : undefined;
+        if (n !== undefined) slots.push([i, n]);
+      });
+      // shapes are few (flags and a bounded limit); the bound only guards against a caller that varies them freely
+      if (compiled.size >= 1_000) compiled.clear();
+      t = { sql: c.sql, parameters: c.parameters, slots };
+      compiled.set(key, t);
+    }
+    const parameters = t.parameters.slice();
+    for (const [i, n] of t.slots) {
+      const v = values[n];
+      if (v === undefined) throw new Error(`query value ${n} is missing`);
+      parameters[i] = v;
+    }
+    return { sql: t.sql, parameters };
+  };
 }
 
 export function page<T>(rows: T[], limit: number, key: (row: T) => string | number): Page<T> {

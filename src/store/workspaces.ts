@@ -11,6 +11,7 @@ import {
   type WorkspaceResources,
 } from '../domain/index.js';
 import {
+  compiledByShape,
   decodeCursor,
   holdsCompute,
   isUniqueViolation,
@@ -19,6 +20,7 @@ import {
   transaction,
   type Executor,
   type Page,
+  type SqlText,
   type StoreContext,
   type StoredEvent,
   type Tx,
@@ -224,12 +226,33 @@ export function createWorkspacesRepo(ctx: StoreContext) {
   const { db, dialect } = ctx;
 
   /** Runs a summary list query with array rows. */
-  async function fetchList(q: ReturnType<typeof selectSummaries>): Promise<WorkspaceSummary[]> {
-    const compiled = q.compile();
-    const { columns, rows } = await ctx.raw(compiled.sql, compiled.parameters);
+  async function fetchList(q: SqlText): Promise<WorkspaceSummary[]> {
+    const { columns, rows } = await ctx.raw(q.sql, q.parameters);
     const build = rowBuilder(columns);
     return rows.map((a) => toSummary(build(a)));
   }
+
+  const teamList = compiledByShape<{ owner: boolean; after: boolean; limit: number }, { teamId: string; ownerId: string; after: string }>(
+    ['teamId', 'ownerId', 'after'],
+    (s, v) => {
+      let q = selectSummaries(db).where('workspaces.team_id', '=', v.teamId).where('workspaces.deleted_at', 'is', null).orderBy('workspaces.name').limit(s.limit);
+      if (s.owner) q = q.where('workspaces.owner_id', '=', v.ownerId);
+      if (s.after) q = q.where('workspaces.name', '>', v.after);
+      return q;
+    },
+  );
+
+  const visibleList = compiledByShape<
+    { member: boolean; owner: boolean; gpu: boolean; after: boolean; limit: number },
+    { userId: string; ownerId: string; afterTeam: string; afterName: string }
+  >(['userId', 'ownerId', 'afterTeam', 'afterName'], (s, v) => {
+    let q = selectSummaries(db).where('workspaces.deleted_at', 'is', null).orderBy('workspaces.team_name').orderBy('workspaces.name').limit(s.limit);
+    if (s.member) q = q.where('workspaces.team_id', 'in', (eb) => eb.selectFrom('memberships').select('team_id').where('user_id', '=', v.userId));
+    if (s.owner) q = q.where('workspaces.owner_id', '=', v.ownerId);
+    if (s.gpu) q = q.where('workspaces.gpu_pool_id', 'is not', null).where(holdsCompute);
+    if (s.after) q = q.where((eb) => eb(eb.refTuple('workspaces.team_name', 'workspaces.name'), '>', eb.tuple(v.afterTeam, v.afterName)));
+    return q;
+  });
 
   async function byId(ex: Executor, id: string): Promise<Workspace | undefined> {
     const r = await selectWorkspaces(ex).where('workspaces.id', '=', id).executeTakeFirst();
@@ -260,30 +283,18 @@ export function createWorkspacesRepo(ctx: StoreContext) {
 
     async listTeam(teamId: string, opts: { limit: number; cursor?: string; ownerId?: string }): Promise<Page<WorkspaceSummary>> {
       const after = decodeCursor<string>(opts.cursor, 'string');
-      let q = selectSummaries(db)
-        .where('workspaces.team_id', '=', teamId)
-        .where('workspaces.deleted_at', 'is', null)
-        .orderBy('workspaces.name')
-        .limit(opts.limit + 1);
-      if (opts.ownerId) q = q.where('workspaces.owner_id', '=', opts.ownerId);
-      if (after !== undefined) q = q.where('workspaces.name', '>', after);
+      const q = teamList({ owner: Boolean(opts.ownerId), after: after !== undefined, limit: opts.limit + 1 }, { teamId, ownerId: opts.ownerId, after });
       return page(await fetchList(q), opts.limit, (w) => w.name);
     },
 
     /** Workspaces in every team the user belongs to (or every team, for `userId` undefined), by team then name. */
     async listVisible(opts: { userId?: string; ownerId?: string; holdsGpu?: boolean; limit: number; cursor?: string }): Promise<Page<WorkspaceSummary>> {
       const after = decodeCursor<string>(opts.cursor, 'string');
-      let q = selectSummaries(db).where('workspaces.deleted_at', 'is', null).orderBy('workspaces.team_name').orderBy('workspaces.name').limit(opts.limit + 1);
-      if (opts.userId !== undefined) {
-        const userId = opts.userId;
-        q = q.where('workspaces.team_id', 'in', (eb) => eb.selectFrom('memberships').select('team_id').where('user_id', '=', userId));
-      }
-      if (opts.ownerId) q = q.where('workspaces.owner_id', '=', opts.ownerId);
-      if (opts.holdsGpu) q = q.where('workspaces.gpu_pool_id', 'is not', null).where(holdsCompute);
-      if (after !== undefined) {
-        const [team, name] = after.split('/');
-        q = q.where((eb) => eb(eb.refTuple('workspaces.team_name', 'workspaces.name'), '>', eb.tuple(team!, name ?? '')));
-      }
+      const [afterTeam, afterName = ''] = after === undefined ? [] : after.split('/');
+      const q = visibleList(
+        { member: opts.userId !== undefined, owner: Boolean(opts.ownerId), gpu: Boolean(opts.holdsGpu), after: after !== undefined, limit: opts.limit + 1 },
+        { userId: opts.userId, ownerId: opts.ownerId, afterTeam, afterName },
+      );
       return page(await fetchList(q), opts.limit, (w) => `${w.team}/${w.name}`);
     },
 
