@@ -1,4 +1,4 @@
-import type { RequestSpec } from '../lib/load.js';
+import { UNIQUE, type RequestSpec } from '../lib/load.js';
 import { pick, randomInt, seededRandom } from '../lib/random.js';
 import type { Plan } from './plan.js';
 
@@ -73,7 +73,7 @@ export function atriumCalls(plan: Plan, seed: number): CallDef[] {
       expectStatus: 201,
       anchor: null,
       read: false,
-      next: (seq) => {
+      next: () => {
         const d = driver();
         const who = plan.drivers[d]!;
         const team = rnd() < 0.5 ? who.personalTeam : who.sharedTeam;
@@ -81,8 +81,8 @@ export function atriumCalls(plan: Plan, seed: number): CallDef[] {
           method: 'POST',
           path: `/api/v1/teams/${team}/workspaces`,
           headers: { authorization: auth[d]!, accept: 'application/json', 'content-type': 'application/json' },
-          // seq is unique across the whole run, so every name is new in its team.
-          body: JSON.stringify({ name: `bench-${seq.toString(36)}`, profile: 'small', start: false }),
+          // the generator makes every name new in its team
+          body: JSON.stringify({ name: `bench-${UNIQUE}`, profile: 'small', start: false }),
         };
       },
       check: (body) => (isObject(body) && typeof body.name === 'string' && body.name.startsWith('bench-') ? undefined : 'no new workspace in the answer'),

@@ -6,7 +6,8 @@
  * Seeds 10,000 users, 1,000 shared teams and 100,000 workspaces into SQLite
  * and PostgreSQL, and the same 10,000 users into JupyterHub; then drives each
  * API over HTTP with bearer tokens at a fixed concurrency of 16 (warm-up of
- * at least 500 requests and 5 s first, then at least 5,000 timed requests per call) and prints req/s,
+ * at least 500 requests and 5 s first, checked; then at least 5,000 requests per call
+ * timed by wrk) and prints req/s,
  * p50 and p99 per call, each Atrium read as a ratio to JupyterHub's
  * equivalent call measured in this run, with PASS/MISS against the targets.
  * Results also go to bench/out/api-<time>.json. See bench/README.md.
@@ -50,7 +51,7 @@ interface Options {
 
 const USAGE = `usage: npx tsx bench/api/run.ts [options]
   --quick              small data set and fewer samples, for a smoke test (default: full size)
-  --samples N          timed requests per call (default 5000; 1000 with --quick)
+  --samples N          timed requests per call, at least (default 5000; 1000 with --quick)
   --warmup N           untimed requests per call before timing, at least (default 500; 200 with --quick)
   --warmup-seconds S   ...and for at least S seconds (default 5; 1 with --quick)
   --concurrency N      connections, one request in flight each (default 16)
@@ -161,7 +162,7 @@ const BUSY_MACHINE_CPUS = 0.1;
 async function measureAll(systemId: SystemId, baseUrl: string, calls: CallDef[], opts: Options, ownPids: () => number[]): Promise<Measured[]> {
   const out: Measured[] = [];
   for (const call of calls) {
-    log(`${LABELS[systemId]}: ${call.name} (warm-up of at least ${opts.warmup} requests and ${opts.warmupSeconds} s, then ${opts.samples} timed; ${opts.concurrency} connections)`);
+    log(`${LABELS[systemId]}: ${call.name} (warm-up of at least ${opts.warmup} requests and ${opts.warmupSeconds} s, then at least ${opts.samples} timed by wrk; ${opts.concurrency} connections)`);
     const probeMs = hostProbeMs();
     const watch = watchForeignLoad(ownPids);
     const result = await measureCall({
@@ -176,7 +177,7 @@ async function measureAll(systemId: SystemId, baseUrl: string, calls: CallDef[],
     });
     const otherCpus = watch.stop()?.cpus ?? null;
     log(
-      `  ${result.rps.toFixed(0)} req/s after ${result.warmupRequests} warm-up requests, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, max ${result.maxMs.toFixed(1)} ms; host probe ${probeMs.toFixed(0)} ms` +
+      `  ${result.rps.toFixed(0)} req/s over ${result.samples} requests after ${result.warmupRequests} warm-up requests, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, max ${result.maxMs.toFixed(1)} ms; host probe ${probeMs.toFixed(0)} ms` +
         (otherCpus !== null && otherCpus > BUSY_MACHINE_CPUS ? `; other processes used ${otherCpus.toFixed(2)} CPUs meanwhile` : '') +
         (result.errors ? `, ${result.errors} errors; first: ${result.firstError}` : ''),
     );
@@ -228,11 +229,11 @@ async function main(opts: Options): Promise<number> {
   const atriumSystems = opts.systems.filter((s): s is 'sqlite' | 'postgres' => s !== 'jupyterhub');
   log(
     `bench/api: ${sizes.users} users, ${sizes.teams} shared teams, ${sizes.workspaces} workspaces, ${sizes.drivers} token holders; ` +
-      `${opts.concurrency} connections, warm-up of at least ${opts.warmup} requests and ${opts.warmupSeconds} s, then ${opts.samples} timed requests per call; ${opts.systems.join(', ')}`,
+      `${opts.concurrency} connections, warm-up of at least ${opts.warmup} requests and ${opts.warmupSeconds} s, then at least ${opts.samples} requests per call timed by wrk; ${opts.systems.join(', ')}`,
   );
   if (opts.samples < MIN_SAMPLES) log(`note: ${opts.samples} samples per call is below the ${MIN_SAMPLES} a reportable run needs`);
 
-  const packages = [...(want('postgres') ? ['postgresql'] : []), ...(want('jupyterhub') ? ['jupyterhub'] : [])];
+  const packages = ['wrk', ...(want('postgres') ? ['postgresql'] : []), ...(want('jupyterhub') ? ['jupyterhub'] : [])];
   await ensureDebianPackages(packages, log);
 
   const work = mkdtempSync('/tmp/atrium-bench-api-');
@@ -323,7 +324,7 @@ async function main(opts: Options): Promise<number> {
     const lines = [
       '',
       `Atrium API vs JupyterHub: ${sizes.users.toLocaleString('en')} users, ${sizes.teams.toLocaleString('en')} shared teams, ` +
-        `${sizes.workspaces.toLocaleString('en')} workspaces; ${opts.concurrency} connections; ${opts.samples} timed requests per call after a warm-up of at least ${opts.warmup} requests and ${opts.warmupSeconds} s`,
+        `${sizes.workspaces.toLocaleString('en')} workspaces; ${opts.concurrency} connections; at least ${opts.samples} requests per call timed by wrk after a warm-up of at least ${opts.warmup} requests and ${opts.warmupSeconds} s`,
       '',
       formatTable(rows),
       '',
