@@ -247,7 +247,14 @@ export function createWorkspacesRepo(ctx: StoreContext) {
     { userId: string; ownerId: string; afterTeam: string; afterName: string }
   >(['userId', 'ownerId', 'afterTeam', 'afterName'], (s, v) => {
     let q = selectSummaries(db).where('workspaces.deleted_at', 'is', null).orderBy('workspaces.team_name').orderBy('workspaces.name').limit(s.limit);
-    if (s.member) q = q.where('workspaces.team_id', 'in', (eb) => eb.selectFrom('memberships').select('team_id').where('user_id', '=', v.userId));
+    if (s.member) {
+      const member = sql<boolean>`${sql.ref('workspaces.team_id')} in ${db.selectFrom('memberships').select('team_id').where('user_id', '=', v.userId)}`;
+      // With an owner, the owner's index is read in list order and the membership test filters its rows, so the
+      // scan stops at the page's end. As a plain condition, PostgreSQL's plan for the named statement (made for an
+      // average owner's dozen rows) joined the test to the team index and sorted instead: ~35% more of its CPU per page.
+      // `is true` keeps it a filter; both sides are never null, so it selects the same rows.
+      q = q.where(s.owner ? sql<boolean>`(${member}) is true` : member);
+    }
     if (s.owner) q = q.where('workspaces.owner_id', '=', v.ownerId);
     if (s.gpu) q = q.where('workspaces.gpu_pool_id', 'is not', null).where(holdsCompute);
     if (s.after) q = q.where((eb) => eb(eb.refTuple('workspaces.team_name', 'workspaces.name'), '>', eb.tuple(v.afterTeam, v.afterName)));
