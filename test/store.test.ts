@@ -93,6 +93,10 @@ for (const kind of databaseKinds()) {
       }
       assert.deepEqual(await walk((cursor) => store.workspaces.listVisible({ limit: 5, ...(cursor ? { cursor } : {}) })), names(all), 'every team, for an admin');
       assert.deepEqual(await walk((cursor) => store.workspaces.listTeam(visionId, { limit: 4, ...(cursor ? { cursor } : {}) })), names(all.filter((w) => w.team === 'vision')));
+      // a member who leaves a team no longer sees the workspaces they own there
+      await store.teams.removeMember(vision, bob.id);
+      const bobsNow = all.filter((w) => w.owner === 'bob' && w.team === 'bob');
+      assert.deepEqual(await walk((cursor) => store.workspaces.listVisible({ userId: bob.id, ownerId: bob.id, limit: 2, ...(cursor ? { cursor } : {}) })), names(bobsNow));
       await store.close();
     });
 
