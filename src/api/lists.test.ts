@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { profileFromSpec, quotaFromSpec } from '../domain/index.js';
 import { createStore } from '../store/index.js';
-import { readPage } from './lists.js';
+import { readPage, workerLists } from './lists.js';
 import { workspaceView } from './views.js';
 
 test('a page written from the response schema holds exactly the views, field for field', async () => {
@@ -23,4 +23,13 @@ test('a page written from the response schema holds exactly the views, field for
   }
   assert.match(await readPage(store, { kind: 'visible', q: { userId: user.id, limit: 10 } }), /line one\\nline \\"two\\" \\\\ é 🚀/);
   await store.close();
+});
+
+test('a list thread that cannot open its database fails its pages with the reason, and the next page tries a new thread', async () => {
+  const lists = workerLists({ kind: 'sqlite', file: '/etc/hostname/atrium.db' }, 2);
+  try {
+    for (let i = 0; i < 3; i++) await assert.rejects(lists.visible({ limit: 5 }), /hostname/);
+  } finally {
+    await lists.close();
+  }
 });

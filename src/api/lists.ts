@@ -70,7 +70,6 @@ export function workerLists(target: DatabaseTarget, threads: number): Lists {
   const perThread: DatabaseTarget = target.kind === 'postgres' ? { ...target, poolSize: Math.max(1, Math.floor(target.poolSize / threads)) } : target;
   type Slot = { worker: Worker | undefined; pending: Map<number, { resolve(json: string): void; reject(err: Error): void }> };
   const slots: Slot[] = Array.from({ length: Math.max(1, threads) }, () => ({ worker: undefined, pending: new Map() }));
-  let closing = false;
   let next = 0;
 
   function failAll(slot: Slot, err: Error) {
@@ -86,19 +85,19 @@ export function workerLists(target: DatabaseTarget, threads: number): Lists {
       const p = slot.pending.get(a.id);
       if (!p) return;
       slot.pending.delete(a.id);
+      if (slot.pending.size === 0) w.unref();
       if ('json' in a) p.resolve(a.json);
       else if (a.error.status !== undefined && a.error.code !== undefined) p.reject(new DomainError(a.error.status, a.error.code, a.error.message, a.error.details));
       else p.reject(new Error(`list reader: ${a.error.message}`));
     });
-    w.on('error', (err) => {
-      if (slot.worker === w) slot.worker = undefined;
+    // the slot's pages in flight are this thread's until it is retired; after that they belong to its successor
+    const retire = (err: Error) => {
+      if (slot.worker !== w) return;
+      slot.worker = undefined;
       failAll(slot, err);
-    });
-    w.on('exit', (code) => {
-      if (slot.worker === w) slot.worker = undefined;
-      if (!closing) failAll(slot, new Error(`list reader exited with code ${code}`));
-    });
-    w.unref();
+    };
+    w.on('error', retire);
+    w.on('exit', (code) => retire(new Error(`list reader exited with code ${code}`)));
     return w;
   }
 
@@ -107,6 +106,8 @@ export function workerLists(target: DatabaseTarget, threads: number): Lists {
     const w = (slot.worker ??= start(slot));
     const id = next++;
     return new Promise<string>((resolve, reject) => {
+      // a thread with pages in flight keeps the process alive until it answers; an idle one does not
+      if (slot.pending.size === 0) w.ref();
       slot.pending.set(id, { resolve, reject });
       w.postMessage({ id, ...r });
     }).then((json) => new SerializedJson(json));
@@ -116,7 +117,6 @@ export function workerLists(target: DatabaseTarget, threads: number): Lists {
     visible: (q) => ask({ kind: 'visible', q }),
     team: (q) => ask({ kind: 'team', q }),
     async close() {
-      closing = true;
       await Promise.all(
         slots.map(async (slot) => {
           const w = slot.worker;
