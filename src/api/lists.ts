@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
+import fastJson from 'fast-json-stringify';
 import { DomainError } from '../domain/index.js';
 import type { DatabaseTarget, Store } from '../store/index.js';
-import fastJson from 'fast-json-stringify';
 import { pageOf, WorkspaceView } from './schemas.js';
 import { workspaceView } from './views.js';
 
