@@ -84,8 +84,13 @@ for (const kind of databaseKinds()) {
       const usage = (await t.call('GET', '/api/v1/teams/ml/usage', { token: mia })).body;
       assert.deepEqual(usage.usage, { cpu: '2', memory: '6Gi', storage: '2Gi', workspaces: 2, gpu: { a100: 2 } });
       // who holds GPUs now: g2 (asked to run), not the stopped g1 nor the GPU-less ones
-      const holders = (await t.call('GET', '/api/v1/workspaces?all=true&holdsGpu=true', { token: admin })).body.items as Array<{ team: string; name: string }>;
-      assert.deepEqual(holders.map((w) => `${w.team}/${w.name}`), ['ml/g2']);
+      const holders = (await t.call('GET', '/api/v1/workspaces?all=true&holdsGpu=true', { token: admin })).body.items as Array<{ team: string; name: string; gpuPool: string }>;
+      assert.deepEqual(holders.map((w) => `${w.team}/${w.name} from ${w.gpuPool}`), ['ml/g2 from dgx']);
+      // g2's GPUs go back to the pool when it stops; g1 takes them when it starts
+      await t.call('POST', '/api/v1/teams/ml/workspaces/g2/stop', { token: mia });
+      r = await t.call('POST', '/api/v1/teams/ml/workspaces/g1/start', { token: mia });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.gpuPool, 'dgx');
     });
 
     test('teams, members, roles and deletion rules', async () => {

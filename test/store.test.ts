@@ -22,7 +22,7 @@ for (const kind of databaseKinds()) {
       await b.close();
     });
 
-    test('an older install upgrades: its workspaces gain their team and owner names', async () => {
+    test('an older install upgrades: its workspaces gain their team, owner and GPU pool names', async () => {
       const target = await freshDatabase(kind);
       const { db, dialect } = openDatabase(target);
       const migrated = await new Migrator({ db, provider: migrations(dialect) }).migrateTo('0002_host_uids');
@@ -31,6 +31,7 @@ for (const kind of databaseKinds()) {
       await old.insertInto('users').values({ id: 'u1', username: 'olga', created_at: 1, updated_at: 1 }).execute();
       await old.insertInto('teams').values({ id: 't1', name: 'olga', personal_of: 'u1', quota: JSON.stringify(quota), created_at: 1, updated_at: 1 }).execute();
       await old.insertInto('teams').values({ id: 't2', name: 'vision', quota: JSON.stringify(quota), created_at: 1, updated_at: 1 }).execute();
+      await old.insertInto('gpu_pools').values({ id: 'p1', name: 'a100-lab', gpu_type: 'a100', cluster: 'local', size: 4, created_at: 1, updated_at: 1 }).execute();
       for (const [teamId, name] of [['t1', 'lab'], ['t2', 'train']]) {
         await old.insertInto('memberships').values({ team_id: teamId, user_id: 'u1', role: 'owner', created_at: 1 }).execute();
         const r = small.resources;
@@ -39,7 +40,7 @@ for (const kind of databaseKinds()) {
           .values({
             id: `w_${name}`, team_id: teamId, name, owner_id: 'u1', profile: 'small', desired: 'stopped', phase: 'stopped',
             cpu_request_milli: r.cpuRequestMilli, cpu_limit_milli: r.cpuLimitMilli, memory_request_bytes: r.memoryRequestBytes, memory_limit_bytes: r.memoryLimitBytes,
-            gpu_count: 0, storage_bytes: r.storageBytes, spec: JSON.stringify({ environment: small.environment, tier: 'standard', egress: 'none', idleTimeoutSeconds: null }),
+            gpu_count: name === 'train' ? 1 : 0, gpu_type: name === 'train' ? 'a100' : null, gpu_pool_id: name === 'train' ? 'p1' : null, storage_bytes: r.storageBytes, spec: JSON.stringify({ environment: small.environment, tier: 'standard', egress: 'none', idleTimeoutSeconds: null }),
             generation: 1, observed_generation: 1, created_at: 1, updated_at: 1,
           })
           .execute();
@@ -47,8 +48,9 @@ for (const kind of databaseKinds()) {
       await db.destroy();
       const store = await createStore(target);
       const mine = await store.workspaces.listVisible({ userId: 'u1', ownerId: 'u1', limit: 10 });
-      assert.deepEqual(mine.items.map((w) => [w.team, w.name, w.owner]), [['olga', 'lab', 'olga'], ['vision', 'train', 'olga']]);
-      assert.equal((await store.workspaces.byName('t2', 'train'))?.owner, 'olga');
+      assert.deepEqual(mine.items.map((w) => [w.team, w.name, w.owner, w.gpuPool]), [['olga', 'lab', 'olga', null], ['vision', 'train', 'olga', 'a100-lab']]);
+      const train = await store.workspaces.byName('t2', 'train');
+      assert.deepEqual([train?.owner, train?.gpuPool, train?.gpuPoolId], ['olga', 'a100-lab', 'p1']);
       await store.close();
     });
 

@@ -145,6 +145,7 @@ function workspaceRow(
     gpu_count: r.gpuCount,
     gpu_type: r.gpuType,
     gpu_pool_id: null,
+    gpu_pool_name: null,
     storage_bytes: r.storageBytes,
     spec: JSON.stringify(spec),
     purge: 0,

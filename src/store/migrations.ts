@@ -188,6 +188,16 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.createIndex('workspaces_owner').on('workspaces').columns(['owner_id', 'team_name', 'name']).execute();
       },
     },
+    '0004_workspace_pool_names': {
+      async up(db: Kysely<unknown>) {
+        // The name of the GPU pool a workspace's GPUs come from, copied next
+        // to its id: pool names never change (and a pool in use cannot be
+        // removed), and reads then show it without a join for every row.
+        await db.schema.alterTable('workspaces').addColumn('gpu_pool_name', 'text').execute();
+        await sql`update workspaces set gpu_pool_name = (select name from gpu_pools where gpu_pools.id = workspaces.gpu_pool_id)
+          where gpu_pool_id is not null`.execute(db);
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -101,6 +101,8 @@ export interface WorkspacesTable {
   gpu_count: number;
   gpu_type: string | null;
   gpu_pool_id: string | null;
+  /** the pool's name, copied with its id: pool names never change */
+  gpu_pool_name: string | null;
   storage_bytes: number;
   /** JSON: environment, image, tier, egress, idle timeout, copied from the profile */
   spec: string;

@@ -67,7 +67,7 @@ export interface Workspace {
 /** What lists show of a workspace: all that `workspaceView` reads, none of the reconciler's bookkeeping. */
 export type WorkspaceSummary = Omit<Workspace, 'teamId' | 'ownerId' | 'gpuPoolId' | 'purge' | 'generation' | 'observedGeneration'>;
 
-/** The columns a summary is read from: lists read 22 fields per row instead of 31. */
+/** The columns a summary is read from: lists read 22 fields per row instead of 32. */
 const SUMMARY_COLUMNS = [
   'workspaces.id',
   'workspaces.team_name',
@@ -84,6 +84,7 @@ const SUMMARY_COLUMNS = [
   'workspaces.memory_limit_bytes',
   'workspaces.gpu_count',
   'workspaces.gpu_type',
+  'workspaces.gpu_pool_name',
   'workspaces.storage_bytes',
   'workspaces.spec',
   'workspaces.created_at',
@@ -93,8 +94,8 @@ const SUMMARY_COLUMNS = [
 ] as const;
 
 type SummaryColumn = (typeof SUMMARY_COLUMNS)[number] extends `workspaces.${infer C}` ? C : never;
-type SummaryRow = Pick<Selectable<WorkspacesTable>, SummaryColumn> & { pool: string | null };
-type Row = Selectable<WorkspacesTable> & { pool: string | null };
+type SummaryRow = Pick<Selectable<WorkspacesTable>, SummaryColumn>;
+type Row = Selectable<WorkspacesTable>;
 
 function toSummary(r: SummaryRow): WorkspaceSummary {
   return {
@@ -116,7 +117,7 @@ function toSummary(r: SummaryRow): WorkspaceSummary {
       gpuType: r.gpu_type,
       storageBytes: Number(r.storage_bytes),
     },
-    gpuPool: r.pool,
+    gpuPool: r.gpu_pool_name,
     spec: JSON.parse(r.spec) as WorkspaceSettings,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -155,15 +156,11 @@ function rowBuilder(columns: string[]): (a: unknown[]) => SummaryRow {
 }
 
 function selectSummaries(ex: Executor) {
-  return ex.selectFrom('workspaces').leftJoin('gpu_pools', 'gpu_pools.id', 'workspaces.gpu_pool_id').select(SUMMARY_COLUMNS).select('gpu_pools.name as pool');
+  return ex.selectFrom('workspaces').select(SUMMARY_COLUMNS);
 }
 
 function selectWorkspaces(ex: Executor) {
-  return ex
-    .selectFrom('workspaces')
-    .leftJoin('gpu_pools', 'gpu_pools.id', 'workspaces.gpu_pool_id')
-    .selectAll('workspaces')
-    .select('gpu_pools.name as pool');
+  return ex.selectFrom('workspaces').selectAll('workspaces');
 }
 
 /**
@@ -207,7 +204,8 @@ async function admitIn(tx: Tx, dialect: 'sqlite' | 'postgres', teamId: string, p
   const pools = charge.compute && gpuType && profile.resources.gpuCount > 0 ? await poolRoomForTeam(tx.db, dialect, team.id, gpuType) : [];
   const placement = machine && { ...machine, guaranteed: charge.compute ? await guaranteed(tx, dialect) : { cpuMilli: 0, memoryBytes: 0 } };
   const decision = admit({ team, profile, usage, charge, pools, ...(placement ? { placement } : {}) });
-  return { team, poolId: pools.find((p) => p.name === decision.gpuPool)?.id ?? null };
+  const pool = pools.find((p) => p.name === decision.gpuPool);
+  return { team, pool: { gpu_pool_id: pool?.id ?? null, gpu_pool_name: pool?.name ?? null } };
 }
 
 export interface NewWorkspace {
@@ -313,7 +311,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
     async create(input: NewWorkspace): Promise<Workspace> {
       try {
         return await transaction(ctx, async (tx) => {
-          const { team, poolId } = await admitIn(tx, dialect, input.teamId, input.profile, { compute: input.start, storage: true }, input.machine);
+          const { team, pool } = await admitIn(tx, dialect, input.teamId, input.profile, { compute: input.start, storage: true }, input.machine);
           const now = ctx.now();
           const p = input.profile;
           const spec: WorkspaceSettings = {
@@ -344,7 +342,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
               memory_limit_bytes: p.resources.memoryLimitBytes,
               gpu_count: p.resources.gpuCount,
               gpu_type: p.resources.gpuType,
-              gpu_pool_id: poolId,
+              ...pool,
               storage_bytes: p.resources.storageBytes,
               spec: JSON.stringify(spec),
               purge: 0,
@@ -377,9 +375,9 @@ export function createWorkspacesRepo(ctx: StoreContext) {
       return transaction(ctx, async (tx) => {
         const current = (await byId(tx.db, ws.id)) ?? ws;
         if (current.desired === 'running' && current.phase !== 'failed') return current;
-        const { poolId } = await admitIn(tx, dialect, ws.teamId, profile, { compute: true, storage: false }, machine);
+        const { pool } = await admitIn(tx, dialect, ws.teamId, profile, { compute: true, storage: false }, machine);
         const phase: Phase = current.phase === 'stopped' || current.phase === 'failed' ? 'pending' : current.phase;
-        await changeDesired(tx, current, 'running', `start requested`, { phase, reason: '', gpu_pool_id: poolId });
+        await changeDesired(tx, current, 'running', `start requested`, { phase, reason: '', ...pool });
         return (await byId(tx.db, ws.id))!;
       });
     },
