@@ -26,7 +26,7 @@ import { startAtrium } from './atrium.js';
 import { atriumCalls, hubCalls, type CallDef } from './calls.js';
 import { createHubUsers, startJupyterHub } from './jupyterhub.js';
 import { buildPlan, FULL_SIZES, QUICK_SIZES, type Plan, type Sizes } from './plan.js';
-import { formatTable, HUB_REFERENCE, PROBE_REFERENCE_MS, TARGETS, type Row } from './report.js';
+import { formatTable, HUB_REFERENCE, HUB_REFERENCE_GET_USER_MIN_RPS, PROBE_REFERENCE_MS, TARGETS, type Row } from './report.js';
 import { seedStore, type SeedResult } from './seed.js';
 
 const SYSTEMS = ['jupyterhub', 'sqlite', 'postgres'] as const;
@@ -315,6 +315,7 @@ async function main(opts: Options): Promise<number> {
     await pg?.stop();
 
     const rows = toRows(measured, hubReady?.hub.version ?? null);
+    const hubGetUser = measured.find((m) => m.systemId === 'jupyterhub' && m.call.name === 'get-user')?.result;
     const wallSeconds = (performance.now() - started) / 1000;
     const verdicts = rows.flatMap((r) => (r.targets ? [r.targets.p99, r.targets.fasterThanAnchor].filter((v) => v !== null) : []));
     const passed = verdicts.filter((v) => v === 'PASS').length;
@@ -333,6 +334,12 @@ async function main(opts: Options): Promise<number> {
       `ratios: req/s and p99 of the Atrium call divided by those of its JupyterHub equivalent in this run (req/s above 1 and p99 below 1 are faster).`,
       `targets: reads p99 under ${TARGETS.readP99Ms} ms, and faster than JupyterHub's equivalent (more req/s and lower p99). create-workspace has no target.`,
       ...(hubReady ? [`JupyterHub on the reference machine: get-user ${HUB_REFERENCE['get-user']}; users-page ${HUB_REFERENCE['users-page']}.`] : []),
+      ...(hubGetUser && hubGetUser.rps < HUB_REFERENCE_GET_USER_MIN_RPS
+        ? [
+            `note: JupyterHub's get-user ran at ${hubGetUser.rps.toFixed(0)} req/s in this run, below the ${HUB_REFERENCE_GET_USER_MIN_RPS} it never went under on the reference machine: ` +
+              `this machine ran slower than the reference (on a shared host, its other guests), and every figure here with it.`,
+          ]
+        : []),
       ...(opts.quick || sizes.users !== FULL_SIZES.users || sizes.workspaces !== FULL_SIZES.workspaces
         ? ['note: not the full data set; the targets are set for 10,000 users and 100,000 workspaces.']
         : []),
