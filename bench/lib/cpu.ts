@@ -85,6 +85,9 @@ export function watchForeignLoad(roots: () => number[]): { stop(): ForeignLoad |
   };
 }
 
+/** Whether `hostProbeMs` has run once in this process (the JIT has compiled its loop). */
+let probeWarm = false;
+
 /** A page of 50 list items, much like the ones the API benchmark's servers write and read. */
 const PROBE_PAGE = Array.from({ length: 50 }, (_, i) => ({
   id: `w_${i.toString(36).padStart(16, '0')}`,
@@ -103,8 +106,6 @@ const PROBE_PAGE = Array.from({ length: 50 }, (_, i) => ({
  * busy times; this figure, taken right before a measurement, shows how fast
  * the machine was then. Lower is faster.
  */
-let probeWarm = false;
-
 export function hostProbeMs(): number {
   if (!probeWarm) {
     // the first rounds in a process also time the JIT compiling the loop

@@ -249,7 +249,7 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
         }
         if (def.stream) return reply;
         if (status === 204) return reply.code(204).send();
-        // written out already, by the same views the response schema describes
+        // written out already, by the serializer compiled from this route's response schema
         if (result instanceof SerializedJson) return reply.code(status).type('application/json; charset=utf-8').send(result.json);
         return reply.code(status).send(result);
       },
