@@ -18,8 +18,9 @@ export interface ReconcilerOptions {
 /** The reason a sandbox stopped, from the agent's last word in the app log. */
 export function failureReason(logTail: string | undefined, fallback: string): string {
   const lines = (logTail ?? '').split('\n');
-  const agent = lines.filter((l) => /^\[atrium [0-9:]+\] (app exited|app killed|cannot)/.test(l)).at(-1);
-  return agent ? agent.replace(/^\[atrium [0-9:]+\] /, '') : fallback;
+  // the agent marks its own lines with a record separator, which it never lets the app write
+  const agent = lines.filter((l) => /^\x1e\[atrium [0-9:]+\] (app exited|app killed|cannot)/.test(l)).at(-1);
+  return agent ? agent.replace(/^\x1e\[atrium [0-9:]+\] /, '') : fallback;
 }
 
 /**

@@ -57,7 +57,7 @@ async function createRuntime(config: ResolvedConfig, store: Store): Promise<{ ru
   if (process.getuid?.() !== 0) {
     throw new ConfigError('the local runtime creates sandboxes and needs root: run `atrium serve` as root, or set runtime.kind: none (--runtime none) to run without workspaces');
   }
-  for (const binary of ['runc', 'tini', 'sshd', 'mkfs.ext4']) {
+  for (const binary of ['runc', 'sshd', 'mkfs.ext4']) {
     if (!which(binary)) throw new ConfigError(`the local runtime needs ${binary}; install it with scripts/deps.sh run`);
   }
   if (!existsSync(agentPath)) throw new ConfigError(`runtime.agent: ${agentPath} does not exist; build it with scripts/deps.sh run`);

@@ -14,7 +14,7 @@ const input: BundleInput = {
   ownEtc: '/r/etc',
   homeDir: '/r/mnt',
   agentPath: '/opt/agent',
-  args: ['/usr/bin/tini', '--', '/.atrium/agent'],
+  args: ['/.atrium/agent', '--out-fd', '3'],
   env: { HOME: '/home/jovyan' },
   cpu: { requestMilli: 500, limitMilli: 2000 },
   memoryBytes: 4 * 2 ** 30,

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 
 export class CommandFailed extends Error {
   constructor(readonly command: string, readonly code: number | null, readonly stderr: string) {
@@ -14,5 +14,19 @@ export function run(file: string, args: string[], opts: { timeoutMs?: number; in
       else resolve({ stdout, stderr });
     });
     if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/**
+ * Runs a host command with nothing of the caller's for its stdio (all
+ * /dev/null) and resolves with its exit code. For what runs inside a
+ * sandbox as the workspace user: code there can take over such a process,
+ * and with it any descriptor it holds, such as a pipe back to the control plane.
+ */
+export function runWithoutOutput(file: string, args: string[], opts: { timeoutMs: number }): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: 'ignore', timeout: opts.timeoutMs });
+    child.on('error', () => resolve(null));
+    child.on('exit', (code) => resolve(code));
   });
 }

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Activity, Capacity, Connector, LogOptions, Observation, Runtime, WorkspaceSpec } from '../types.js';
 import { ociConfig, type DeviceNode } from './bundle.js';
 import { ensureBaseEtc, writeOwnEtc } from './etc.js';
-import { run } from './exec.js';
+import { run, runWithoutOutput } from './exec.js';
 import { writeFileAtomic } from './files.js';
 import { controlDevices, discoverGpus, type GpuDevice, type GpuInventoryEntry } from './gpus.js';
 import { ensureHome, unmountHome } from './home.js';
@@ -46,6 +46,8 @@ function layout(dir: string, id: string) {
     http: join(runDir, 'http.sock'),
     ssh: join(runDir, 'ssh.sock'),
     log: join(runDir, 'app.log'),
+    /** the pid of the host process writing the log, while it runs */
+    writerPid: join(runDir, 'log-writer.pid'),
     runcLog: join(runDir, 'runc.log'),
     token: join(runDir, 'app-token'),
     meta: join(runDir, 'meta.json'),
@@ -101,6 +103,24 @@ async function readJson<T>(path: string): Promise<T | undefined> {
     return JSON.parse(await readFile(path, 'utf8')) as T;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Resolves once the host process writing a sandbox's log has written all
+ * the sandbox sent (it exits when the sandbox's end of the log pipe has
+ * closed), so a stopped sandbox's last lines are read whole; at most a few
+ * seconds, as the writer keeps to a rate.
+ */
+async function logWritten(p: { log: string; writerPid: string }): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    const pid = Number((await readFile(p.writerPid, 'utf8').catch(() => '')).trim());
+    if (!pid) return;
+    // gone, or its pid already another process's
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmdline.split('\0').includes(p.log)) return;
+    await sleep(20);
   }
 }
 
@@ -285,7 +305,8 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
         ownEtc: p.etc,
         homeDir: p.mount,
         agentPath: opts.agentPath,
-        args: ['/usr/bin/tini', '-g', '--', '/.atrium/agent', '--log-fd', '3', '--http-fd', '4', '--ssh-fd', '5', '--port', String(app.port), '--log-max', String(LOG_MAX), ...(app.args.length > 0 ? ['--', ...app.args] : [])],
+        // the agent is PID 1: it reaps, and it is the one process here that holds the platform's descriptors
+        args: ['/.atrium/agent', '--out-fd', '3', '--http-fd', '4', '--ssh-fd', '5', '--port', String(app.port), ...(app.args.length > 0 ? ['--', ...app.args] : [])],
         env,
         cpu: { requestMilli: spec.cpu.requestMilli, limitMilli: spec.cpu.limitMilli },
         memoryBytes: spec.memory.limitBytes,
@@ -308,7 +329,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
 
   function launch(p: ReturnType<typeof layout>, id: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const child = spawn(opts.agentPath, ['launch', '--log', p.log, '--http', p.http, '--ssh', p.ssh, '--', runc.binary, '--root', runc.root, '--log', p.runcLog, 'run', '-d', '--bundle', p.bundle, '--preserve-fds', '3', '--pid-file', join(p.runDir, 'pid'), id], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(opts.agentPath, ['launch', '--log', p.log, '--writer-pid', p.writerPid, '--log-max', String(LOG_MAX), '--http', p.http, '--ssh', p.ssh, '--', runc.binary, '--root', runc.root, '--log', p.runcLog, 'run', '-d', '--bundle', p.bundle, '--preserve-fds', '3', '--pid-file', join(p.runDir, 'pid'), id], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
       child.on('error', reject);
@@ -331,6 +352,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
     // a stop began and has not been completed (its control plane may have died meanwhile): the sandbox is on its way out, or gone
     if (existsSync(p.stopping)) return { workspaceId: id, phase: 'stopping' };
     if (status === 'running' || status === 'created' || status === 'paused') return { workspaceId: id, phase: 'running' };
+    await logWritten(p);
     const logTail = await tailLines(p.log, 20);
     return { workspaceId: id, phase: 'stopped', ...(logTail ? { logTail } : {}) };
   }
@@ -420,7 +442,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
       while (!o.signal?.aborted) {
         await sleep(500, undefined, { signal: o.signal }).catch(() => undefined);
         const size = (await stat(path).catch(() => undefined))?.size ?? 0;
-        if (size < offset) offset = 0; // the agent rotated the log
+        if (size < offset) offset = 0; // the log writer rotated the log
         if (size > offset) {
           const fh = await open(path, 'r');
           const buf = Buffer.alloc(Math.min(size - offset, 1 << 20));
@@ -459,7 +481,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
       const meta = await readJson<Meta>(layout(opts.dir, id).meta);
       if (!meta) return;
       const script = 'for t in /dev/pts/[0-9]*; do [ -w "$t" ] && printf "\\r\\n%s\\r\\n" "$1" > "$t"; done; true';
-      await run(runc.binary, ['--root', runc.root, 'exec', '--user', `${meta.uid}:${meta.uid}`, id, '/bin/sh', '-c', script, 'atrium-notify', `[atrium] ${message}`], { timeoutMs: 10_000 }).catch(() => undefined);
+      await runWithoutOutput(runc.binary, ['--root', runc.root, 'exec', '--user', `${meta.uid}:${meta.uid}`, id, '/bin/sh', '-c', script, 'atrium-notify', `[atrium] ${message}`], { timeoutMs: 10_000 });
     },
 
     async capacity(): Promise<Capacity> {

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { PROFILES, sandboxesAvailable, startSandboxServer } from './sandbox.js';
+
+/**
+ * Attacks from code running inside a workspace against the platform's own
+ * processes and files, performed as that code would: real sandboxes,
+ * commands run over SSH as the workspace user.
+ */
+const available = sandboxesAvailable();
+
+/**
+ * x86-64 code that calls fallocate(fd, 0, 0, 200 MiB) for fd 3 to 9, then
+ * loops in pause(): whatever host file the process holds open grows by
+ * 200 MiB, past any cap its writer keeps.
+ */
+const GROW_EVERY_FD = '41bc030000004489e731f631d241ba0000800cb81d0100000f0541ffc44183fc0a72e3b8220000000f05ebf7';
+
+/**
+ * Writes that code over the next instruction of every process in the
+ * sandbox that the platform runs (PID 1 and the agent), through
+ * /proc/<pid>/mem, as same-uid code can where a process is dumpable; the
+ * code runs when the process's current system call returns.
+ */
+const INJECT = `
+import os, sys
+code = bytes.fromhex('${GROW_EVERY_FD}')
+me = {os.getpid(), os.getppid()}
+for pid in sorted(int(p) for p in os.listdir('/proc') if p.isdigit()):
+    if pid in me:
+        continue
+    try:
+        comm = open(f'/proc/{pid}/comm').read().strip()
+    except OSError:
+        continue
+    if pid != 1 and comm not in ('tini', 'agent', 'atrium-agent'):
+        continue
+    try:
+        fields = open(f'/proc/{pid}/syscall').read().split()
+        pc = int(fields[-1], 16)
+        with open(f'/proc/{pid}/mem', 'r+b', buffering=0) as mem:
+            mem.seek(pc)
+            mem.write(code)
+        print(f'injected {pid} {comm}')
+    except OSError as e:
+        print(f'refused {pid} {comm}: {e.strerror}')
+`;
+
+test('a hostile workspace against the platform inside its sandbox', { skip: available === true ? false : available }, async (suite) => {
+  const t = await startSandboxServer();
+  const eve = await t.user('eve');
+  await t.addKey(eve, 'eve');
+  assert.equal((await t.call('POST', '/api/v1/teams/eve/workspaces', { token: eve, body: { name: 'lab', profile: 'web' } })).status, 201);
+  await t.waitPhase(eve, 'eve/lab', ['running']);
+  const id = await t.wsId('eve/lab');
+  const runDir = join(t.dataDir, 'local', 'run', id);
+
+  await suite.test('code written into PID 1 or the agent through /proc/<pid>/mem cannot grow the log past its cap', async () => {
+    const r = await t.sh('eve/lab', `python3 -c "${INJECT.replace(/"/g, '\\"')}"`);
+    assert.equal(r.code, 0, r.stderr);
+    // had it run, the code would have acted within a second (PID 1 and the agent wake at least that often)
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    for (const f of ['app.log', 'runc.log']) {
+      const size = statSync(join(runDir, f), { throwIfNoEntry: false })?.size ?? 0;
+      assert.ok(size <= 1 << 20, `${f} is ${size} bytes, past the 1 MiB cap`);
+    }
+    assert.match(r.stdout, /refused 1 /, `PID 1 is not writable by the workspace user:\n${r.stdout}`);
+    assert.doesNotMatch(r.stdout, /^injected/m, `no platform process took the code:\n${r.stdout}`);
+    // the sandbox still serves
+    assert.equal((await t.sh('eve/lab', 'echo alive')).stdout.trim(), 'alive');
+  });
+});
+
+/**
+ * An app that answers a WebSocket upgrade and then sends 4 MiB at once:
+ * more than a client that has stopped reading, and every buffer between,
+ * can hold. Anything else gets a plain 200, for readiness.
+ */
+const FLOOD_APP = `
+import socket, threading
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('127.0.0.1', 9000))
+srv.listen(64)
+def serve(c):
+    data = b''
+    while b'\\r\\n\\r\\n' not in data:
+        chunk = c.recv(4096)
+        if not chunk:
+            return c.close()
+        data += chunk
+    if b'upgrade: websocket' not in data.lower():
+        c.sendall(b'HTTP/1.1 200 OK\\r\\ncontent-length: 2\\r\\nconnection: close\\r\\n\\r\\nok')
+        return c.close()
+    c.sendall(b'HTTP/1.1 101 Switching Protocols\\r\\nupgrade: websocket\\r\\nconnection: Upgrade\\r\\n\\r\\n')
+    try:
+        c.sendall(b'x' * (4 << 20))
+    except OSError:
+        pass
+    threading.Event().wait()
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+`;
+
+/** A WebSocket client that reads the 101 answer and then never reads again; it ends when its stdin closes. */
+const STALLED_CLIENT = `
+import socket, sys
+host, port, path, token = sys.argv[1:5]
+s = socket.create_connection(('127.0.0.1', int(port)))
+s.sendall(f'GET {path} HTTP/1.1\\r\\nHost: {host}\\r\\nAuthorization: Bearer {token}\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n'.encode())
+head = b''
+while b'\\r\\n\\r\\n' not in head:
+    head += s.recv(1)
+print(head.split(b'\\r\\n')[0].decode(), flush=True)
+sys.stdin.read()
+`;
+
+/** CPU time (ns) a process has used, from the scheduler's own accounting. */
+function cpuNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
+/** The tunnel relay this test process started (the server runs in-process). */
+function relayPid(): number | undefined {
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      const ppid = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      if (ppid === process.pid && cmd[0]!.endsWith('atrium-agent') && cmd[1] === 'relay') return Number(p);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+test('a tunnel whose client stopped reading and whose workspace stopped costs the relay no CPU, and is closed', { skip: available === true ? false : available }, async () => {
+  const flood = { name: 'flood', displayName: 'Flood', environment: { kind: 'custom', command: ['/usr/bin/python3', '-u', '-c', FLOOD_APP], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' };
+  const t = await startSandboxServer({ profiles: [...PROFILES, flood] });
+  const eve = await t.user('eve');
+  assert.equal((await t.call('POST', '/api/v1/teams/eve/workspaces', { token: eve, body: { name: 'fl', profile: 'flood' } })).status, 201);
+  await t.waitPhase(eve, 'eve/fl', ['running']);
+  const port = new URL(t.url).port;
+  const client = spawn('python3', ['-c', STALLED_CLIENT, `fl--eve.localhost:${port}`, port, '/w/eve/fl/socket', eve], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const status = await new Promise<string>((resolve) => client.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
+    assert.match(status, /^HTTP\/1\.1 101/);
+    const open = () => /atrium_proxy_open_websockets\{team="eve",workspace="fl"\} 1/.test(t.server.proxy.metrics.render());
+    assert.ok(open(), 'the tunnel is open');
+    const pid = relayPid();
+    assert.ok(pid, 'the tunnel went to the relay');
+    // the app's end goes away while its bytes wait for the client
+    assert.equal((await t.call('POST', '/api/v1/teams/eve/workspaces/fl/stop', { token: eve })).status, 200);
+    await t.waitPhase(eve, 'eve/fl', ['stopped']);
+    const before = cpuNs(pid);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const used = (cpuNs(pid) - before) / 1e9;
+    assert.ok(used < 0.03, `the relay used ${used.toFixed(3)} s of CPU in 3 s`);
+  } finally {
+    client.stdin.end();
+    client.kill();
+  }
+});
