@@ -75,9 +75,11 @@ test('a hostile workspace against the platform inside its sandbox', { skip: avai
 });
 
 /**
- * An app that answers a WebSocket upgrade and then sends 4 MiB at once:
- * more than a client that has stopped reading, and every buffer between,
- * can hold. Anything else gets a plain 200, for readiness.
+ * An app that answers WebSocket upgrades, with a cookie for the parent
+ * domain in its 101; on a path ending in /flood it then sends 4 MiB at
+ * once: more than a client that has stopped reading, and every buffer
+ * between, can hold. It closes a socket when its client does. Anything
+ * else gets a plain 200, for readiness.
  */
 const FLOOD_APP = `
 import socket, threading
@@ -95,12 +97,15 @@ def serve(c):
     if b'upgrade: websocket' not in data.lower():
         c.sendall(b'HTTP/1.1 200 OK\\r\\ncontent-length: 2\\r\\nconnection: close\\r\\n\\r\\nok')
         return c.close()
-    c.sendall(b'HTTP/1.1 101 Switching Protocols\\r\\nupgrade: websocket\\r\\nconnection: Upgrade\\r\\n\\r\\n')
+    c.sendall(b'HTTP/1.1 101 Switching Protocols\\r\\nupgrade: websocket\\r\\nconnection: Upgrade\\r\\nset-cookie: tossed=1; Path=/; Domain=localhost\\r\\n\\r\\n')
     try:
-        c.sendall(b'x' * (4 << 20))
+        if data.split(b' ')[1].endswith(b'/flood'):
+            c.sendall(b'x' * (4 << 20))
+        while c.recv(65536):
+            pass
     except OSError:
         pass
-    threading.Event().wait()
+    c.close()
 while True:
     c, _ = srv.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
@@ -115,7 +120,7 @@ s.sendall(f'GET {path} HTTP/1.1\\r\\nHost: {host}\\r\\nAuthorization: Bearer {to
 head = b''
 while b'\\r\\n\\r\\n' not in head:
     head += s.recv(1)
-print(head.split(b'\\r\\n')[0].decode(), flush=True)
+print(head.decode().strip().replace('\\r\\n', '|'), flush=True)
 sys.stdin.read()
 `;
 
@@ -141,15 +146,18 @@ function relayPid(): number | undefined {
 
 test('a tunnel whose client stopped reading and whose workspace stopped costs the relay no CPU, and is closed', { skip: available === true ? false : available }, async () => {
   const flood = { name: 'flood', displayName: 'Flood', environment: { kind: 'custom', command: ['/usr/bin/python3', '-u', '-c', FLOOD_APP], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' };
-  const t = await startSandboxServer({ profiles: [...PROFILES, flood] });
+  const t = await startSandboxServer({ profiles: [...PROFILES, flood], 'proxy.tunnelStallTimeout': '3s' });
   const eve = await t.user('eve');
   assert.equal((await t.call('POST', '/api/v1/teams/eve/workspaces', { token: eve, body: { name: 'fl', profile: 'flood' } })).status, 201);
   await t.waitPhase(eve, 'eve/fl', ['running']);
   const port = new URL(t.url).port;
-  const client = spawn('python3', ['-c', STALLED_CLIENT, `fl--eve.localhost:${port}`, port, '/w/eve/fl/socket', eve], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const client = spawn('python3', ['-c', STALLED_CLIENT, `fl--eve.localhost:${port}`, port, '/w/eve/fl/flood', eve], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
-    const status = await new Promise<string>((resolve) => client.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
-    assert.match(status, /^HTTP\/1\.1 101/);
+    const head = await new Promise<string>((resolve) => client.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
+    assert.match(head, /^HTTP\/1\.1 101/);
+    // the app's 101 went through the same filter as any answer: its cookie stays on its own origin
+    assert.match(head, /\|set-cookie: tossed=1; Path=\/(\||$)/i);
+    assert.doesNotMatch(head, /domain=/i);
     const open = () => /atrium_proxy_open_websockets\{team="eve",workspace="fl"\} 1/.test(t.server.proxy.metrics.render());
     assert.ok(open(), 'the tunnel is open');
     const pid = relayPid();
@@ -161,8 +169,54 @@ test('a tunnel whose client stopped reading and whose workspace stopped costs th
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const used = (cpuNs(pid) - before) / 1e9;
     assert.ok(used < 0.03, `the relay used ${used.toFixed(3)} s of CPU in 3 s`);
+    // its bytes waited on a client that took none for the stall timeout (3 s): the tunnel is closed
+    const deadline = Date.now() + 20_000;
+    while (open() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(!open(), 'the stalled tunnel was closed');
+    assert.equal(t.server.proxy.tunnels.size, 0);
   } finally {
     client.stdin.end();
     client.kill();
+  }
+});
+
+/** Opens a WebSocket that reads nothing after its answer; resolves with the answer's status line once it is in. */
+function openTunnel(host: string, port: string, path: string, token: string) {
+  const client = spawn('python3', ['-c', STALLED_CLIENT, host, port, path, token], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const status = new Promise<string>((resolve) => client.stdout.once('data', (d: Buffer) => resolve(d.toString().split('|')[0]!.trim())));
+  return { status, close: () => client.stdin.end() };
+}
+
+test('WebSockets open at once are capped per person and per workspace', { skip: available === true ? false : available }, async () => {
+  const flood = { name: 'flood', displayName: 'Flood', environment: { kind: 'custom', command: ['/usr/bin/python3', '-u', '-c', FLOOD_APP], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' };
+  const t = await startSandboxServer({ profiles: [...PROFILES, flood], 'proxy.maxTunnelsPerUser': 3, 'proxy.maxTunnelsPerWorkspace': 2 });
+  const eve = await t.user('eve');
+  for (const name of ['w1', 'w2']) assert.equal((await t.call('POST', '/api/v1/teams/eve/workspaces', { token: eve, body: { name, profile: 'flood' } })).status, 201);
+  for (const name of ['w1', 'w2']) await t.waitPhase(eve, `eve/${name}`, ['running']);
+  const port = new URL(t.url).port;
+  const open = (ws: string) => openTunnel(`${ws}--eve.localhost:${port}`, port, `/w/eve/${ws}/socket`, eve);
+  const opened: Array<ReturnType<typeof open>> = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      opened.push(open('w1'));
+      assert.match(await opened.at(-1)!.status, / 101 /);
+    }
+    const third = open('w1');
+    opened.push(third);
+    assert.match(await third.status, / 429 /, 'a workspace holds at most proxy.maxTunnelsPerWorkspace');
+    opened.push(open('w2'));
+    assert.match(await opened.at(-1)!.status, / 101 /, 'another workspace of the same person still opens');
+    const fourth = open('w2');
+    opened.push(fourth);
+    assert.match(await fourth.status, / 429 /, 'a person holds at most proxy.maxTunnelsPerUser across workspaces');
+    // closing one gives its place back, once the tunnel has ended
+    opened[0]!.close();
+    const deadline = Date.now() + 15_000;
+    while (t.server.proxy.tunnels.size > 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const again = open('w1');
+    opened.push(again);
+    assert.match(await again.status, / 101 /);
+  } finally {
+    for (const o of opened) o.close();
   }
 });

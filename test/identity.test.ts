@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { describe, test } from 'node:test';
 import { databaseKinds, startServer } from './helpers.js';
 
@@ -107,9 +108,27 @@ for (const kind of databaseKinds()) {
       const login = await fetch(`${t.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'cora', password: 'pw-cora-secret' }) });
       assert.equal(login.status, 200);
       const setCookie = login.headers.get('set-cookie')!;
-      assert.match(setCookie, /^atrium_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax; Max-Age=\d+$/);
+      // 127.0.0.1 is a secure context to browsers even over plain HTTP: the cookie is __Host- prefixed
+      assert.match(setCookie, /^__Host-atrium_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax; Max-Age=\d+; Secure$/);
       assert.doesNotMatch(setCookie, /Domain=/i);
       const cookie = setCookie.split(';')[0]!;
+      // a cookie tossed from a sibling origin under another name is never read, one under the same name makes the request refused
+      const value = cookie.split('=')[1]!;
+      assert.equal((await t.call('GET', '/api/v1/me', { headers: { cookie: `atrium_session=${value}` } })).status, 401);
+      assert.equal((await t.call('GET', '/api/v1/me', { headers: { cookie: `atrium_session=tossed; ${cookie}` } })).body.user.username, 'cora');
+      const twice = await t.call('GET', '/api/v1/me', { headers: { cookie: `__Host-atrium_session=tossed; ${cookie}` } });
+      assert.equal(twice.status, 400);
+      assert.equal(twice.body.error.code, 'duplicate_cookie');
+      // plain HTTP to a name browsers do not treat as secure: no Secure attribute, which such a browser would refuse, and the plain name
+      const lan = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest(`${t.url}/api/v1/auth/login`, { method: 'POST', headers: { host: 'atrium.lan:8080', 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          resolve(String(res.headers['set-cookie']));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ username: 'cora', password: 'pw-cora-secret' }));
+      });
+      assert.match(lan, /^atrium_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax; Max-Age=\d+$/);
       const body = { name: 'from-browser' };
       const origin = t.url;
       assert.equal((await t.call('GET', '/api/v1/me', { headers: { cookie } })).status, 200);

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { sandboxesAvailable, startSandboxServer } from './sandbox.js';
 
@@ -82,3 +85,91 @@ test('page script on a workspace origin cannot act through the portal or another
     await browser.close();
   }
 });
+
+/**
+ * A page that tosses cookies for the parent domain, as hostile code on any
+ * workspace origin can: a session of the attacker's for the portal's
+ * `/api/v1/me`, and a bogus app cookie on the victim's workspace path,
+ * under every name Atrium's cookies go by. Browsers send a cookie with a
+ * longer path first.
+ */
+const TOSS = `<!doctype html><title>toss</title><script>
+const q = new URLSearchParams(location.search);
+const session = q.get('session'), ws = q.get('ws'), domain = q.get('domain');
+for (const prefix of ['', '__Host-', '__Secure-']) {
+  const secure = prefix ? '; Secure' : '';
+  document.cookie = prefix + 'atrium_session=' + session + '; Domain=' + domain + '; Path=/api/v1/me' + secure;
+  document.cookie = prefix + 'atrium_session=' + session + '; Domain=' + domain + '; Path=/api' + secure;
+  document.cookie = prefix + 'atrium_app=tossed; Domain=' + domain + '; Path=' + ws + secure;
+}
+window.tossed = document.cookie;
+</script>`;
+
+/**
+ * Cookie tossing needs a real parent domain: browsers refuse `Domain=localhost`
+ * (an unlisted top-level name counts as a public suffix), so the workspaces are
+ * served on `*.atrium.test`, which Chromium resolves to this machine. Over
+ * HTTPS Atrium's cookies are `__Host-` cookies, which no other origin can set
+ * or shadow; over plain HTTP a tossed duplicate is refused once and deleted.
+ */
+for (const scheme of ['https', 'http'] as const) {
+  test(`cookies tossed from a workspace page over ${scheme} neither switch the portal session nor lock the victim out`, { skip: available === true ? false : available }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atrium-toss-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const tls: Record<string, string> = {};
+    if (scheme === 'https') {
+      tls['tls.cert'] = join(dir, 'cert.pem');
+      tls['tls.key'] = join(dir, 'key.pem');
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=atrium.test', '-addext', 'subjectAltName=DNS:atrium.test,DNS:*.atrium.test,IP:127.0.0.1', '-keyout', tls['tls.key'], '-out', tls['tls.cert']], { stdio: 'ignore' });
+      // this test's own clients talk to the throwaway certificate above
+      process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+    }
+    const t = await startSandboxServer({ 'proxy.appsDomain': 'atrium.test', ...tls });
+    const port = new URL(t.url).port;
+    const portal = `${scheme}://atrium.test:${port}`;
+    const alice = await t.user('alice');
+    await t.user('mallory');
+    await t.addKey(alice, 'alice');
+    assert.equal((await t.call('POST', '/api/v1/teams/alice/workspaces', { token: alice, body: { name: 'web', profile: 'web' } })).status, 201);
+    assert.equal((await t.waitPhase(alice, 'alice/web', ['running', 'failed'])).phase, 'running');
+    const written = await t.sh('alice/web', `echo ${Buffer.from(TOSS).toString('base64')} | base64 -d > ~/toss.html && echo ok`);
+    assert.equal(written.stdout.trim(), 'ok', written.stderr);
+    // the attacker's own session, as a browser of theirs would hold it
+    const login = await t.call('POST', '/api/v1/auth/login', { body: { username: 'mallory', password: 'pw-mallory-secret' } });
+    const mallorySession = login.headers.get('set-cookie')!.split(';')[0]!.split('=')[1]!;
+
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--host-resolver-rules=MAP atrium.test 127.0.0.1, MAP *.atrium.test 127.0.0.1'] });
+    try {
+      const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+      await page.goto(`${portal}/login?next=${encodeURIComponent('/')}`);
+      await page.getByLabel('Username').fill('alice');
+      await page.getByLabel('Password').fill('pw-alice-secret');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Workspaces', level: 1 }).waitFor();
+      const me = async () => {
+        const r = (await page.goto(`${portal}/api/v1/me`))!;
+        return { status: r.status(), body: JSON.parse(await r.text()) as { user?: { username: string }; error?: { code: string } } };
+      };
+      assert.equal((await me()).body.user?.username, 'alice');
+
+      await page.goto(`${portal}/w/alice/web/toss.html?session=${mallorySession}&domain=atrium.test&ws=${encodeURIComponent('/w/alice/web')}`);
+      await page.waitForURL(new RegExp(`^${scheme}://web--alice\\.atrium\\.test:\\d+/w/alice/web/toss\\.html`));
+      const tossed = await page.evaluate(() => (window as unknown as { tossed: string }).tossed);
+      assert.match(tossed, /atrium_app=tossed/, `the page did toss its cookies: ${tossed}`);
+
+      // the portal never takes the attacker's session for alice's: at most one refusal (which deletes the tossed cookies), then alice again
+      const first = await me();
+      assert.notEqual(first.body.user?.username, 'mallory', 'the tossed session did not replace the victim\'s');
+      if (scheme === 'https') assert.equal(first.body.user?.username, 'alice', '__Host- cookies cannot be shadowed at all');
+      else if (first.status !== 200) assert.equal(first.body.error?.code, 'duplicate_cookie');
+      assert.equal((await me()).body.user?.username, 'alice');
+      // and her workspace still opens: no sign-in loop
+      const opened = await page.goto(`${portal}/w/alice/web/echo`).catch((err: Error) => err);
+      assert.ok(!(opened instanceof Error), `opening the workspace failed: ${opened instanceof Error ? opened.message : ''}`);
+      assert.equal(opened!.status(), 200);
+      assert.match(page.url(), new RegExp(`^${scheme}://web--alice\\.atrium\\.test:\\d+/w/alice/web/echo$`));
+    } finally {
+      await browser.close();
+    }
+  });
+}

@@ -31,7 +31,10 @@ class H(BaseHTTPRequestHandler):
             body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
             ctype = 'application/json'
             self.send_response(200)
-            self.send_header('set-cookie', 'app=1; Path=/; Domain=localhost')
+            # every way an app might try to reach past its own origin, or to set one of Atrium's cookies
+            for c in ('app=1; Path=/; Domain=localhost', 'spaced=1; Path=/; Domain =localhost', 'upper=1; DOMAIN=.localhost ; Path=/',
+                      '__Host-atrium_app=forged; Path=/; Secure', '__host-ATRIUM_session=forged; Path=/; Secure', 'atrium_session=forged', 'nameless', '=atrium_session=forged'):
+                self.send_header('set-cookie', c)
         elif path.endswith('.html') and os.path.isfile('/home/jovyan/' + os.path.basename(path)):
             body = open('/home/jovyan/' + os.path.basename(path), 'rb').read()
             ctype = 'text/html'

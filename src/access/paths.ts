@@ -1,4 +1,4 @@
-import { isValidName } from '../domain/index.js';
+import { hostName, isValidName } from '../domain/index.js';
 
 /** A workspace address taken from a proxied request. */
 export interface WorkspaceAddress {
@@ -14,15 +14,6 @@ export function prefixOf(a: WorkspaceAddress): string {
 /** `<ws>--<team>.<appsDomain>`: the host a workspace is served on when origins are isolated. */
 export function appHost(a: WorkspaceAddress, appsDomain: string): string {
   return `${a.name}--${a.team}.${appsDomain}`;
-}
-
-/** The host name of a Host header, lower-cased, without the port. */
-export function hostName(host: string | undefined): string {
-  if (!host) return '';
-  const h = host.toLowerCase();
-  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
-  const colon = h.indexOf(':');
-  return colon === -1 ? h : h.slice(0, colon);
 }
 
 /**

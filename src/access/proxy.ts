@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { request as httpRequest, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { Pool } from 'undici';
 import type { Duplex } from 'node:stream';
-import { can, DomainError, type Resource } from '../domain/index.js';
-import { readCookie, SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
+import { can, DomainError, hostName, isIpLiteral, isLoopbackName, type Resource } from '../domain/index.js';
+import { DuplicateCookie, isAtriumCookieName, type Authenticated, type Cookies, type Identity } from '../identity/index.js';
 import type { Endpoint, Runtime } from '../runtime/types.js';
 import type { Store, Workspace } from '../store/index.js';
 import { createActivity } from './activity.js';
@@ -12,11 +12,10 @@ import { createTunnels } from './relay.js';
 import { messagePage, statePage } from './pages.js';
 import { appHost, checkPath, prefixOf, safeNext, workspaceOfHost, type WorkspaceAddress } from './paths.js';
 
-export const APP_COOKIE = 'atrium_app';
-
 export interface ProxyOptions {
   store: Store;
   identity: Identity;
+  cookies: Cookies;
   runtime: Runtime | undefined;
   log: { warn(obj: unknown, msg?: string): void; error(obj: unknown, msg?: string): void };
   isolation: 'origin' | 'single-origin';
@@ -32,6 +31,17 @@ export interface ProxyOptions {
   appSessionTtlSeconds: number;
   /** the agent binary, whose `relay` mode carries WebSockets outside the event loop; absent: piped in-process */
   relayAgent?: string | undefined;
+  /** upgraded connections (WebSockets) open at once, per person across workspaces and per workspace */
+  maxTunnelsPerUser: number;
+  maxTunnelsPerWorkspace: number;
+  /** a tunnel whose receiver takes none of the bytes waiting for it for this long is closed (0: never) */
+  tunnelStallSeconds: number;
+  /** a tunnel that moves nothing either way for this long is closed (0: never) */
+  tunnelIdleSeconds: number;
+  /** the listen host, which /metrics answers to beside IP addresses, loopback names and publicUrl's host */
+  listenHost: string;
+  /** /metrics: open to anyone who reaches it, or only with this bearer token or an admin's credentials */
+  metrics: { open: boolean; token: string | undefined };
 }
 
 /** What an app cookie stands for: one person, one workspace. */
@@ -78,20 +88,40 @@ function foreignCookies(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const kept = header.split(';').filter((p) => {
     const name = p.slice(0, p.indexOf('=')).trim();
-    return name !== '' && !name.startsWith('atrium_');
+    return name !== '' && !isAtriumCookieName(name);
   });
   return kept.length ? kept.join(';').trim() : undefined;
 }
 
-/** An app may only set cookies for its own host: a Domain attribute would reach the portal and other workspaces. */
-function hostOnlyCookies(values: string[]): string[] {
+/**
+ * An app may only set cookies for its own host: a Domain attribute would
+ * reach the portal and other workspaces. Values are read as browsers read
+ * them (RFC 6265 §5.2): the name-value pair ends at the first `;`, and an
+ * attribute's name is what precedes its `=`, trimmed and in any case, so
+ * `Domain =x` and `DOMAIN=x` are Domain attributes too. A cookie without a
+ * name (no `=`, or nothing before it), which browsers may send as a bare
+ * value, or with one of Atrium's names, is dropped whole.
+ */
+export function hostOnlyCookies(values: string[]): string[] {
   const out: string[] = [];
   for (const v of values) {
-    const name = v.slice(0, v.indexOf('=')).trim();
-    if (name.startsWith('atrium_')) continue;
-    out.push(v.replace(/;\s*domain=[^;]*/gi, ''));
+    const [pair = '', ...attributes] = v.split(';');
+    const eq = pair.indexOf('=');
+    const name = eq === -1 ? '' : pair.slice(0, eq).trim();
+    if (name === '' || isAtriumCookieName(name)) continue;
+    const kept = attributes.filter((a) => {
+      const at = a.indexOf('=');
+      return (at === -1 ? a : a.slice(0, at)).trim().toLowerCase() !== 'domain';
+    });
+    out.push([pair, ...kept].join(';'));
   }
   return out;
+}
+
+/** Constant-time comparison of two secrets of any length. */
+function sameSecret(a: string, b: string): boolean {
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(a), digest(b));
 }
 
 function wantsHtml(req: IncomingMessage): boolean {
@@ -109,14 +139,16 @@ function redirect(res: ServerResponse, location: string, headers: OutgoingHttpHe
   res.end();
 }
 
-/** Writes a plain HTTP error on a socket that asked to upgrade. */
-function refuseUpgrade(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ error: { code: status === 401 ? 'unauthenticated' : status === 404 ? 'not_found' : 'refused', message } });
-  socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+/** Writes a refusal as a plain HTTP answer on a socket that asked to upgrade: the same code and headers as over HTTP. */
+function refuseUpgrade(socket: Duplex, r: Refusal): void {
+  const body = JSON.stringify({ error: { code: r.code, message: r.message, ...(r.details ? { details: r.details } : {}) } });
+  let head = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n`;
+  for (const [k, v] of Object.entries(r.headers)) for (const one of [v ?? []].flat()) head += `${k}: ${String(one)}\r\n`;
+  socket.end(`${head}\r\n${body}`);
 }
 
 class Refusal extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details?: Record<string, unknown>) {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details?: Record<string, unknown>, readonly headers: OutgoingHttpHeaders = {}) {
     super(message);
   }
 }
@@ -134,7 +166,7 @@ const notFound = (a: WorkspaceAddress) => new Refusal(404, 'not_found', `workspa
  * reach the app; the app's own credentials (from the runtime) are added.
  */
 export function createProxy(opts: ProxyOptions) {
-  const { store, identity, runtime, log } = opts;
+  const { store, identity, cookies, runtime, log } = opts;
   const metrics = createProxyMetrics();
   const activity = createActivity(store.workspaceStates, { flushMs: opts.activityFlushMs, onError: (err) => log.error({ err }, 'recording proxy activity failed') });
   const scheme = opts.https ? 'https' : 'http';
@@ -143,7 +175,9 @@ export function createProxy(opts: ProxyOptions) {
   const routes = new Map<string, { at: number; ws: Workspace | undefined }>();
   const upstreams = new Map<string, Upstream>();
   /** upgraded connections: the HTTP server no longer tracks them, so closing ends them here */
-  const tunnels = createTunnels({ agentPath: opts.relayAgent, log });
+  const tunnels = createTunnels({ agentPath: opts.relayAgent, log, stallSeconds: opts.tunnelStallSeconds, idleSeconds: opts.tunnelIdleSeconds });
+  /** tunnels open (or being opened) per person and per workspace */
+  const tunnelsOf = { user: new Map<string, number>(), workspace: new Map<string, number>() };
   /** session cookie hash → authentication, for single-origin mode */
   const sessionAuth = new Map<string, { at: number; auth: Authenticated | undefined }>();
   store.onAccessChange(() => {
@@ -224,10 +258,49 @@ export function createProxy(opts: ProxyOptions) {
 
   const resourceOf = (ws: Workspace): Resource => ({ kind: 'workspace', teamId: ws.teamId, ownerId: ws.ownerId, shared: ws.shared });
 
+  /** One of Atrium's cookies from a request; a duplicate (one tossed from a sibling origin) is refused. */
+  function cookieOf(req: IncomingMessage, kind: 'session' | 'app'): string | undefined {
+    try {
+      return cookies.read(req, kind);
+    } catch (err) {
+      if (err instanceof DuplicateCookie) throw new Refusal(err.status, err.code, err.message, undefined, { 'set-cookie': err.expire });
+      throw err;
+    }
+  }
+
+  /**
+   * Counts a tunnel against its person's and its workspace's limits, or
+   * refuses it; the returned function gives the place back, once.
+   */
+  function holdTunnel(auth: Authenticated, ws: Workspace): () => void {
+    const user = tunnelsOf.user.get(auth.user.id) ?? 0;
+    const workspace = tunnelsOf.workspace.get(ws.id) ?? 0;
+    if (user >= opts.maxTunnelsPerUser) {
+      throw new Refusal(429, 'too_many_connections', `you have ${user} connections (WebSockets) open to workspaces, the most allowed; close some tabs or terminals`, { open: user, limit: opts.maxTunnelsPerUser });
+    }
+    if (workspace >= opts.maxTunnelsPerWorkspace) {
+      throw new Refusal(429, 'too_many_connections', `workspace ${ws.team}/${ws.name} has ${workspace} connections (WebSockets) open, the most allowed`, { open: workspace, limit: opts.maxTunnelsPerWorkspace });
+    }
+    const add = (map: Map<string, number>, key: string, n: number) => {
+      const v = (map.get(key) ?? 0) + n;
+      if (v <= 0) map.delete(key);
+      else map.set(key, v);
+    };
+    add(tunnelsOf.user, auth.user.id, 1);
+    add(tunnelsOf.workspace, ws.id, 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      add(tunnelsOf.user, auth.user.id, -1);
+      add(tunnelsOf.workspace, ws.id, -1);
+    };
+  }
+
   /** Bearer token, or the portal session (single-origin mode and the entry redirect). */
   async function portalAuth(req: IncomingMessage): Promise<Authenticated | undefined> {
     const authorization = req.headers.authorization;
-    const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
+    const cookie = cookieOf(req, 'session');
     if (!authorization && cookie) {
       const hit = sessionAuth.get(cookie);
       if (hit && Date.now() - hit.at < ROUTE_TTL_MS * 2) return hit.auth;
@@ -245,7 +318,7 @@ export function createProxy(opts: ProxyOptions) {
 
   /** The app cookie of a workspace origin, re-checked against its session every few seconds. */
   async function appAuth(req: IncomingMessage, ws: Workspace): Promise<Authenticated | undefined> {
-    const value = readCookie(req.headers.cookie, APP_COOKIE);
+    const value = cookieOf(req, 'app');
     const s = value === undefined ? undefined : appSessions.get(value);
     if (!s || s.workspaceId !== ws.id) return undefined;
     const at = Date.now();
@@ -443,7 +516,7 @@ export function createProxy(opts: ProxyOptions) {
     const ttl = opts.appSessionTtlSeconds;
     appSessions.set(value, { auth: entry.auth, workspaceId: entry.workspaceId, address: a, expiresAt: Date.now() + ttl * 1000, checkedAt: Date.now() });
     redirect(res, next.startsWith(fallback) || next === prefixOf(a) ? next : fallback, {
-      'set-cookie': `${APP_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${ttl}${opts.https ? '; Secure' : ''}`,
+      'set-cookie': cookies.set('app', value, ttl, req.headers.host),
     });
   }
 
@@ -454,8 +527,10 @@ export function createProxy(opts: ProxyOptions) {
       if (onAppOrigin) return redirect(res, `${portalOrigin(req.headers.host)}${back}`);
       return redirect(res, `/login?next=${encodeURIComponent(back)}`);
     }
+    // a browser with a tossed cookie: the answer deletes it, so the same page again goes through
+    if (r.code === 'duplicate_cookie' && wantsHtml(req)) return redirect(res, req.url ?? '/', r.headers);
     if (wantsHtml(req)) return messagePage(res, r.status, r.status === 404 ? 'Not found' : 'Refused', r.message);
-    sendJson(res, r.status, r.code, r.message, r.details, r.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+    sendJson(res, r.status, r.code, r.message, r.details, { ...r.headers, ...(r.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) });
   }
 
   async function handleWorkspace(req: IncomingMessage, res: ServerResponse, hostWs: WorkspaceAddress | undefined): Promise<void> {
@@ -471,12 +546,32 @@ export function createProxy(opts: ProxyOptions) {
     forward(req, res, ws, a, await upstreamFor(ws));
   }
 
+  const publicHost = opts.publicUrl ? hostName(new URL(opts.publicUrl).host) : undefined;
+  const listenHost = hostName(opts.listenHost.includes(':') && !opts.listenHost.startsWith('[') ? `[${opts.listenHost}]` : opts.listenHost);
+
+  /**
+   * Whether a Host header names this server: its public or listen name, a
+   * loopback name, or an IP address. A page that rebinds its own DNS name
+   * to this machine sends that name, and is refused.
+   */
+  function ourHost(host: string | undefined): boolean {
+    const name = hostName(host);
+    return name !== '' && (name === publicHost || name === listenHost || isLoopbackName(name) || isIpLiteral(name));
+  }
+
+  /**
+   * /metrics names every team's workspaces, so it needs the scrape token or
+   * an admin's credentials, wherever the request comes from (behind a front
+   * proxy on this machine every request is local), unless it is configured
+   * open.
+   */
   async function handleMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const address = req.socket.remoteAddress ?? '';
-    const local = address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
-    if (!local) {
+    if (!ourHost(req.headers.host)) throw new Refusal(421, 'misdirected_request', `this server does not answer for ${hostName(req.headers.host) || 'a request without a Host'}`);
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const scraper = opts.metrics.token !== undefined && bearer !== undefined && sameSecret(bearer, opts.metrics.token);
+    if (!opts.metrics.open && !scraper) {
       const auth = await portalAuth(req);
-      if (!auth) throw new Refusal(401, 'unauthenticated', 'metrics need an admin token (or a request from this machine)');
+      if (!auth) throw new Refusal(401, 'unauthenticated', 'metrics need the scrape token (metrics.token) or an admin\'s token');
       if (!can(auth.subject, 'platform.admin', { kind: 'platform' })) throw new Refusal(403, 'forbidden', 'only platform admins may read metrics');
     }
     const body = metrics.render();
@@ -491,6 +586,8 @@ export function createProxy(opts: ProxyOptions) {
   return {
     metrics,
     activity,
+    /** the upgraded connections open now */
+    tunnels,
 
     /**
      * Whether the proxy answers this request (the rest goes to the API and
@@ -537,9 +634,15 @@ export function createProxy(opts: ProxyOptions) {
         const a = check.workspace;
         if (hostWs && (hostWs.team !== a.team || hostWs.name !== a.name)) throw notFound(a);
         if (!hostWs && opts.isolation === 'origin') throw new Refusal(404, 'not_found', 'workspaces are served on their own origins');
-        const { ws } = await authorize(req, a, hostWs !== undefined);
+        const { ws, auth } = await authorize(req, a, hostWs !== undefined);
         checkSameOrigin(req, hostWs ? appOrigin(a, req.headers.host) : `${scheme}://${req.headers.host ?? ''}`, true);
         if (ws.phase !== 'running') throw new Refusal(503, 'not_running', `workspace ${a.team}/${a.name} is ${ws.phase}`);
+        const release = holdTunnel(auth, ws);
+        let tunnelled = false;
+        // until the tunnel holds the connection, the place is given back when the client's socket goes
+        socket.once('close', () => {
+          if (!tunnelled) release();
+        });
         const upstream = await upstreamFor(ws);
         const headers = forwardHeaders(req, a, upstream.endpoint);
         headers.connection = 'Upgrade';
@@ -558,8 +661,16 @@ export function createProxy(opts: ProxyOptions) {
         });
         up.on('upgrade', (ures, usocket, uhead) => {
           clearTimeout(timer);
+          if (socket.destroyed) {
+            usocket.destroy();
+            return;
+          }
+          tunnelled = true;
+          // the app's answer goes through the same filter as any other (its cookies kept to its host), then the upgrade itself
           let line = `HTTP/1.1 101 ${ures.statusMessage ?? 'Switching Protocols'}\r\n`;
-          for (let i = 0; i < ures.rawHeaders.length; i += 2) line += `${ures.rawHeaders[i]}: ${ures.rawHeaders[i + 1]}\r\n`;
+          const h = responseHeaders(ures.rawHeaders);
+          for (const k in h) for (const v of [h[k]].flat()) line += `${k}: ${String(v)}\r\n`;
+          line += `connection: Upgrade\r\nupgrade: ${ures.headers.upgrade ?? 'websocket'}\r\n`;
           socket.write(`${line}\r\n`);
           if (uhead.length) socket.write(uhead);
           if (head.length) usocket.write(head);
@@ -569,6 +680,7 @@ export function createProxy(opts: ProxyOptions) {
           if ('setNoDelay' in usocket) (usocket as { setNoDelay(v: boolean): void }).setNoDelay(true);
           if ('setNoDelay' in socket) (socket as unknown as { setNoDelay(v: boolean): void }).setNoDelay(true);
           void tunnels.connect(socket, usocket, (inbound, outbound) => {
+            release();
             metrics.socketClosed(key);
             activity.socketClosed(ws.id);
             metrics.bytes(inbound, outbound);
@@ -578,13 +690,13 @@ export function createProxy(opts: ProxyOptions) {
           clearTimeout(timer);
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'ECONNREFUSED' || code === 'ENOENT') dropUpstream(ws.id, upstream);
-          refuseUpgrade(socket, 502, `workspace ${a.team}/${a.name} is not answering`);
+          refuseUpgrade(socket, new Refusal(502, 'bad_gateway', `workspace ${a.team}/${a.name} is not answering`));
         });
         up.end();
       } catch (err) {
-        if (err instanceof Refusal) return refuseUpgrade(socket, err.status, err.message);
+        if (err instanceof Refusal) return refuseUpgrade(socket, err);
         log.error({ err, url: req.url }, 'proxy upgrade failed');
-        refuseUpgrade(socket, 502, 'the workspace could not be reached');
+        refuseUpgrade(socket, new Refusal(502, 'bad_gateway', 'the workspace could not be reached'));
       }
     },
 

@@ -35,20 +35,36 @@ function flushed(s: Duplex): Promise<void> {
   return new Promise((resolve) => s.write(Buffer.alloc(0), () => resolve()));
 }
 
+export interface TunnelOptions {
+  agentPath: string | undefined;
+  log: { warn(obj: unknown, msg?: string): void };
+  /** a tunnel whose receiver takes none of the bytes waiting for it for this long is closed (0: never) */
+  stallSeconds: number;
+  /** a tunnel that moves nothing either way for this long is closed (0: never) */
+  idleSeconds: number;
+}
+
+/** How often piped tunnels are checked for a stalled receiver. */
+const SWEEP_MS = 1000;
+
 /**
  * Long-lived byte streams (WebSockets through the proxy) are handed to
  * `atrium-agent relay`, a small C process that moves their bytes with
  * read/write on epoll, so a busy kernel channel or terminal costs the
  * control plane's event loop nothing. Where it cannot (no agent binary, a
  * TLS socket whose bytes only Node can decrypt, the relay gone), the
- * streams are piped in-process.
+ * streams are piped in-process. Either way a tunnel whose receiver stops
+ * taking bytes, or that carries nothing, is closed after its timeout: each
+ * holds buffers and descriptors, and a person can open many.
  */
-export function createTunnels(opts: { agentPath: string | undefined; log: { warn(obj: unknown, msg?: string): void } }) {
+export function createTunnels(opts: TunnelOptions) {
   let child: ChildProcess | undefined;
   let nextId = 1;
   const waiting = new Map<number, (took: boolean) => void>();
   const open = new Map<number, TunnelClosed>();
-  const piped = new Set<Duplex>();
+  /** piped tunnels: each side, and since when it has waited for its receiver to drain */
+  const piped = new Map<Duplex, { sides: Duplex[]; waiting: Array<number | undefined>; end(): void }>();
+  let sweep: NodeJS.Timeout | undefined;
   let closing = false;
   /** how many tunnels went each way, for tests and metrics */
   const counts = { relayed: 0, piped: 0 };
@@ -56,7 +72,7 @@ export function createTunnels(opts: { agentPath: string | undefined; log: { warn
   function relayProcess(): ChildProcess | undefined {
     if (child && child.exitCode === null && !child.killed) return child;
     if (closing || !opts.agentPath || !existsSync(opts.agentPath)) return undefined;
-    const c = spawn(opts.agentPath, ['relay'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const c = spawn(opts.agentPath, ['relay', '--stall-timeout', String(opts.stallSeconds), '--idle-timeout', String(opts.idleSeconds)], { stdio: ['pipe', 'pipe', 'inherit'] });
     c.on('error', (err) => opts.log.warn({ err }, 'the tunnel relay could not start; piping in-process'));
     c.on('exit', () => {
       if (child === c) child = undefined;
@@ -86,6 +102,22 @@ export function createTunnels(opts: { agentPath: string | undefined; log: { warn
     return c;
   }
 
+  /** Closes piped tunnels whose receiver has not drained for the stall timeout. */
+  function sweepPiped(): void {
+    const at = Date.now();
+    for (const t of piped.values()) {
+      t.sides.forEach((s, i) => {
+        if (!s.writableNeedDrain) t.waiting[i] = undefined;
+        else if (t.waiting[i] === undefined) t.waiting[i] = at;
+        else if (at - t.waiting[i]! >= opts.stallSeconds * 1000) t.end();
+      });
+    }
+    if (piped.size === 0 && sweep) {
+      clearInterval(sweep);
+      sweep = undefined;
+    }
+  }
+
   function pipeBoth(client: Duplex, app: Duplex, done: TunnelClosed): void {
     let finished = false;
     let up = 0;
@@ -100,11 +132,22 @@ export function createTunnels(opts: { agentPath: string | undefined; log: { warn
     };
     client.on('data', (c: Buffer) => (up += c.length));
     app.on('data', (c: Buffer) => (down += c.length));
-    for (const s of [client, app]) {
+    const tunnel = { sides: [client, app], waiting: [undefined, undefined] as Array<number | undefined>, end };
+    for (const [i, s] of tunnel.sides.entries()) {
       s.on('error', end);
       s.on('close', end);
+      s.on('drain', () => (tunnel.waiting[i] = undefined));
     }
-    piped.add(client);
+    // every byte either way passes the client's socket: its own inactivity timer is the tunnel's
+    if (opts.idleSeconds > 0 && client instanceof Socket) {
+      client.setTimeout(opts.idleSeconds * 1000);
+      client.on('timeout', end);
+    }
+    piped.set(client, tunnel);
+    if (opts.stallSeconds > 0 && !sweep) {
+      sweep = setInterval(sweepPiped, SWEEP_MS);
+      sweep.unref();
+    }
     counts.piped++;
     client.pipe(app);
     app.pipe(client);
@@ -157,7 +200,8 @@ export function createTunnels(opts: { agentPath: string | undefined; log: { warn
 
     close(): void {
       closing = true;
-      for (const s of piped) s.destroy();
+      if (sweep) clearInterval(sweep);
+      for (const s of piped.keys()) s.destroy();
       child?.kill('SIGTERM');
     },
   };

@@ -1,5 +1,5 @@
 import { can, Forbidden, NotFound, type Action, type Profile, type Quota } from '../domain/index.js';
-import type { Authenticated, Identity } from '../identity/index.js';
+import type { Authenticated, Cookies, Identity } from '../identity/index.js';
 import type { Machine, Store, Team, Workspace } from '../store/index.js';
 import type { Runtime } from '../runtime/types.js';
 import type { Lists } from './lists.js';
@@ -8,6 +8,7 @@ import type { Lists } from './lists.js';
 export interface ApiDeps {
   store: Store;
   identity: Identity;
+  cookies: Cookies;
   profiles: Profile[];
   defaultQuota: Quota;
   https: boolean;

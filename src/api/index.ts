@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Profile, Quota } from '../domain/index.js';
-import type { Identity } from '../identity/index.js';
+import type { Cookies, Identity } from '../identity/index.js';
 import type { Machine, Store } from '../store/index.js';
 import type { Runtime } from '../runtime/types.js';
 import { createAccess, type ApiDeps } from './access.js';
@@ -23,6 +23,7 @@ export type { RouteDef } from './router.js';
 export interface ApiOptions {
   store: Store;
   identity: Identity;
+  cookies: Cookies;
   profiles: Profile[];
   defaultQuota: Quota;
   https: boolean;
@@ -40,6 +41,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
   const deps: ApiDeps = {
     store: opts.store,
     identity: opts.identity,
+    cookies: opts.cookies,
     profiles: opts.profiles,
     defaultQuota: opts.defaultQuota,
     https: opts.https,
@@ -75,6 +77,6 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
       },
     }),
   );
-  registerRoutes(app, routes, { store: opts.store, identity: opts.identity, https: opts.https, log: opts.log });
+  registerRoutes(app, routes, { store: opts.store, identity: opts.identity, cookies: opts.cookies, https: opts.https, log: opts.log });
   return routes;
 }

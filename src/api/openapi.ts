@@ -61,7 +61,7 @@ export function openApiDocument(routes: RouteDef[], version: string) {
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'an API token (atr_…), from `atrium login` or POST /api/v1/me/tokens' },
-        session: { type: 'apiKey', in: 'cookie', name: 'atrium_session' },
+        session: { type: 'apiKey', in: 'cookie', name: '__Host-atrium_session', description: 'set by POST /api/v1/auth/login; named atrium_session where the browser does not treat the origin as secure (plain HTTP to a name other than localhost)' },
       },
       schemas: { Error: errorSchema },
     },

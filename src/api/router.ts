@@ -1,7 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createAjv, describeErrors, DomainError, Forbidden, Unauthenticated } from '../domain/index.js';
-import { readCookie, SESSION_COOKIE, type Authenticated, type Identity } from '../identity/index.js';
+import { DuplicateCookie, type Authenticated, type Cookies, type Identity } from '../identity/index.js';
 import { auditScope, type AuditScope, type Store } from '../store/index.js';
 import { ErrorBody } from './schemas.js';
 import { SerializedJson } from './lists.js';
@@ -101,6 +101,7 @@ function errorReply(reply: FastifyReply, request: FastifyRequest, status: number
 export interface RouterDeps {
   store: Store;
   identity: Identity;
+  cookies: Cookies;
   https: boolean;
   log: { error(obj: unknown, msg?: string): void };
 }
@@ -125,7 +126,7 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
       state.auth = await deps.identity.authenticate({
         remoteAddress: request.socket.remoteAddress ?? '',
         authorization: request.headers.authorization,
-        sessionCookie: readCookie(request.headers.cookie, SESSION_COOKIE),
+        sessionCookie: deps.cookies.read(request.raw, 'session'),
         headers: request.headers,
       });
     } catch (err) {
@@ -170,6 +171,7 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
   app.setErrorHandler((err: Error & { validation?: unknown; validationContext?: string; code?: string; statusCode?: number }, request, reply) => {
     if (err instanceof DomainError) {
       if (err.code === 'rate_limited') reply.header('retry-after', String(err.details?.retryAfterSeconds ?? 60));
+      if (err instanceof DuplicateCookie) reply.header('set-cookie', err.expire);
       return errorReply(reply, request, err.status, err.code, err.message, err.details);
     }
     if (err.validation) {

@@ -54,7 +54,13 @@ export interface ResolvedConfig {
     appsDomain: string;
     activityFlushMs: number;
     responseTimeoutMs: number;
+    maxTunnelsPerUser: number;
+    maxTunnelsPerWorkspace: number;
+    /** 0: never */
+    tunnelStallSeconds: number;
+    tunnelIdleSeconds: number;
   };
+  metrics: { open: boolean; token: string | undefined };
   defaultQuota: Quota;
   profiles: Profile[];
 }
@@ -189,6 +195,20 @@ function defaultPoolSize(): number {
   return Math.min(20, Math.max(4, 2 * availableParallelism()));
 }
 
+/** The scrape token for /metrics, from the config or the file it names. */
+function metricsToken(m: Config['metrics']): string | undefined {
+  if (m.token !== undefined && m.tokenFile !== undefined) throw new ConfigError('metrics.token and metrics.tokenFile are both set; keep one');
+  if (m.tokenFile === undefined) return m.token;
+  let token: string;
+  try {
+    token = readFileSync(m.tokenFile, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(`metrics.tokenFile: cannot read ${m.tokenFile}: ${(err as Error).message}`);
+  }
+  if (!/^[\x21-\x7e]{16,1024}$/.test(token)) throw new ConfigError(`metrics.tokenFile: ${m.tokenFile} must hold one token of 16 to 1024 printable characters`);
+  return token;
+}
+
 function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
   try {
     const dataDir = resolve(config.dataDir ?? defaultDataDir(env));
@@ -244,7 +264,12 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         appsDomain: config.proxy.appsDomain,
         activityFlushMs: Math.max(1, parseDuration(config.proxy.activityFlush) ?? 30) * 1000,
         responseTimeoutMs: Math.max(1, parseDuration(config.proxy.responseTimeout) ?? 300) * 1000,
+        maxTunnelsPerUser: config.proxy.maxTunnelsPerUser,
+        maxTunnelsPerWorkspace: config.proxy.maxTunnelsPerWorkspace,
+        tunnelStallSeconds: parseDuration(config.proxy.tunnelStallTimeout) ?? 0,
+        tunnelIdleSeconds: parseDuration(config.proxy.tunnelIdleTimeout) ?? 0,
       },
+      metrics: { open: config.metrics.open, token: metricsToken(config.metrics) },
       defaultQuota: quotaFromSpec(config.defaults.quota),
       profiles,
     };

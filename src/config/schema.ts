@@ -107,6 +107,25 @@ export const ConfigSchema = Type.Object(
         activityFlush: Type.String({ ...Duration, default: '30s' }),
         /** how long a workspace may take to send response headers */
         responseTimeout: Type.String({ ...Duration, default: '5m' }),
+        /** WebSockets open at once per person, across every workspace */
+        maxTunnelsPerUser: Type.Integer({ minimum: 1, maximum: 100_000, default: 100 }),
+        /** WebSockets open at once to one workspace, from everyone */
+        maxTunnelsPerWorkspace: Type.Integer({ minimum: 1, maximum: 100_000, default: 200 }),
+        /** a WebSocket whose receiver (browser or app) takes none of the bytes waiting for it this long is closed */
+        tunnelStallTimeout: Type.String({ ...Duration, default: '60s' }),
+        /** a WebSocket that carries nothing either way this long is closed (Jupyter pings its kernels' sockets every 30 s) */
+        tunnelIdleTimeout: Type.String({ ...Duration, default: '1h' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    metrics: Type.Object(
+      {
+        /** serve /metrics to anyone who reaches it, without a token */
+        open: Type.Boolean({ default: false }),
+        /** a bearer token for scrapers (Prometheus `authorization.credentials`); admins' API tokens work too */
+        token: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' })),
+        /** a file holding that token (Prometheus `credentials_file` on the other side) */
+        tokenFile: Type.Optional(Type.String({ minLength: 1 })),
       },
       { additionalProperties: false, default: {} },
     ),

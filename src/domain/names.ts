@@ -54,3 +54,22 @@ export function usernameFromIdentity(identity: string): string | undefined {
 export function usernameWithSuffix(base: string, n: number): string {
   return n <= 1 ? base : `${base.slice(0, 32 - String(n).length - 1)}-${n}`;
 }
+
+/** The host name of a Host header, lower-cased, without the port (an IPv6 literal keeps its brackets). */
+export function hostName(host: string | undefined): string {
+  if (!host) return '';
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.indexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
+/** Whether a host name (from `hostName`) is an IP address rather than a DNS name. */
+export function isIpLiteral(name: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || /^\[[0-9a-f:.]+\]$/.test(name);
+}
+
+/** Host names that always mean this machine: `localhost`, `*.localhost`, 127.0.0.0/8 and [::1]. Browsers treat them as secure contexts even over plain HTTP. */
+export function isLoopbackName(name: string): boolean {
+  return name === 'localhost' || name.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(name) || name === '[::1]';
+}

@@ -14,18 +14,6 @@ import { createRateLimiter } from './rate-limit.js';
 import { burnPasswordCheck, generatePassword, hashPassword, randomSecret, sha256, verifyPassword } from './secrets.js';
 import { mintToken, parseToken, tokenMatches } from './tokens.js';
 
-export const SESSION_COOKIE = 'atrium_session';
-
-/** One cookie's value from a Cookie header. */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
 export interface IdentityOptions {
   store: Store;
   sessionTtlSeconds: number;

@@ -1,3 +1,4 @@
-export { createIdentity, readCookie, SESSION_COOKIE, type Identity, type Authenticated, type Credentials, type IdentityOptions } from './identity.js';
+export { createIdentity, type Identity, type Authenticated, type Credentials, type IdentityOptions } from './identity.js';
+export { createCookies, DuplicateCookie, isAtriumCookieName, type CookieKind, type Cookies } from './cookies.js';
 export { parsePublicKey } from './ssh-keys.js';
 export { hashPassword, generatePassword } from './secrets.js';

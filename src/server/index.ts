@@ -8,7 +8,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { registerApi, type RouteDef } from '../api/index.js';
 import { inProcessLists, workerLists } from '../api/lists.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { createIdentity, type Identity } from '../identity/index.js';
+import { createCookies, createIdentity, type Identity } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
 import { createCuller, createReconciler, type Culler, type Reconciler } from '../reconciler/index.js';
 import { createLocalRuntime } from '../runtime/local/index.js';
@@ -104,6 +104,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     defaultQuota: config.defaultQuota,
   });
   const https = config.tls ? { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) } : null;
+  const cookies = createCookies({ https: Boolean(https), publicUrl: config.publicUrl });
   let proxy: Proxy | undefined;
   const portal = createPortal(options.portalDir ? { dir: options.portalDir } : {});
   const app = Fastify({
@@ -137,6 +138,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
   proxy = createProxy({
     store,
     identity,
+    cookies,
     runtime: placed?.runtime,
     log: app.log,
     isolation: config.proxy.isolation,
@@ -148,6 +150,12 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     responseTimeoutMs: config.proxy.responseTimeoutMs,
     appSessionTtlSeconds: config.auth.sessionTtlSeconds,
     relayAgent: config.runtime.agent ?? DEFAULT_AGENT,
+    maxTunnelsPerUser: config.proxy.maxTunnelsPerUser,
+    maxTunnelsPerWorkspace: config.proxy.maxTunnelsPerWorkspace,
+    tunnelStallSeconds: config.proxy.tunnelStallSeconds,
+    tunnelIdleSeconds: config.proxy.tunnelIdleSeconds,
+    listenHost: config.listen.host,
+    metrics: config.metrics,
   });
   const registered: Server['registered'] = [];
   app.addHook('onRoute', (r) => {
@@ -160,6 +168,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     lists,
     store,
     identity,
+    cookies,
     profiles: config.profiles,
     defaultQuota: config.defaultQuota,
     https: Boolean(https),

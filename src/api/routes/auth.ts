@@ -1,15 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import { parseDuration } from '../../domain/index.js';
-import { SESSION_COOKIE } from '../../identity/index.js';
 import type { ApiDeps } from '../access.js';
 import { route, type RouteDef } from '../router.js';
 import { LoginBody, LoginResult, MeView, PasswordBody, Health } from '../schemas.js';
 import { userView } from '../views.js';
 import { Forbidden, Unauthenticated } from '../../domain/index.js';
-
-function sessionCookie(value: string, maxAge: number, https: boolean): string {
-  return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${https ? '; Secure' : ''}`;
-}
 
 export function authRoutes(deps: ApiDeps): RouteDef[] {
   const { store, identity } = deps;
@@ -45,7 +40,7 @@ export function authRoutes(deps: ApiDeps): RouteDef[] {
           return { user: userView(user), token };
         }
         const secret = await identity.startSession(user, ip, String(request.headers['user-agent'] ?? ''));
-        reply.header('set-cookie', sessionCookie(secret, deps.sessionTtlSeconds, deps.https));
+        reply.header('set-cookie', deps.cookies.set('session', secret, deps.sessionTtlSeconds, request.headers.host));
         return { user: userView(user) };
       },
     }),
@@ -56,11 +51,11 @@ export function authRoutes(deps: ApiDeps): RouteDef[] {
       summary: 'End this session, or revoke the token used for this request',
       tag: 'auth',
       status: 204,
-      async handler({ user, reply }) {
+      async handler({ user, request, reply }) {
         const auth = user();
         if (auth.via === 'session' && auth.sessionId) await identity.endSession(auth.sessionId);
         if (auth.via === 'token' && auth.tokenId) await store.credentials.tokens.revoke(auth.user.id, auth.tokenId);
-        reply.header('set-cookie', sessionCookie('', 0, deps.https));
+        reply.header('set-cookie', deps.cookies.set('session', '', 0, request.headers.host));
       },
     }),
     route({
