@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from './config/index.js';
 import { registerCommands } from './cli/index.js';
+import { safeTerminalText } from './domain/index.js';
 import { VERSION } from './server/version.js';
 
 const program = new Command('atrium')
@@ -20,7 +21,8 @@ try {
     process.stderr.write(`atrium: configuration error: ${err.message}\n`);
     process.exit(2);
   }
-  const e = err as Error & { exitCode?: number };
-  process.stderr.write(`atrium: ${e.message}\n`);
+  const e = err as Error & { exitCode?: number; detail?: string };
+  // messages can carry what a workspace printed (a failure reason) or what a server said: neither may drive the terminal
+  process.stderr.write(`atrium: ${safeTerminalText(e.message)}\n${e.detail ?? ''}`);
   process.exit(e.exitCode ?? 1);
 }

@@ -3,9 +3,13 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { errorMessage, isApiError } from '../api/errors.js';
 
-/** Exit codes: 1 refused or failed, 2 usage, 3 not signed in, 4 not found. */
+/**
+ * Exit codes: 1 refused or failed, 2 usage, 3 not signed in, 4 not found.
+ * `detail` is printed after the message as it is, so it must already be
+ * fit for a terminal (e.g. a log tail through `showLog`).
+ */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(message: string, readonly exitCode = 1, readonly detail = '') {
     super(message);
   }
 }

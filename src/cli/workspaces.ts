@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { schemas } from '../api/index.js';
 import { parseWorkspaceRef } from '../domain/index.js';
 import { ApiClient, CliError, signedIn, type Credentials } from './client.js';
-import { ago, print, table } from './output.js';
+import { ago, LogPrinter, oneLine, print, showLog, table, useColor } from './output.js';
 import { confirm } from './prompt.js';
 
 type WorkspaceView = Static<typeof schemas.WorkspaceView>;
@@ -47,12 +47,12 @@ async function waitForPhase(client: ApiClient, w: WorkspaceView, timeoutSeconds:
         const e = JSON.parse(data.slice(6)) as { type: string; message: string; at: string; data: { phase?: string; reason?: string; logTail?: string } };
         // the stream replays the workspace's history first: show only what this request set off
         if (Date.parse(e.at) < started) continue;
-        if (show) process.stderr.write(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${e.message}\n`);
+        if (show) process.stderr.write(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${oneLine(e.message)}\n`);
         if (e.type === 'phase' && e.data.phase && wanted.includes(e.data.phase)) {
           const final = await client.get<WorkspaceView>(path);
           if (final.phase === 'failed') {
-            const tail = e.data.logTail ? `\n--- last lines of its log ---\n${e.data.logTail}` : '';
-            throw new CliError(`workspace ${w.team}/${w.name} failed: ${final.reason}${tail}`);
+            const tail = e.data.logTail ? `--- last lines of its log ---\n${showLog(e.data.logTail, useColor(process.stderr))}` : '';
+            throw new CliError(`workspace ${w.team}/${w.name} failed: ${oneLine(final.reason ?? 'unknown')}`, 1, tail);
           }
           if (show) process.stdout.write(`Workspace ${w.team}/${w.name} is ${final.phase}${final.phase === 'running' ? ` (${((Date.now() - started) / 1000).toFixed(1)}s)` : ''}.\n`);
           return final;
@@ -79,7 +79,7 @@ function describe(w: WorkspaceView): string {
     ['owner', w.owner],
     ['profile', w.profile],
     ['environment', `${w.environment} (${w.tier})`],
-    ['phase', w.phase + (w.reason ? `: ${w.reason}` : '')],
+    ['phase', w.phase + (w.reason ? `: ${oneLine(w.reason)}` : '')],
     ['desired', w.desired],
     ['cpu', `${w.resources.cpu.guarantee} guaranteed, ${w.resources.cpu.limit} limit`],
     ['memory', `${w.resources.memory.guarantee} guaranteed, ${w.resources.memory.limit} limit`],
@@ -178,7 +178,17 @@ export function registerWorkspaces(program: Command): void {
   }
 
   ws.command('logs')
-    .description("show the app's output")
+    .description("show the app's output, filtered for the terminal")
+    .addHelpText(
+      'after',
+      `
+What the app printed is shown without escape sequences and control characters
+(colours, cursor moves, terminal title and clipboard writes, carriage returns):
+only its text reaches your terminal. Atrium's own lines read
+"[atrium HH:MM:SS] …" (coloured on a terminal); an app line that merely looks
+like one is shown as "[app] [atrium …". The raw log, with Atrium's lines marked
+by a leading 0x1E byte, is GET /api/v1/teams/<team>/workspaces/<ws>/logs.`,
+    )
     .argument('<workspace>')
     .option('-f, --follow', 'keep printing new output')
     .option('-n, --tail <lines>', 'how many of the last lines', '200')
@@ -186,7 +196,11 @@ export function registerWorkspaces(program: Command): void {
       const { client, credentials } = signedIn();
       if (!/^[0-9]+$/.test(opts.tail)) throw new CliError('--tail expects a number of lines', 2);
       const res = await client.raw('GET', `${resolveRef(ref, credentials).path}/logs?tail=${opts.tail}${opts.follow ? '&follow=true' : ''}`);
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
+      const out = new LogPrinter((text) => process.stdout.write(text), useColor(process.stdout));
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) out.push(decoder.decode(chunk, { stream: true }));
+      out.push(decoder.decode());
+      out.end();
     });
 
   ws.command('rm')

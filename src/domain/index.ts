@@ -7,3 +7,4 @@ export * from './workspace.js';
 export * from './quota.js';
 export * from './specs.js';
 export * from './validation.js';
+export * from './logs.js';

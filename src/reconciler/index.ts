@@ -1,3 +1,4 @@
+import { logLines, platformMessage } from '../domain/index.js';
 import type { Store, Workspace } from '../store/index.js';
 import type { Observation, Runtime, WorkspaceSpec } from '../runtime/types.js';
 import { readiness } from './readiness.js';
@@ -15,12 +16,17 @@ export interface ReconcilerOptions {
   resyncMs?: number;
 }
 
-/** The reason a sandbox stopped, from the agent's last word in the app log. */
+/**
+ * The reason a sandbox stopped: the platform's last word on the app in its
+ * log (`app exited …`, `app killed …`, `cannot …`). Only lines the platform
+ * marked count; an app can print text that looks the same, and that must
+ * never become the reason people are shown.
+ */
 export function failureReason(logTail: string | undefined, fallback: string): string {
-  const lines = (logTail ?? '').split('\n');
-  // the agent marks its own lines with a record separator, which it never lets the app write
-  const agent = lines.filter((l) => /^\x1e\[atrium [0-9:]+\] (app exited|app killed|cannot)/.test(l)).at(-1);
-  return agent ? agent.replace(/^\x1e\[atrium [0-9:]+\] /, '') : fallback;
+  const said = logLines(logTail ?? '')
+    .map(platformMessage)
+    .filter((m): m is string => m !== undefined && /^(app exited|app killed|cannot)/.test(m));
+  return said.at(-1) ?? fallback;
 }
 
 /**

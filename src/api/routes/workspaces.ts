@@ -199,7 +199,8 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       method: 'GET',
       url: '/api/v1/teams/:team/workspaces/:ws/logs',
       action: 'workspace.logs',
-      summary: "The app's output (last lines; ?follow=true keeps streaming), as text",
+      summary:
+        "The app's output (last lines; ?follow=true keeps streaming), as text, raw: lines Atrium wrote itself start with the byte 0x1E and `[atrium HH:MM:SS] `, which app output never does. Filter control characters before showing it on a terminal",
       tag: 'workspaces',
       params: WorkspaceParams,
       query: LogsQuery,

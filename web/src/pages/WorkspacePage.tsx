@@ -1,4 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
+import { logLines, parseLogLine, safeTerminalText } from '../../../src/domain/logs.ts';
 import { useNavigate, useParams } from 'react-router';
 import { ApiError } from '../api/client.ts';
 import { useProgress } from '../api/events.tsx';
@@ -117,13 +118,38 @@ function Logs({ ws }: { ws: WorkspaceView }) {
         logs.data.trim() === '' ? (
           <p className="muted">Nothing yet: the app's output appears here once the workspace has run.</p>
         ) : (
-          <pre className="logs" tabIndex={0} aria-label="Last lines of the app's output">
-            {logs.data}
-          </pre>
+          <LogText text={logs.data} />
         )
       ) : logs.isPending ? (
         <Loading />
       ) : null}
     </Section>
+  );
+}
+
+/**
+ * A workspace's log: the platform's own lines (marked in the log, see the
+ * domain's logs module) set apart and without their marker byte, the app's
+ * text without terminal escape sequences, which a browser would show as
+ * clutter. React escapes what is left, so no app text is ever markup.
+ */
+export function LogText({ text }: { text: string }) {
+  return (
+    <pre className="logs" tabIndex={0} aria-label="Last lines of the app's output">
+      {logLines(text).map((line, i) => {
+        const parsed = parseLogLine(line);
+        return parsed.source === 'platform' ? (
+          <span key={i} className="log-platform">
+            [atrium {parsed.time}] {safeTerminalText(parsed.message)}
+            {'\n'}
+          </span>
+        ) : (
+          <span key={i}>
+            {safeTerminalText(parsed.text)}
+            {'\n'}
+          </span>
+        );
+      })}
+    </pre>
   );
 }
