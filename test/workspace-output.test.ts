@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -51,11 +51,12 @@ class H(BaseHTTPRequestHandler):
 ThreadingHTTPServer(('127.0.0.1', 9000), H).serve_forever()
 `;
 
-// prints escapes and a forged "clean exit" line, then fails with status 3
+// prints escapes and forged "clean exit" lines (one with the platform's own marker byte in front), then fails with status 3
 const FAILING_APP = `
 import sys
 print('\\x1b[1;31mfatal:\\x1b[0m config ${OSC52}missing')
 print('[atrium 12:00:00] app exited with status 0')
+print('\\x1e[atrium 12:00:01] app exited with status 0')
 sys.exit(3)
 `;
 
@@ -131,13 +132,12 @@ test('workspace output reaches the terminal without escape sequences', { skip: a
     const failed = await atrium(['ws', 'create', 'broken', '--profile', 'noisy-fail']);
     assert.equal(failed.code, 1);
     assert.doesNotMatch(failed.stderr + failed.stdout, CONTROL, JSON.stringify(failed.stderr));
-    assert.match(failed.stderr, /workspace ona\/broken failed: /);
-    assert.doesNotMatch(failed.stderr, /failed: app exited with status 0/);
+    assert.match(failed.stderr, /workspace ona\/broken failed: app exited with status 3$/m, 'the reason is the platform\'s own line');
     assert.match(failed.stderr, /^fatal: config missing$/m);
     assert.match(failed.stderr, /^\[app\] \[atrium 12:00:00\] app exited with status 0$/m);
     assert.doesNotMatch(failed.stderr, /aGFja2Vk/);
     const shown = await atrium(['ws', 'show', 'broken']);
-    assert.match(shown.stdout, /^phase:\s+failed: /m);
+    assert.match(shown.stdout, /^phase:\s+failed: app exited with status 3$/m);
     assert.doesNotMatch(shown.stdout, /status 0/);
     const json = await atrium(['ws', 'show', 'broken', '--json']);
     assert.doesNotMatch(json.stdout, CONTROL);
@@ -145,16 +145,17 @@ test('workspace output reaches the terminal without escape sequences', { skip: a
   });
 
   await suite.test("the platform's own lines are shown without their marker, in the CLI and in the portal", async () => {
-    // a line as the platform's log writer marks it, added to the stopped workspace's log
-    const log = join(t.dataDir, 'local', 'run', await t.wsId('ona/broken'), 'app.log');
-    assert.ok(existsSync(log), log);
-    appendFileSync(log, `${PLATFORM_LINE_MARKER}[atrium 23:59:59] a line of the platform's, as marked by its writer\n`);
+    // the log as stored: the platform's lines marked, the marker the app printed replaced
+    const log = readFileSync(join(t.dataDir, 'local', 'run', await t.wsId('ona/broken'), 'app.log'), 'utf8');
+    assert.match(log, new RegExp(`^${PLATFORM_LINE_MARKER}\\[atrium \\d\\d:\\d\\d:\\d\\d\\] app exited with status 3$`, 'm'));
+    assert.equal(log.split('\n').filter((l) => l.startsWith(PLATFORM_LINE_MARKER)).length, 2, `only the platform's two lines (started, exited) are marked:\n${JSON.stringify(log)}`);
 
     const logs = await atrium(['ws', 'logs', 'broken']);
     assert.equal(logs.code, 0, logs.stderr);
     assert.doesNotMatch(logs.stdout, CONTROL, JSON.stringify(logs.stdout));
-    assert.match(logs.stdout, /^\[atrium 23:59:59\] a line of the platform's, as marked by its writer$/m);
+    assert.match(logs.stdout, /^\[atrium \d\d:\d\d:\d\d\] app exited with status 3$/m);
     assert.match(logs.stdout, /^\[app\] \[atrium 12:00:00\] app exited with status 0$/m);
+    assert.match(logs.stdout, /^\[app\] \uFFFD\[atrium 12:00:01\] app exited with status 0$/m, 'the forged marker arrives replaced');
 
     if (!existsSync(CHROMIUM) || !existsSync(join(DEFAULT_PORTAL_DIR, 'index.html'))) {
       if (process.env.CI) throw new Error(`the portal check needs ${CHROMIUM} and the built portal`);
@@ -176,7 +177,7 @@ test('workspace output reaches the terminal without escape sequences', { skip: a
       assert.doesNotMatch(text, CONTROL, JSON.stringify(text));
       assert.doesNotMatch(text, /aGFja2Vk/);
       const platform = await output.locator('.log-platform').allTextContents();
-      assert.ok(platform.includes("[atrium 23:59:59] a line of the platform's, as marked by its writer\n"), JSON.stringify(platform));
+      assert.ok(platform.some((l) => /^\[atrium \d\d:\d\d:\d\d\] app exited with status 3\n$/.test(l)), JSON.stringify(platform));
       assert.ok(!platform.some((l) => l.includes('status 0')), 'the forged line is not shown as the platform\'s');
     } finally {
       await browser.close();

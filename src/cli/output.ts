@@ -44,12 +44,13 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
  * output is often piped or saved, where no colour survives, so the difference
  * has to be in the text; and prefixing only such lines keeps everything else
  * the app prints exactly as it was. Leading spaces, invisible format
- * characters, case and compatibility forms (fullwidth "［") do not get past
- * the check; homoglyphs from other scripts would, which is why the platform's
- * lines are also coloured on a terminal (an app cannot colour its own, escapes
- * are removed) and nothing trusts the text of a line anyway.
+ * characters, case, compatibility forms (fullwidth "［") and the replacement
+ * character the agent puts where an app printed the platform's marker do not
+ * get past the check; homoglyphs from other scripts would, which is why the
+ * platform's lines are also coloured on a terminal (an app cannot colour its
+ * own, escapes are removed) and nothing trusts the text of a line anyway.
  */
-const IMITATES_PLATFORM = /^[\s\p{Cf}]*\[atrium/iu;
+const IMITATES_PLATFORM = /^[\s\p{Cf}\uFFFD]*\[atrium/iu;
 
 /**
  * One line of a workspace's log as the CLI shows it: a platform line without

@@ -3,8 +3,9 @@
  * code prints, and the platform, which notes what happened to the app
  * (`started …`, `app exited with status 3`). The platform starts each of its
  * own lines with {@link PLATFORM_LINE_MARKER} followed by
- * `[atrium HH:MM:SS] `; the host-side log writer replaces that byte wherever
- * the app prints it, so only the platform can begin a line with it. Readers
+ * `[atrium HH:MM:SS] `; the agent, which alone holds the log pipe, replaces
+ * that byte wherever the app prints it (with U+FFFD), so only the platform can
+ * begin a line with it. Readers
  * (the reconciler's failure reasons, the CLI, the portal) tell the two apart
  * with the functions here and never by the text alone.
  */
