@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
-import { PROFILES, sandboxesAvailable, startSandboxServer } from './sandbox.js';
+import { after, test } from 'node:test';
+import { PROFILES, run, sandboxesAvailable, startSandboxServer } from './sandbox.js';
 
 /**
  * Attacks from code running inside a workspace against the platform's own
@@ -219,4 +220,39 @@ test('WebSockets open at once are capped per person and per workspace', { skip: 
   } finally {
     for (const o of opened) o.close();
   }
+});
+
+/** An ssh-agent holding one key, for the test's life; resolves with its socket. */
+async function startAgent(key: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'atrium-agent-'));
+  const socket = join(dir, 'agent.sock');
+  const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+  after(() => {
+    agent.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  const added = await run('ssh-add', [key], 10_000, { SSH_AUTH_SOCK: socket });
+  assert.equal(added.code, 0, added.stderr);
+  return socket;
+}
+
+test("the owner's SSH agent reaches no workspace unless its profile allows it", { skip: available === true ? false : available }, async () => {
+  const trusting = { name: 'agent-ok', displayName: 'Agent forwarding', environment: 'shell', agentForwarding: true, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' };
+  const t = await startSandboxServer({ profiles: [...PROFILES, trusting] });
+  const eve = await t.user('eve');
+  await t.addKey(eve, 'eve');
+  for (const [name, profile] of [['plain', 'tiny'], ['fwd', 'agent-ok']]) {
+    assert.equal((await t.call('POST', '/api/v1/teams/eve/workspaces', { token: eve, body: { name, profile } })).status, 201);
+    await t.waitPhase(eve, `eve/${name}`, ['running']);
+  }
+  // a key of eve's elsewhere (her laptop's agent), which code in the workspace must not get to use
+  const agent = await startAgent(t.keyFile('eve'));
+  const probe = 'echo "sock=${SSH_AUTH_SOCK:-none}"; ssh-add -l; echo "list=$?"';
+  const plain = await t.sh('eve/plain', probe, 30_000, { agent });
+  assert.match(plain.stdout, /^sock=none$/m, `no agent socket in the workspace: ${plain.stdout}${plain.stderr}`);
+  assert.match(plain.stdout, /^list=2$/m, 'ssh-add finds no agent');
+  const fwd = await t.sh('eve/fwd', probe, 30_000, { agent });
+  assert.match(fwd.stdout, /^sock=\/tmp\/ssh-/m, `a profile that allows it forwards the agent: ${fwd.stdout}${fwd.stderr}`);
+  assert.match(fwd.stdout, /ED25519/);
 });

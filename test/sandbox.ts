@@ -69,8 +69,10 @@ export const PROFILES = [
 export interface SandboxServer extends TestServer {
   dataDir: string;
   waitPhase(token: string, ref: string, phases: string[], timeoutMs?: number): Promise<any>;
-  /** Runs a shell command inside a workspace over SSH, as its user would. */
-  sh(ref: string, command: string, timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Runs a shell command inside a workspace over SSH, as its user would; `agent` forwards the ssh-agent listening there (`ssh -A`). */
+  sh(ref: string, command: string, timeoutMs?: number, opts?: { agent?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The private key `addKey` made for a user. */
+  keyFile(username: string): string;
   /** Makes and registers an SSH key for a user (before their workspace starts); `sh` into their personal team's workspaces uses it. */
   addKey(token: string, username: string): Promise<void>;
   wsId(ref: string): Promise<string>;
@@ -116,17 +118,20 @@ export async function startSandboxServer(flags: Record<string, unknown> = {}): P
       }
       throw new Error(`${ref} did not reach ${phases.join('/')} (last: ${JSON.stringify(last)})`);
     },
-    async sh(ref, command, timeoutMs = 30_000) {
+    keyFile: (username) => join(keyDir, username),
+    async sh(ref, command, timeoutMs = 30_000, opts = {}) {
       const socket = join(dataDir, 'local', 'run', await wsId(ref), 'ssh.sock');
       const key = join(keyDir, ref.split('/')[0]!);
-      return run('ssh', ['-F', '/dev/null', '-i', key, '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', `ProxyCommand=${process.execPath} ${PROXY} ${socket}`, 'jovyan@workspace', '--', command], timeoutMs);
+      const agent = opts.agent === undefined ? ['-o', 'ForwardAgent=no'] : ['-o', 'ForwardAgent=yes'];
+      const args = ['-F', '/dev/null', '-i', key, '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', ...agent, '-o', `ProxyCommand=${process.execPath} ${PROXY} ${socket}`, 'jovyan@workspace', '--', command];
+      return run('ssh', args, timeoutMs, opts.agent === undefined ? {} : { SSH_AUTH_SOCK: opts.agent });
     },
   };
 }
 
-export function run(file: string, args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export function run(file: string, args: string[], timeoutMs = 30_000, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 16 << 20, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
     });
   });

@@ -127,6 +127,7 @@ export const ProfileView = Type.Object({
   tier: Literals(TIERS),
   egress: Literals(['none', 'public'] as const),
   idleTimeout: Type.String(),
+  agentForwarding: Type.Boolean({ description: 'SSH sessions may forward the connecting person\'s agent into the workspace' }),
   teams: Nullable(Type.Array(Type.String(), { description: 'teams allowed to use it; null means all (shown to admins)' })),
 });
 export type ProfileView = Static<typeof ProfileView>;

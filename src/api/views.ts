@@ -90,6 +90,7 @@ export function profileView(p: Profile, showTeams: boolean): ProfileView {
     tier: p.tier,
     egress: p.egress,
     idleTimeout: formatDuration(p.idleTimeoutSeconds),
+    agentForwarding: p.agentForwarding,
     teams: showTeams ? p.teams : null,
   };
 }

@@ -31,6 +31,8 @@ export interface Profile {
   egress: 'none' | 'public';
   /** seconds of inactivity before the culler stops a workspace; null never */
   idleTimeoutSeconds: number | null;
+  /** whether SSH sessions may forward the connecting person's agent into the workspace */
+  agentForwarding: boolean;
   /** team names allowed to use it; null means every team */
   teams: string[] | null;
 }

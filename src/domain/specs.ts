@@ -70,6 +70,8 @@ export const ProfileSpec = Type.Object(
     tier: Type.Union(TIERS.map((t) => Type.Literal(t)), { default: 'standard' }),
     egress: Type.Union([Type.Literal('none'), Type.Literal('public')], { default: 'none' }),
     idleTimeout: Type.Optional(Duration),
+    /** off by default: a forwarded agent lets code in the workspace log in wherever the person's keys open, while they are connected */
+    agentForwarding: Type.Optional(Type.Boolean({ description: 'let SSH sessions forward the connecting person\'s ssh-agent into the workspace (`ssh -A`)' })),
     teams: Type.Optional(Type.Array(Name, { maxItems: 10000 })),
   },
   { additionalProperties: false },
@@ -152,6 +154,7 @@ export function profileFromSpec(spec: ProfileSpec): Profile {
     tier: spec.tier ?? 'standard',
     egress: spec.egress ?? 'none',
     idleTimeoutSeconds: parseDuration(spec.idleTimeout ?? 'never'),
+    agentForwarding: spec.agentForwarding ?? false,
     teams: spec.teams ?? null,
   };
 }

@@ -61,6 +61,7 @@ export function createReconciler(opts: ReconcilerOptions) {
       storageBytes: ws.resources.storageBytes,
       basePath: `/w/${ws.team}/${ws.name}/`,
       authorizedKeys: keys.map((k) => k.publicKey),
+      agentForwarding: ws.spec.agentForwarding ?? false,
     };
   }
 

@@ -24,8 +24,10 @@ export interface WorkspaceSpec {
   storageBytes: number;
   /** prefix the web app is served under: `/w/<team>/<ws>/` */
   basePath: string;
-  /** OpenSSH public key lines allowed to log in over SSH */
+  /** OpenSSH public key lines allowed to log in over SSH (the owner's) */
   authorizedKeys: string[];
+  /** whether an SSH session may forward the connecting person's agent into the workspace */
+  agentForwarding: boolean;
 }
 
 /** A change the runtime saw, from a watch or by polling. */

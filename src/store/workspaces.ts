@@ -36,6 +36,8 @@ export interface WorkspaceSettings {
   tier: Profile['tier'];
   egress: Profile['egress'];
   idleTimeoutSeconds: number | null;
+  /** absent in workspaces created before profiles had the setting: off */
+  agentForwarding?: boolean;
 }
 
 export interface Workspace {
@@ -320,6 +322,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
             tier: p.tier,
             egress: p.egress,
             idleTimeoutSeconds: p.idleTimeoutSeconds,
+            agentForwarding: p.agentForwarding,
           };
           const id = newId('w');
           await tx.db

@@ -37,6 +37,7 @@ export function launchRefusal(profile: ProfileView, team: TeamView, usage: Usage
         tier: profile.tier,
         egress: profile.egress,
         idleTimeoutSeconds: null,
+        agentForwarding: profile.agentForwarding,
         teams: profile.teams,
       },
       usage: quota(usage.usage),

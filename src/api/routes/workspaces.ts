@@ -40,6 +40,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       tier: ws.spec.tier,
       egress: ws.spec.egress,
       idleTimeoutSeconds: ws.spec.idleTimeoutSeconds,
+      agentForwarding: ws.spec.agentForwarding ?? false,
       teams: current?.teams ?? null,
     };
   };

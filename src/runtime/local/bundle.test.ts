@@ -62,6 +62,8 @@ test('generated /etc and sshd config', () => {
   assert.equal(cfg.split('\n').filter((l) => l.startsWith('SetEnv')).length, 1, 'sshd reads only the first SetEnv line');
   assert.match(cfg, /^SetEnv "NB_PREFIX=\/w\/ml\/lab" "BAD=ab"$/m);
   for (const line of ['PasswordAuthentication no', 'UsePAM no', 'PermitRootLogin no', 'AuthorizedKeysFile /etc/ssh/authorized_keys', 'AllowTcpForwarding local']) assert.ok(cfg.includes(line), line);
+  assert.match(cfg, /^AllowAgentForwarding no$/m, 'agent forwarding is off unless the profile allows it');
+  assert.match(sshdConfig({}, true), /^AllowAgentForwarding yes$/m);
 });
 
 test('GPU discovery parses nvidia-smi -L and names types', () => {

@@ -19,6 +19,7 @@ export interface EtcInput {
   authorizedKeys: string[];
   /** variables SSH sessions get too (sshd starts them with a clean environment) */
   sessionEnv: Record<string, string>;
+  agentForwarding: boolean;
 }
 
 export function passwd(uid: number, gid: number): string {
@@ -33,8 +34,11 @@ export function group(gid: number): string {
  * sshd run per connection as the workspace user (`sshd -i`): keys only, the
  * platform-written authorized_keys, no PAM, forwarding limited to local
  * ports (what VS Code Remote needs; the sandbox's network is loopback only).
+ * Agent forwarding is off unless the profile allows it: code in the
+ * workspace could otherwise use the agent of whoever connects with `-A` (as
+ * VS Code does when asked) to reach their other hosts.
  */
-export function sshdConfig(sessionEnv: Record<string, string> = {}): string {
+export function sshdConfig(sessionEnv: Record<string, string> = {}, agentForwarding = false): string {
   // sshd takes the first SetEnv line only, so every variable goes on one line, each pair quoted
   const pairs = Object.entries(sessionEnv).map(([k, v]) => `"${k}=${v.replace(/["\\\n]/g, '')}"`);
   return [
@@ -49,6 +53,7 @@ export function sshdConfig(sessionEnv: Record<string, string> = {}): string {
     'AllowUsers jovyan',
     'StrictModes yes',
     'AllowTcpForwarding local',
+    `AllowAgentForwarding ${agentForwarding ? 'yes' : 'no'}`,
     'AllowStreamLocalForwarding no',
     'X11Forwarding no',
     'PermitTunnel no',
@@ -115,7 +120,7 @@ export async function writeOwnEtc(dir: string, e: EtcInput): Promise<void> {
     group: group(e.gid),
     hostname: `${e.hostname}\n`,
     hosts: `127.0.0.1\tlocalhost ${e.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-    'ssh/sshd_config': sshdConfig(e.sessionEnv),
+    'ssh/sshd_config': sshdConfig(e.sessionEnv, e.agentForwarding),
     'ssh/authorized_keys': e.authorizedKeys.map((k) => `${k}\n`).join(''),
     'ssh/moduli': '',
   };

@@ -295,7 +295,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
         ...(chosen.length > 0 ? { CUDA_VISIBLE_DEVICES: visible } : {}),
       };
       const { JUPYTER_TOKEN: _appToken, ...sessionEnv } = env;
-      await writeOwnEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: key, authorizedKeys: spec.authorizedKeys, sessionEnv });
+      await writeOwnEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: key, authorizedKeys: spec.authorizedKeys, sessionEnv, agentForwarding: spec.agentForwarding });
       const config = ociConfig({
         hostname: spec.name,
         uid,
