@@ -208,6 +208,9 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
       if (!https && !isLoopback(host)) {
         app.log.warn(`listening on ${host} without TLS: passwords and tokens cross the network in clear text; set tls.cert and tls.key`);
       }
+      if (!https && !config.publicUrl?.startsWith('https:') && config.proxy.appsDomain !== 'localhost') {
+        app.log.warn(`workspaces are served on *.${config.proxy.appsDomain} over plain HTTP: a page there can set cookies for the whole domain, which Atrium refuses to read when they shadow its own (the person must then retry once); with TLS its cookies cannot be shadowed at all`);
+      }
       await app.listen({ host, port });
       // Adoption can take a while with many sandboxes; the API answers meanwhile (each workspace is reconciled one step at a time).
       void reconciler?.start().catch((err: unknown) => app.log.error({ err }, 'the reconciler could not start'));
