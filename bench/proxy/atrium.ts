@@ -21,7 +21,7 @@ const count = Number(countArg);
 const config = loadConfig({
   env: { ATRIUM_LOG_LEVEL: 'warn' },
   // the agent binary built by scripts/deps.sh: its relay mode carries WebSockets, as in production
-  flags: { 'listen.port': 0, dataDir, database: `sqlite:${dataDir}/atrium.db`, 'runtime.kind': 'none', 'runtime.agent': fileURLToPath(new URL('../../dist/agent/atrium-agent', import.meta.url)), 'proxy.activityFlush': '30s' },
+  flags: { 'listen.port': 0, dataDir, database: `sqlite:${dataDir}/atrium.db`, 'runtime.kind': 'none', 'runtime.agent': fileURLToPath(new URL('../../dist/agent/atrium-agent', import.meta.url)), 'proxy.activityFlush': '30s', 'metrics.open': true, 'proxy.maxTunnelsPerUser': 100_000, 'proxy.maxTunnelsPerWorkspace': 100_000 },
 });
 
 const running = new Set<string>();

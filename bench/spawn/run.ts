@@ -4,7 +4,7 @@
  * server spawned by JupyterHub 3.0 (LocalProcessSpawner) in the same run.
  * Also Atrium's own overhead (request sent → sandbox PID 1 started, read from
  * /proc outside Atrium's code) and the RSS of the platform's per-workspace
- * processes (tini + agent).
+ * processes (the agent, PID 1 inside, and its log writer on the host).
  *
  *   npx tsx bench/spawn/run.ts [--reps1 5] [--reps10 3] [--only atrium,jupyterhub]
  */
@@ -40,7 +40,7 @@ interface Round {
   each: number[];
   /** per workspace, request sent → sandbox PID 1 started, ms (Atrium only) */
   overheadMs: number[];
-  /** per workspace, RSS of tini + agent, MiB (Atrium only) */
+  /** per workspace, RSS of the agent and its log writer, MiB (Atrium only) */
   platformRssMiB: number[];
 }
 
@@ -59,15 +59,6 @@ function processStartMs(pid: number): number {
 
 function rssKiB(pid: number): number {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-}
-
-function children(pid: number): number[] {
-  const out: number[] = [];
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
-    if (list) out.push(...list.split(' ').map(Number));
-  }
-  return out;
 }
 
 // ---- Atrium ---------------------------------------------------------------------------------
@@ -135,8 +126,8 @@ async function atriumRound(a: Awaited<ReturnType<typeof startAtrium>>, profile: 
     const id = ready.get(name)!.id;
     const pid = Number(readFileSync(join(a.dataDir, 'local', 'run', id, 'pid'), 'utf8'));
     overheadMs.push(processStartMs(pid) - sent.get(name)!.wall);
-    const agent = children(pid).filter((c) => readFileSync(`/proc/${c}/cmdline`, 'utf8').startsWith('/.atrium/agent'));
-    platformRssMiB.push((rssKiB(pid) + agent.reduce((s, c) => s + rssKiB(c), 0)) / 1024);
+    const writer = Number(readFileSync(join(a.dataDir, 'local', 'run', id, 'log-writer.pid'), 'utf8'));
+    platformRssMiB.push((rssKiB(pid) + rssKiB(writer)) / 1024);
   }
   await Promise.all(names.map((name) => a.call('DELETE', `/api/v1/teams/admin/workspaces/${name}?purge=true`)));
   const runcRoot = join(a.dataDir, 'local', 'runc');
@@ -303,7 +294,7 @@ if (atriumRounds.length > 0) {
     );
   }
   const rss = atriumRounds.flatMap((r) => r.platformRssMiB);
-  process.stdout.write(`Platform processes per running workspace (tini + agent), RSS: median ${median(rss).toFixed(2)} MiB, max ${Math.max(...rss).toFixed(2)} MiB — target < 15 MB: ${Math.max(...rss) < 15 ? 'PASS' : 'MISS'}\n`);
+  process.stdout.write(`Platform processes per running workspace (agent + log writer), RSS: median ${median(rss).toFixed(2)} MiB, max ${Math.max(...rss).toFixed(2)} MiB — target < 15 MB: ${Math.max(...rss) < 15 ? 'PASS' : 'MISS'}\n`);
   const per10 = Object.entries(results).filter(([k]) => k.endsWith(' 10')).map(([k, v]) => `${k}: per-workspace median ${median(v.flatMap((r) => r.each)).toFixed(2)} s, max ${Math.max(...v.flatMap((r) => r.each)).toFixed(2)} s`);
   for (const line of per10) process.stdout.write(`${line}\n`);
 }
