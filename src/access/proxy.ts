@@ -102,7 +102,7 @@ function foreignCookies(header: string | undefined): string | undefined {
  * name (no `=`, or nothing before it), which browsers may send as a bare
  * value, or with one of Atrium's names, is dropped whole.
  */
-export function hostOnlyCookies(values: string[]): string[] {
+function hostOnlyCookies(values: string[]): string[] {
   const out: string[] = [];
   for (const v of values) {
     const [pair = '', ...attributes] = v.split(';');
@@ -116,6 +116,13 @@ export function hostOnlyCookies(values: string[]): string[] {
     out.push([pair, ...kept].join(';'));
   }
   return out;
+}
+
+/** Adds `n` to a count kept per key, forgetting keys that reach zero. */
+function count(counts: Map<string, number>, key: string, n: number): void {
+  const v = (counts.get(key) ?? 0) + n;
+  if (v <= 0) counts.delete(key);
+  else counts.set(key, v);
 }
 
 /** Constant-time comparison of two secrets of any length. */
@@ -281,19 +288,14 @@ export function createProxy(opts: ProxyOptions) {
     if (workspace >= opts.maxTunnelsPerWorkspace) {
       throw new Refusal(429, 'too_many_connections', `workspace ${ws.team}/${ws.name} has ${workspace} connections (WebSockets) open, the most allowed`, { open: workspace, limit: opts.maxTunnelsPerWorkspace });
     }
-    const add = (map: Map<string, number>, key: string, n: number) => {
-      const v = (map.get(key) ?? 0) + n;
-      if (v <= 0) map.delete(key);
-      else map.set(key, v);
-    };
-    add(tunnelsOf.user, auth.user.id, 1);
-    add(tunnelsOf.workspace, ws.id, 1);
+    count(tunnelsOf.user, auth.user.id, 1);
+    count(tunnelsOf.workspace, ws.id, 1);
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      add(tunnelsOf.user, auth.user.id, -1);
-      add(tunnelsOf.workspace, ws.id, -1);
+      count(tunnelsOf.user, auth.user.id, -1);
+      count(tunnelsOf.workspace, ws.id, -1);
     };
   }
 

@@ -26,7 +26,7 @@ function collect(s: Socket): () => string {
 }
 
 async function tunnelRoundTrip(agentPath: string | undefined) {
-  const tunnels = createTunnels({ agentPath, log: { warn: () => undefined } });
+  const tunnels = createTunnels({ agentPath, log: { warn: () => undefined }, stallSeconds: 0, idleSeconds: 0 });
   after(() => tunnels.close());
   const [browser, clientSide] = await socketPair();
   const [app, appSide] = await socketPair();
@@ -51,8 +51,52 @@ test('tunnels carry bytes both ways and report them when both sides end (in-proc
   assert.deepEqual(await tunnelRoundTrip(undefined), { relayed: 0, piped: 1 });
 });
 
+test('a relay that dies before taking a tunnel leaves it piped in-process, with nothing lost', async () => {
+  assert.deepEqual(await tunnelRoundTrip('/bin/false'), { relayed: 0, piped: 1 });
+});
+
 test('tunnels carry bytes both ways and report them when both sides end (atrium-agent relay)', { skip: existsSync(AGENT) ? false : 'needs dist/agent/atrium-agent (scripts/deps.sh)' }, async () => {
   const counts = await tunnelRoundTrip(AGENT);
   // the relay takes the descriptors with pidfd_getfd, which needs the right to trace its parent (root has it)
   if (process.getuid?.() === 0) assert.deepEqual(counts, { relayed: 1, piped: 0 });
 });
+
+/** Resolves with how long a tunnel took to be closed, or rejects after `limitMs`. */
+function closedWithin(closed: Promise<unknown>, limitMs: number): Promise<number> {
+  const started = Date.now();
+  return Promise.race([
+    closed.then(() => Date.now() - started),
+    new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`the tunnel was still open after ${limitMs} ms`)), limitMs)),
+  ]);
+}
+
+for (const [how, agentPath] of [['in-process', undefined], ['atrium-agent relay', AGENT]] as const) {
+  const skip = agentPath && !existsSync(agentPath) ? 'needs dist/agent/atrium-agent (scripts/deps.sh)' : false;
+
+  test(`a tunnel that carries nothing is closed after the idle timeout (${how})`, { skip }, async () => {
+    const tunnels = createTunnels({ agentPath, log: { warn: () => undefined }, stallSeconds: 0, idleSeconds: 1 });
+    after(() => tunnels.close());
+    const [browser, clientSide] = await socketPair();
+    const [app, appSide] = await socketPair();
+    for (const s of [browser, app]) s.on('error', () => undefined);
+    const closed = new Promise((resolve) => void tunnels.connect(clientSide, appSide, resolve));
+    const ended = new Promise((resolve) => browser.once('close', resolve));
+    const took = await closedWithin(closed, 5000);
+    assert.ok(took >= 900, `closed after ${took} ms, before the idle timeout`);
+    await ended;
+  });
+
+  test(`a tunnel whose receiver takes nothing is closed after the stall timeout (${how})`, { skip }, async () => {
+    const tunnels = createTunnels({ agentPath, log: { warn: () => undefined }, stallSeconds: 1, idleSeconds: 0 });
+    after(() => tunnels.close());
+    const [browser, clientSide] = await socketPair();
+    const [app, appSide] = await socketPair();
+    for (const s of [browser, app]) s.on('error', () => undefined);
+    const closed = new Promise((resolve) => void tunnels.connect(clientSide, appSide, resolve));
+    // the browser stops reading; the app sends more than every buffer between can hold
+    browser.pause();
+    app.write(Buffer.alloc(16 << 20));
+    await closedWithin(closed, 8000);
+    assert.equal(tunnels.size, 0);
+  });
+}

@@ -29,6 +29,17 @@ function hold(s: Duplex): Buffer | null {
   return chunks.length ? Buffer.concat(chunks) : null;
 }
 
+/** Undoes `hold`: the socket reads from the kernel again and flows (a hand-off that did not happen). */
+function unhold(s: Duplex): void {
+  // what Node's own tryReadStart does; resume() alone would not, as the stream still counts a read as pending
+  const handle = (s as unknown as { _handle?: { readStart?(): number; reading?: boolean } })._handle;
+  if (handle?.readStart) {
+    handle.reading = true;
+    handle.readStart();
+  }
+  s.resume();
+}
+
 /** Resolves once everything written to `s` has reached the kernel. */
 function flushed(s: Duplex): Promise<void> {
   if (s.writableLength === 0) return Promise.resolve();
@@ -178,14 +189,15 @@ export function createTunnels(opts: TunnelOptions) {
         waiting.set(id, resolve);
         relay.stdin!.write(`${id} ${fa} ${fb}\n`);
       });
+      // what went across before the hand-off counts too
+      const withEarly: TunnelClosed = (a, b) => done(a + (early[0]?.length ?? 0), b + (early[1]?.length ?? 0));
       if (!took) {
-        client.resume();
-        app.resume();
-        return pipeBoth(client, app, done);
+        unhold(client);
+        unhold(app);
+        return pipeBoth(client, app, withEarly);
       }
       counts.relayed++;
-      const base = [early[0]?.length ?? 0, early[1]?.length ?? 0];
-      open.set(id, (a, b) => done(a + base[0]!, b + base[1]!));
+      open.set(id, withEarly);
       // the relay holds its own descriptors now; closing ours leaves the connections up
       client.destroy();
       app.destroy();
