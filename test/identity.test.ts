@@ -17,6 +17,19 @@ function getFrom(url: string, path: string, localAddress: string, headers: Recor
   });
 }
 
+/** A POST of JSON from a chosen loopback source address. */
+function postFrom(url: string, path: string, localAddress: string, body: unknown): Promise<{ status: number; body: any; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url + path, { method: 'POST', localAddress, headers: { 'content-type': 'application/json' } }, (res) => {
+      let data = '';
+      res.on('data', (c) => (data += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: data ? JSON.parse(data) : undefined, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 for (const kind of databaseKinds()) {
   describe(`identity (${kind})`, () => {
     test('trusted header: ignored from an untrusted address, registers the user and their team from a trusted one', async () => {
@@ -161,6 +174,29 @@ for (const kind of databaseKinds()) {
       const unknown = await t.call('POST', '/api/v1/auth/login', { body: { username: 'nobody-here', password: 'x' } });
       assert.equal(unknown.status, 401);
       assert.equal(unknown.body.error.message, 'wrong username or password', 'unknown and wrong read the same');
+    });
+
+    test('guessing one password from 100 addresses is throttled, and its owner still signs in from where they did before', async () => {
+      const t = await startServer({ database: kind });
+      await t.user('vera');
+      const login = (address: string, password: string) => postFrom(t.url, '/api/v1/auth/login', `127.0.0.${address}`, { username: 'vera', password });
+      // vera signed in from 127.0.0.200 before
+      assert.equal((await login('200', 'pw-vera-secret')).status, 200);
+      const answers: number[] = [];
+      let told = '';
+      for (let i = 2; i < 102; i++) {
+        const r = await login(String(i), `guess-${i}`);
+        answers.push(r.status);
+        if (r.status === 429) told = `${r.body.error.message} (Retry-After: ${r.headers['retry-after']})`;
+      }
+      const checked = answers.filter((s) => s === 401).length;
+      assert.equal(answers.filter((s) => s === 429).length + checked, 100);
+      assert.ok(checked <= 15, `only a few of the 100 guesses were checked: ${checked}`);
+      assert.match(told, /^too many failed attempts; try again in (\d+)s \(Retry-After: \1\)$/);
+      // the right password from an address of the attacker's is refused alike while the account is closed
+      assert.equal((await login('150', 'pw-vera-secret')).status, 429);
+      // from where she signed in before, vera is not kept out
+      assert.equal((await login('200', 'pw-vera-secret')).status, 200);
     });
   });
 }

@@ -32,6 +32,7 @@ export interface ResolvedConfig {
     sessionTtlSeconds: number;
     loginAttempts: number;
     loginWindowSeconds: number;
+    loginBackoffMaxSeconds: number;
   };
   admin: { username: string; password: string | undefined };
   bodyLimit: number;
@@ -239,6 +240,7 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         sessionTtlSeconds: parseDuration(config.auth.sessionTtl) ?? 365 * 86400,
         loginAttempts: config.auth.loginAttempts,
         loginWindowSeconds: parseDuration(config.auth.loginWindow) ?? 900,
+        loginBackoffMaxSeconds: Math.max(1, parseDuration(config.auth.loginBackoffMax) ?? 300),
       },
       admin: { username: config.admin.username, password: config.admin.password },
       bodyLimit: config.limits.bodyBytes,

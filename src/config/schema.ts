@@ -38,6 +38,8 @@ export const ConfigSchema = Type.Object(
         sessionTtl: Type.String({ ...Duration, default: '12h' }),
         loginAttempts: Type.Integer({ minimum: 1, maximum: 10000, default: 10 }),
         loginWindow: Type.String({ ...Duration, default: '15m' }),
+        /** after loginAttempts failures for one account from anywhere, each failure closes it twice as long, up to this */
+        loginBackoffMax: Type.String({ ...Duration, default: '5m' }),
       },
       { additionalProperties: false, default: {} },
     ),

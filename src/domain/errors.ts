@@ -55,7 +55,7 @@ export class AdmissionRefused extends DomainError {
 
 export class RateLimited extends DomainError {
   constructor(readonly retryAfterSeconds: number) {
-    super(429, 'rate_limited', `too many attempts; try again in ${retryAfterSeconds}s`, {
+    super(429, 'rate_limited', `too many failed attempts; try again in ${retryAfterSeconds}s`, {
       retryAfterSeconds,
     });
   }

@@ -10,7 +10,7 @@ import {
   type Subject,
 } from '../domain/index.js';
 import type { Store, User } from '../store/index.js';
-import { createRateLimiter } from './rate-limit.js';
+import { createAccountBackoff, createKnownAddresses, createRateLimiter } from './rate-limit.js';
 import { burnPasswordCheck, generatePassword, hashPassword, randomSecret, sha256, verifyPassword } from './secrets.js';
 import { mintToken, parseToken, tokenMatches } from './tokens.js';
 
@@ -19,6 +19,8 @@ export interface IdentityOptions {
   sessionTtlSeconds: number;
   loginAttempts: number;
   loginWindowSeconds: number;
+  /** the longest an account is closed to password checks after repeated failures from anywhere */
+  loginBackoffMaxSeconds: number;
   /** trusted single sign-on header (lowercase), accepted only from `trustedProxies` */
   header?: string | undefined;
   headerPrefix?: string;
@@ -72,6 +74,9 @@ export function createIdentity(opts: IdentityOptions) {
   const perUser = createRateLimiter({ attempts: opts.loginAttempts, windowSeconds: opts.loginWindowSeconds, now });
   // One address may front many people (a NAT, the SSO proxy), so it gets more room than one account.
   const perAddress = createRateLimiter({ attempts: opts.loginAttempts * 10, windowSeconds: opts.loginWindowSeconds, now });
+  // Rotating addresses gets past both of the above; the account itself backs off, except where its owner signed in before.
+  const perAccount = createAccountBackoff({ free: opts.loginAttempts, maxSeconds: opts.loginBackoffMaxSeconds, windowSeconds: opts.loginWindowSeconds, now });
+  const knownAddresses = createKnownAddresses({ keepSeconds: 30 * 86400, perAccount: 16, now });
 
   function isTrustedProxy(address: string): boolean {
     const a = normalizeAddress(address);
@@ -200,21 +205,31 @@ export function createIdentity(opts: IdentityOptions) {
       return { ...auth, user, subject: await subjectFor(user) };
     },
 
-    /** Checks a username and password, with rate limiting per account and per address. */
+    /**
+     * Checks a username and password, with rate limiting per account and
+     * address, per address, and per account with a growing backoff. A
+     * refused attempt is refused before the password is looked at, right or
+     * wrong, and reads the same for accounts that do not exist.
+     */
     async checkPassword(username: string, password: string, address: string): Promise<User> {
       const keys = [`${username}|${address}`];
       const addressKeys = [address];
+      const known = knownAddresses.has(username, address);
       perUser.check(keys);
       perAddress.check(addressKeys);
+      if (!known) perAccount.check(username);
       const user = await store.users.byUsername(username);
       const ok = user?.passwordHash ? await verifyPassword(user.passwordHash, password) : (await burnPasswordCheck(password), false);
       if (!ok || !user) {
         perUser.fail(keys);
         perAddress.fail(addressKeys);
+        if (!known) perAccount.fail(username);
         throw new Unauthenticated('wrong username or password');
       }
       if (user.disabled) throw new Forbidden('this account is disabled', 'account_disabled');
       perUser.succeed(keys);
+      perAccount.succeed(username);
+      knownAddresses.add(username, address);
       return user;
     },
 

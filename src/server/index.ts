@@ -98,6 +98,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     sessionTtlSeconds: config.auth.sessionTtlSeconds,
     loginAttempts: config.auth.loginAttempts,
     loginWindowSeconds: config.auth.loginWindowSeconds,
+    loginBackoffMaxSeconds: config.auth.loginBackoffMaxSeconds,
     header: config.auth.header,
     headerPrefix: config.auth.headerPrefix,
     trustedProxies: config.auth.trustedProxies,
