@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-run}
 
-# the local runtime: runc sandboxes with the agent as PID 1, sshd and Jupyter inside, ext4 homes, the agent built with cc
-apt_packages=(ca-certificates runc openssh-server jupyter-notebook python3-ipykernel e2fsprogs gcc libc6-dev)
+# the local runtime: runc sandboxes with the agent as PID 1, sshd, Jupyter, a compiler and git inside, ext4 homes, the agent built with cc
+apt_packages=(ca-certificates runc openssh-server jupyter-notebook python3-ipykernel e2fsprogs gcc libc6-dev git)
 case "$what" in
   run) ;;
   test) apt_packages+=(postgresql chromium) ;;
