@@ -112,6 +112,8 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 `;
 
+const FLOOD = { name: 'flood', displayName: 'Flood', environment: { kind: 'custom', command: ['/usr/bin/python3', '-u', '-c', FLOOD_APP], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' };
+
 /** A WebSocket client that reads the 101 answer and then never reads again; it ends when its stdin closes. */
 const STALLED_CLIENT = `
 import socket, sys
@@ -146,8 +148,7 @@ function relayPid(): number | undefined {
 }
 
 test('a tunnel whose client stopped reading and whose workspace stopped costs the relay no CPU, and is closed', { skip: available === true ? false : available }, async () => {
-  const flood = { name: 'flood', displayName: 'Flood', environment: { kind: 'custom', command: ['/usr/bin/python3', '-u', '-c', FLOOD_APP], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' };
-  const t = await startSandboxServer({ profiles: [...PROFILES, flood], 'proxy.tunnelStallTimeout': '3s' });
+  const t = await startSandboxServer({ profiles: [...PROFILES, FLOOD], 'proxy.tunnelStallTimeout': '3s' });
   const eve = await t.user('eve');
   assert.equal((await t.call('POST', '/api/v1/teams/eve/workspaces', { token: eve, body: { name: 'fl', profile: 'flood' } })).status, 201);
   await t.waitPhase(eve, 'eve/fl', ['running']);
@@ -189,8 +190,7 @@ function openTunnel(host: string, port: string, path: string, token: string) {
 }
 
 test('WebSockets open at once are capped per person and per workspace', { skip: available === true ? false : available }, async () => {
-  const flood = { name: 'flood', displayName: 'Flood', environment: { kind: 'custom', command: ['/usr/bin/python3', '-u', '-c', FLOOD_APP], port: 9000 }, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' };
-  const t = await startSandboxServer({ profiles: [...PROFILES, flood], 'proxy.maxTunnelsPerUser': 3, 'proxy.maxTunnelsPerWorkspace': 2 });
+  const t = await startSandboxServer({ profiles: [...PROFILES, FLOOD], 'proxy.maxTunnelsPerUser': 3, 'proxy.maxTunnelsPerWorkspace': 2 });
   const eve = await t.user('eve');
   for (const name of ['w1', 'w2']) assert.equal((await t.call('POST', '/api/v1/teams/eve/workspaces', { token: eve, body: { name, profile: 'flood' } })).status, 201);
   for (const name of ['w1', 'w2']) await t.waitPhase(eve, `eve/${name}`, ['running']);

@@ -73,13 +73,19 @@ function closedWithin(closed: Promise<unknown>, limitMs: number): Promise<number
 for (const [how, agentPath] of [['in-process', undefined], ['atrium-agent relay', AGENT]] as const) {
   const skip = agentPath && !existsSync(agentPath) ? 'needs dist/agent/atrium-agent (scripts/deps.sh)' : false;
 
-  test(`a tunnel that carries nothing is closed after the idle timeout (${how})`, { skip }, async () => {
-    const tunnels = createTunnels({ agentPath, log: { warn: () => undefined }, stallSeconds: 0, idleSeconds: 1 });
+  /** A tunnel between a browser and an app, both far ends returned, with `closed` resolving when it ends. */
+  async function openTunnel(timeouts: { stallSeconds: number; idleSeconds: number }) {
+    const tunnels = createTunnels({ agentPath, log: { warn: () => undefined }, ...timeouts });
     after(() => tunnels.close());
     const [browser, clientSide] = await socketPair();
     const [app, appSide] = await socketPair();
     for (const s of [browser, app]) s.on('error', () => undefined);
     const closed = new Promise((resolve) => void tunnels.connect(clientSide, appSide, resolve));
+    return { tunnels, browser, app, closed };
+  }
+
+  test(`a tunnel that carries nothing is closed after the idle timeout (${how})`, { skip }, async () => {
+    const { browser, closed } = await openTunnel({ stallSeconds: 0, idleSeconds: 1 });
     const ended = new Promise((resolve) => browser.once('close', resolve));
     const took = await closedWithin(closed, 5000);
     assert.ok(took >= 900, `closed after ${took} ms, before the idle timeout`);
@@ -87,12 +93,7 @@ for (const [how, agentPath] of [['in-process', undefined], ['atrium-agent relay'
   });
 
   test(`a tunnel whose receiver takes nothing is closed after the stall timeout (${how})`, { skip }, async () => {
-    const tunnels = createTunnels({ agentPath, log: { warn: () => undefined }, stallSeconds: 1, idleSeconds: 0 });
-    after(() => tunnels.close());
-    const [browser, clientSide] = await socketPair();
-    const [app, appSide] = await socketPair();
-    for (const s of [browser, app]) s.on('error', () => undefined);
-    const closed = new Promise((resolve) => void tunnels.connect(clientSide, appSide, resolve));
+    const { tunnels, browser, app, closed } = await openTunnel({ stallSeconds: 1, idleSeconds: 0 });
     // the browser stops reading; the app sends more than every buffer between can hold
     browser.pause();
     app.write(Buffer.alloc(16 << 20));
