@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from './config/index.js';
 import { registerCommands } from './cli/index.js';
 import { safeTerminalText } from './domain/index.js';
-import { VERSION } from './server/version.js';
+import { ConfigError, VERSION } from './config/index.js';
 
 const program = new Command('atrium')
   .description('Atrium: multi-tenant development environments for data-science teams')

@@ -32,8 +32,8 @@ function atrium(args: string[], input?: string): Promise<{ code: number; stdout:
 async function serve(dataDir: string): Promise<{ child: ChildProcess; output: string; url: string }> {
   const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--data-dir', dataDir, '--runtime', 'none'], { env: { ...env, ATRIUM_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
   for (let i = 0; i < 200 && !/\nNext:/.test(output); i++) await new Promise((r) => setTimeout(r, 50));
   const url = /Atrium is running at (\S+)/.exec(output)?.[1];
   assert.ok(url, `serve did not start:\n${output}`);

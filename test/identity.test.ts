@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { request as httpRequest } from 'node:http';
 import { describe, test } from 'node:test';
 import { databaseKinds, startServer } from './helpers.js';
 
@@ -187,7 +186,7 @@ for (const kind of databaseKinds()) {
       for (let i = 2; i < 102; i++) {
         const r = await login(String(i), `guess-${i}`);
         answers.push(r.status);
-        if (r.status === 429) told = `${r.body.error.message} (Retry-After: ${r.headers['retry-after']})`;
+        if (r.status === 429) told = `${r.body.error.message} (Retry-After: ${String(r.headers['retry-after'])})`;
       }
       const checked = answers.filter((s) => s === 401).length;
       assert.equal(answers.filter((s) => s === 429).length + checked, 100);

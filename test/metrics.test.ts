@@ -14,7 +14,7 @@ function get(url: string, headers: Record<string, string>): Promise<{ status: nu
   return new Promise((resolve, reject) => {
     const req = request(`${url}/metrics`, { headers }, (res) => {
       let body = '';
-      res.on('data', (c: Buffer) => (body += c));
+      res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode!, body }));
     });
     req.on('error', reject);

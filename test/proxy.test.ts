@@ -94,7 +94,7 @@ function executeOverWebSocket(url: string, headers: Record<string, string>, code
       })),
     );
     socket.on('message', (data) => {
-      const m = JSON.parse(String(data));
+      const m = JSON.parse(data.toString());
       if (m.parent_header?.msg_id === msgId && m.msg_type === 'execute_result') {
         clearTimeout(timer);
         socket.close();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { chargesCompute, DESIRED_STATES, PHASES, profileFromSpec, quotaFromSpec, type DesiredState, type Phase } from '../src/domain/index.js';
+import { chargesCompute, DESIRED_STATES, PHASES, profileFromSpec, quotaFromSpec } from '../src/domain/index.js';
 import { Migrator, type Kysely } from 'kysely';
 import { openDatabase } from '../src/store/db.js';
 import { createStore } from '../src/store/index.js';
@@ -8,7 +8,7 @@ import { migrations } from '../src/store/migrations.js';
 import { databaseKinds, freshDatabase } from './helpers.js';
 
 const quota = quotaFromSpec({ cpu: '1000', memory: '1000Gi', storage: '100Ti', workspaces: 1000, gpu: {} });
-const small = profileFromSpec({ name: 'small', displayName: 'S', environment: 'shell', cpu: { guarantee: '100m', limit: '250m' }, memory: { guarantee: '1Mi', limit: '2Mi' }, storage: '1Gi', tier: 'standard', egress: 'none' });
+const small = profileFromSpec({ name: 'small', displayName: 'S', description: '', environment: 'shell', cpu: { guarantee: '100m', limit: '250m' }, memory: { guarantee: '1Mi', limit: '2Mi' }, storage: '1Gi', tier: 'standard', egress: 'none' });
 
 for (const kind of databaseKinds()) {
   describe(`store (${kind})`, () => {
@@ -111,7 +111,7 @@ for (const kind of databaseKinds()) {
         for (const phase of PHASES) {
           const ws = await store.workspaces.create({ teamId: team.id, owner: user, name: `w-${desired}-${phase}`, profile: small, shared: false, start: false });
           await store.db.updateTable('workspaces').set({ desired, phase }).where('id', '=', ws.id).execute();
-          if (chargesCompute(desired as DesiredState, phase as Phase)) expected += small.resources.cpuLimitMilli;
+          if (chargesCompute(desired, phase)) expected += small.resources.cpuLimitMilli;
         }
       }
       assert.equal((await store.teams.usage(team.id)).cpuMilli, expected);

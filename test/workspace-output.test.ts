@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { PLATFORM_LINE_MARKER } from '../src/domain/index.js';
-import { DEFAULT_PORTAL_DIR } from '../src/server/portal.js';
+import { DEFAULT_PORTAL_DIR } from '../src/server/index.js';
 import { PROFILES, sandboxesAvailable, startSandboxServer } from './sandbox.js';
 
 /**

@@ -11,8 +11,8 @@ export interface CallDef {
   anchor: string | null;
   /** whether the read targets (p99 bound, faster than the anchor) apply */
   read: boolean;
-  next(seq: number): RequestSpec;
-  check(body: unknown): string | undefined;
+  next: (seq: number) => RequestSpec;
+  check: (body: unknown) => string | undefined;
 }
 
 export const PAGE = 50;

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/index.js';
 import { createServer } from '../../src/server/index.js';
-import type { Runtime } from '../../src/runtime/types.js';
+import type { Runtime } from '../../src/runtime/index.js';
 
 const [mode, dataDir, upstreamArg, countArg] = process.argv.slice(2);
 const upstreamPort = Number(upstreamArg);
@@ -41,8 +41,10 @@ const upstreamRuntime: Runtime = {
   async inventory() {
     return [...running].map((workspaceId) => ({ workspaceId, phase: 'running' as const }));
   },
+  // nothing ever changes on its own here: the stream ends when asked to
   async *observe(signal) {
     await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    yield* [];
   },
   async endpoint() {
     const address = { host: '127.0.0.1', port: upstreamPort };

@@ -252,8 +252,8 @@ try {
   for (const [what, ok] of checks) lines.push(`${ok ? 'PASS' : 'MISS'}  ${what}`);
   lines.push('', `targets: ${checks.filter(([, ok]) => ok).length}/${checks.length} PASS; wall time ${((Date.now() - started) / 1000).toFixed(0)}s`);
   process.stdout.write(`${lines.join('\n')}\n`);
-  mkdirSync(values.out!, { recursive: true });
-  const file = join(values.out!, `proxy-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}Z.json`);
+  mkdirSync(values.out, { recursive: true });
+  const file = join(values.out, `proxy-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}Z.json`);
   writeFileSync(file, JSON.stringify({ options: { runs: RUNS, duration: DURATION, routes: ROUTES, connections: CONNECTIONS }, results, rss, checks }, null, 2));
   log(`results written to ${file}`);
 } finally {

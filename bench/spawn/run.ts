@@ -188,7 +188,7 @@ c.Application.log_level = 'WARN'
   let version = '';
   await waitUntil('JupyterHub to answer', async () => {
     const r = await call('GET', '/');
-    version = String(r.body.version ?? '');
+    version = typeof r.body.version === 'string' ? r.body.version : '';
     return r.status === 200;
   }, { timeoutMs: 60_000, proc });
   const created = await call('POST', '/users', { usernames: users });

@@ -97,7 +97,7 @@ export function createTunnels(opts: TunnelOptions) {
         done(0, 0);
       }
     });
-    createInterface({ input: c.stdout! }).on('line', (line) => {
+    createInterface({ input: c.stdout }).on('line', (line) => {
       const [what, idText, a, b] = line.split(' ');
       const id = Number(idText);
       if (what === 'took' || what === 'failed') {
@@ -108,7 +108,7 @@ export function createTunnels(opts: TunnelOptions) {
         open.delete(id);
       }
     });
-    c.stdin!.on('error', () => undefined);
+    c.stdin.on('error', () => undefined);
     child = c;
     return c;
   }
@@ -120,7 +120,7 @@ export function createTunnels(opts: TunnelOptions) {
       t.sides.forEach((s, i) => {
         if (!s.writableNeedDrain) t.waiting[i] = undefined;
         else if (t.waiting[i] === undefined) t.waiting[i] = at;
-        else if (at - t.waiting[i]! >= opts.stallSeconds * 1000) t.end();
+        else if (at - t.waiting[i] >= opts.stallSeconds * 1000) t.end();
       });
     }
     if (piped.size === 0 && sweep) {

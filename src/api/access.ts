@@ -1,7 +1,10 @@
 import { can, Forbidden, NotFound, type Action, type Profile, type Quota } from '../domain/index.js';
 import type { Authenticated, Cookies, Identity } from '../identity/index.js';
 import type { Machine, Store, Team, Workspace } from '../store/index.js';
-import type { Runtime } from '../runtime/types.js';
+import type { Runtime } from '../runtime/index.js';
+
+/** A workspace's output, as the runtime keeps it. */
+export type WorkspaceLogs = Pick<Runtime, 'logs'>;
 import type { Lists } from './lists.js';
 
 /** What every route factory is given. */
@@ -14,8 +17,13 @@ export interface ApiDeps {
   https: boolean;
   sessionTtlSeconds: number;
   access: Access;
-  /** absent when no runtime is configured: workspaces are then admitted and stay pending */
-  runtime: Runtime | undefined;
+  /**
+   * The one thing the API reads from the runtime: a workspace's logs. Every
+   * change goes through the store's intent and the reconciler, so no route
+   * can start, stop or remove a sandbox behind its back. Absent when no
+   * runtime is configured: workspaces are then admitted and stay pending.
+   */
+  logs: WorkspaceLogs | undefined;
   machine: Machine | undefined;
   /** where pages of workspaces are read and written out */
   lists: Lists;

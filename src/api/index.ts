@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Profile, Quota } from '../domain/index.js';
 import type { Cookies, Identity } from '../identity/index.js';
 import type { Machine, Store } from '../store/index.js';
-import type { Runtime } from '../runtime/types.js';
-import { createAccess, type ApiDeps } from './access.js';
+import { createAccess, type ApiDeps, type WorkspaceLogs } from './access.js';
 import { inProcessLists, type Lists } from './lists.js';
 import { openApiDocument } from './openapi.js';
 import { registerRoutes, route, type RouteDef } from './router.js';
@@ -19,6 +18,7 @@ import { Type } from '@sinclair/typebox';
 export { isApiError, errorMessage } from './errors.js';
 export * as schemas from './schemas.js';
 export type { RouteDef } from './router.js';
+export { inProcessLists, workerLists, type Lists } from './lists.js';
 
 export interface ApiOptions {
   store: Store;
@@ -30,7 +30,8 @@ export interface ApiOptions {
   sessionTtlSeconds: number;
   version: string;
   log: { error(obj: unknown, msg?: string): void };
-  runtime?: Runtime | undefined;
+  /** the runtime, of which the API only reads logs */
+  runtime?: WorkspaceLogs | undefined;
   machine?: Machine | undefined;
   /** where pages of workspaces are read; on the server's own thread when absent */
   lists?: Lists;
@@ -47,7 +48,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     https: opts.https,
     sessionTtlSeconds: opts.sessionTtlSeconds,
     access: createAccess(opts.store),
-    runtime: opts.runtime,
+    logs: opts.runtime,
     machine: opts.machine,
     lists: opts.lists ?? inProcessLists(opts.store),
   };

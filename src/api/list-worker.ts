@@ -14,7 +14,7 @@ port.on('message', (r: ListRequest & { id: number }) => {
     (err: unknown) =>
       port.postMessage({
         id: r.id,
-        error: err instanceof DomainError ? { status: err.status, code: err.code, message: err.message, details: err.details } : { message: err instanceof Error ? err.message : String(err) },
+        error: err instanceof DomainError ? { code: err.code, message: err.message, details: err.details } : { message: err instanceof Error ? err.message : String(err) },
       }),
   );
 });

@@ -10,7 +10,7 @@ test('a page written from the response schema holds exactly the views, field for
   const quota = quotaFromSpec({ cpu: '100', memory: '100Gi', storage: '10Ti', workspaces: 100, gpu: {} });
   const user = await store.users.create({ username: 'zoe' }, quota);
   const team = (await store.teams.byName('zoe'))!;
-  const profile = profileFromSpec({ name: 'small', displayName: 'S', environment: 'jupyter', cpu: { guarantee: '100m', limit: '1500m' }, memory: { guarantee: '1Mi', limit: '3Gi' }, storage: '1Gi', tier: 'sandboxed', egress: 'none' });
+  const profile = profileFromSpec({ name: 'small', displayName: 'S', description: '', environment: 'jupyter', cpu: { guarantee: '100m', limit: '1500m' }, memory: { guarantee: '1Mi', limit: '3Gi' }, storage: '1Gi', tier: 'sandboxed', egress: 'none' });
   for (const name of ['a', 'b', 'c']) await store.workspaces.create({ teamId: team.id, owner: user, name, profile, shared: name === 'b', start: name !== 'a' });
   const ws = (await store.workspaces.byName(team.id, 'c'))!;
   await store.workspaceStates.report(ws.id, { phase: 'starting', message: 'creating' });

@@ -1,9 +1,9 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createAjv, describeErrors, DomainError, Forbidden, Unauthenticated } from '../domain/index.js';
-import { DuplicateCookie, type Authenticated, type Cookies, type Identity } from '../identity/index.js';
+import { createAjv, describeErrors, DomainError, Forbidden, InvalidInput, Unauthenticated } from '../domain/index.js';
+import { type Authenticated, type Cookies, type Identity } from '../identity/index.js';
 import { auditScope, type AuditScope, type Store } from '../store/index.js';
-import { ErrorBody } from './schemas.js';
+import { type ErrorBody } from './schemas.js';
 import { SerializedJson } from './lists.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -18,12 +18,12 @@ export interface RouteContext<P, Q, B> {
   /** who is asking, or undefined for an anonymous request */
   auth: Authenticated | undefined;
   /** the signed-in person; throws Unauthenticated for anonymous requests */
-  user(): Authenticated;
+  user: () => Authenticated;
   ip: string;
   request: FastifyRequest;
   reply: FastifyReply;
   /** what the audit row names as the target, when the path alone does not say it */
-  auditTarget(target: string): void;
+  auditTarget: (target: string) => void;
 }
 
 export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
@@ -50,7 +50,7 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
 export function route<P extends TSchema | undefined, Q extends TSchema | undefined, B extends TSchema | undefined, R extends TSchema | undefined>(
   def: RouteDef<P, Q, B, R>,
 ): RouteDef {
-  return def as unknown as RouteDef;
+  return def;
 }
 
 interface RequestState {
@@ -91,11 +91,12 @@ function checkCsrf(request: FastifyRequest, https: boolean, requireHeader: boole
   if (origin !== expected) throw new Forbidden(`cross-origin request refused (Origin: ${origin})`, 'csrf');
 }
 
-function errorReply(reply: FastifyReply, request: FastifyRequest, status: number, code: string, message: string, details?: Record<string, unknown>) {
-  request.atrium.errorCode = code;
-  request.atrium.errorMessage = message;
-  const body: ErrorBody = { error: { code, message, ...(details ? { details } : {}) } };
-  return reply.code(status).type('application/json').send(body);
+function errorReply(reply: FastifyReply, request: FastifyRequest, err: DomainError) {
+  request.atrium.errorCode = err.code;
+  request.atrium.errorMessage = err.message;
+  for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
+  const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+  return reply.code(err.status).type('application/json; charset=utf-8').send(body);
 }
 
 export interface RouterDeps {
@@ -169,35 +170,31 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
   });
 
   app.setErrorHandler((err: Error & { validation?: unknown; validationContext?: string; code?: string; statusCode?: number }, request, reply) => {
-    if (err instanceof DomainError) {
-      if (err.code === 'rate_limited') reply.header('retry-after', String(err.details?.retryAfterSeconds ?? 60));
-      if (err instanceof DuplicateCookie) reply.header('set-cookie', err.expire);
-      return errorReply(reply, request, err.status, err.code, err.message, err.details);
-    }
+    if (err instanceof DomainError) return errorReply(reply, request, err);
     if (err.validation) {
       const where = err.validationContext === 'querystring' ? 'query' : (err.validationContext ?? 'request');
-      return errorReply(reply, request, 400, 'invalid_input', describeErrors(err.validation as never, where));
+      return errorReply(reply, request, new InvalidInput(describeErrors(err.validation as never, where)));
     }
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return errorReply(reply, request, 413, 'payload_too_large', `request body too large; the limit is ${app.initialConfig.bodyLimit} bytes`);
+        return errorReply(reply, request, new DomainError('payload_too_large', `request body too large; the limit is ${app.initialConfig.bodyLimit} bytes`));
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return errorReply(reply, request, 415, 'unsupported_media_type', 'send the body as application/json');
+        return errorReply(reply, request, new DomainError('unsupported_media_type', 'send the body as application/json'));
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-        return errorReply(reply, request, 400, 'invalid_input', 'body: empty, but Content-Type says JSON');
+        return errorReply(reply, request, new InvalidInput('body: empty, but Content-Type says JSON'));
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
-        return errorReply(reply, request, 400, 'invalid_input', 'body: not valid JSON');
+        return errorReply(reply, request, new InvalidInput('body: not valid JSON'));
     }
     if (err instanceof SyntaxError || (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)) {
-      return errorReply(reply, request, err.statusCode ?? 400, 'invalid_input', `request: ${err.message}`);
+      return errorReply(reply, request, new InvalidInput(`request: ${err.message}`));
     }
     deps.log.error({ err, url: request.url, method: request.method }, 'request failed');
-    return errorReply(reply, request, 500, 'internal', 'internal error; the server log has the details');
+    return errorReply(reply, request, new DomainError('internal', 'internal error; the server log has the details'));
   });
 
   app.setNotFoundHandler((request, reply) => {
     request.atrium ??= { auth: undefined, authError: undefined, target: undefined, errorCode: undefined, errorMessage: undefined };
-    return errorReply(reply, request, 404, 'not_found', `no such endpoint: ${request.method} ${request.url.split('?')[0]}`);
+    return errorReply(reply, request, new DomainError('not_found', `no such endpoint: ${request.method} ${request.url.split('?')[0]}`));
   });
 
   for (const def of routes) {
@@ -219,14 +216,14 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
           query: request.query as never,
           body: request.body as never,
           auth: state.auth,
-          user() {
+          user: () => {
             if (!state.auth) throw state.authError ?? new Unauthenticated();
             return state.auth;
           },
           ip: request.ip,
           request,
           reply,
-          auditTarget(target) {
+          auditTarget: (target) => {
             state.target = target;
           },
         };

@@ -1,6 +1,5 @@
-import { chmodSync, mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, prepareDataDir } from '../config/index.js';
 import { createServer } from '../server/index.js';
 
 interface ServeFlags {
@@ -60,8 +59,7 @@ export function registerServe(program: Command): void {
           'runtime.kind': flags.runtime,
         },
       });
-      mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-      chmodSync(config.dataDir, 0o700);
+      prepareDataDir(config.dataDir);
       const server = await createServer(config);
       const admin = await server.identity.bootstrapAdmin(config.admin.username, config.admin.password);
       const url = await server.listen();

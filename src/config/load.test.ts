@@ -44,3 +44,20 @@ test('errors name the key, the rule and where the value came from', () => {
   assert.throws(() => loadConfig({ file: join(dir, 'missing.yaml'), env: {} }), /does not exist/);
   assert.throws(() => loadConfig({ env: { ATRIUM_DATABASE: 'mysql://x' }, flags: { dataDir: dir } }), /config\.database/);
 });
+
+test('never is refused where it makes no sense, and means "off" where it is allowed', () => {
+  assert.throws(() => loadConfig({ env: { ATRIUM_AUTH_SESSION_TTL: 'never' }, flags: { dataDir: dir } }), /config\.auth\.sessionTtl: must be a duration like 90s, 30m, 12h or 7d \(never is not allowed here\) \(from env ATRIUM_AUTH_SESSION_TTL\)/);
+  assert.throws(() => loadConfig({ env: { ATRIUM_RUNTIME_STOP_GRACE: 'never' }, flags: { dataDir: dir } }), /config\.runtime\.stopGrace: must be a duration/);
+  const c = loadConfig({ env: { ATRIUM_PROXY_TUNNEL_IDLE_TIMEOUT: 'never', ATRIUM_RUNTIME_IDLE_WARNING: 'never' }, flags: { dataDir: dir } });
+  assert.equal(c.proxy.tunnelIdleSeconds, 0);
+  assert.equal(c.runtime.idleWarningMs, 0);
+});
+
+test('every default comes from the schema: the resolved values are exactly the schema defaults', () => {
+  const c = loadConfig({ env: {}, flags: { dataDir: dir } });
+  assert.deepEqual(
+    [c.auth.sessionTtlSeconds, c.auth.loginWindowSeconds, c.auth.loginBackoffMaxSeconds, c.runtime.stopGraceMs, c.runtime.readinessTimeoutMs, c.runtime.cullEveryMs, c.runtime.idleWarningMs, c.proxy.activityFlushMs, c.proxy.responseTimeoutMs, c.proxy.tunnelStallSeconds, c.proxy.tunnelIdleSeconds],
+    [12 * 3600, 15 * 60, 5 * 60, 10_000, 90_000, 60_000, 300_000, 30_000, 300_000, 60, 3600],
+  );
+  assert.deepEqual(c.runtime.reserve, { cpuMilli: 500, memoryBytes: 2 ** 30 });
+});

@@ -210,6 +210,19 @@ function metricsToken(m: Config['metrics']): string | undefined {
   return token;
 }
 
+/** A duration's seconds where the schema refuses `never` (FiniteDuration). */
+function finite(key: string, value: string): number {
+  const seconds = parseDuration(value);
+  if (seconds === null) throw new ConfigError(`${key}: must be a duration like 90s, 30m, 12h or 7d, not never`);
+  return seconds;
+}
+
+/** A quantity the schema's pattern has already checked, parsed. */
+function quantity(key: string, value: number | undefined): number {
+  if (value === undefined) throw new ConfigError(`${key}: not a valid quantity`);
+  return value;
+}
+
 function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
   try {
     const dataDir = resolve(config.dataDir ?? defaultDataDir(env));
@@ -237,10 +250,10 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         header: config.auth.header?.toLowerCase(),
         headerPrefix: config.auth.headerPrefix,
         trustedProxies: config.auth.trustedProxies,
-        sessionTtlSeconds: parseDuration(config.auth.sessionTtl) ?? 365 * 86400,
+        sessionTtlSeconds: finite('auth.sessionTtl', config.auth.sessionTtl),
         loginAttempts: config.auth.loginAttempts,
-        loginWindowSeconds: parseDuration(config.auth.loginWindow) ?? 900,
-        loginBackoffMaxSeconds: Math.max(1, parseDuration(config.auth.loginBackoffMax) ?? 300),
+        loginWindowSeconds: finite('auth.loginWindow', config.auth.loginWindow),
+        loginBackoffMaxSeconds: Math.max(1, finite('auth.loginBackoffMax', config.auth.loginBackoffMax)),
       },
       admin: { username: config.admin.username, password: config.admin.password },
       bodyLimit: config.limits.bodyBytes,
@@ -248,15 +261,16 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
       runtime: {
         kind: config.runtime.kind,
         reserve: {
-          cpuMilli: parseCpu(config.runtime.reserve.cpu) ?? 0,
-          memoryBytes: parseBytes(config.runtime.reserve.memory) ?? 0,
+          cpuMilli: quantity('runtime.reserve.cpu', parseCpu(config.runtime.reserve.cpu)),
+          memoryBytes: quantity('runtime.reserve.memory', parseBytes(config.runtime.reserve.memory)),
         },
         pids: config.runtime.pids,
         uidBase: config.runtime.uidBase,
-        stopGraceMs: (parseDuration(config.runtime.stopGrace) ?? 10) * 1000,
-        readinessTimeoutMs: (parseDuration(config.runtime.readinessTimeout) ?? 90) * 1000,
-        cullEveryMs: Math.max(1, parseDuration(config.runtime.cullEvery) ?? 60) * 1000,
-        idleWarningMs: (parseDuration(config.runtime.idleWarning) ?? 300) * 1000,
+        stopGraceMs: finite('runtime.stopGrace', config.runtime.stopGrace) * 1000,
+        readinessTimeoutMs: finite('runtime.readinessTimeout', config.runtime.readinessTimeout) * 1000,
+        cullEveryMs: Math.max(1, finite('runtime.cullEvery', config.runtime.cullEvery)) * 1000,
+        // never: no warning before a workspace is stopped
+        idleWarningMs: (parseDuration(config.runtime.idleWarning) ?? 0) * 1000,
         cpuActive: config.runtime.cpuActive,
         agent: config.runtime.agent,
         gpus: config.runtime.gpus,
@@ -264,10 +278,11 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
       proxy: {
         isolation: config.proxy.isolation,
         appsDomain: config.proxy.appsDomain,
-        activityFlushMs: Math.max(1, parseDuration(config.proxy.activityFlush) ?? 30) * 1000,
-        responseTimeoutMs: Math.max(1, parseDuration(config.proxy.responseTimeout) ?? 300) * 1000,
+        activityFlushMs: Math.max(1, finite('proxy.activityFlush', config.proxy.activityFlush)) * 1000,
+        responseTimeoutMs: Math.max(1, finite('proxy.responseTimeout', config.proxy.responseTimeout)) * 1000,
         maxTunnelsPerUser: config.proxy.maxTunnelsPerUser,
         maxTunnelsPerWorkspace: config.proxy.maxTunnelsPerWorkspace,
+        // never: 0, which the tunnels read as no limit
         tunnelStallSeconds: parseDuration(config.proxy.tunnelStallTimeout) ?? 0,
         tunnelIdleSeconds: parseDuration(config.proxy.tunnelIdleTimeout) ?? 0,
       },

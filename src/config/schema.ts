@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, GpuType, Name, ProfileSpec, Quantity, QuotaSpec } from '../domain/index.js';
+import { Duration, FiniteDuration, GpuType, Name, ProfileSpec, Quantity, QuotaSpec } from '../domain/index.js';
 
 const HostPattern = '^[A-Za-z0-9.:\\[\\]-]{1,253}$';
 const AddressOrCidr = Type.String({
@@ -35,11 +35,11 @@ export const ConfigSchema = Type.Object(
         headerPrefix: Type.String({ maxLength: 128, default: '' }),
         /** addresses the trusted header is accepted from */
         trustedProxies: Type.Array(AddressOrCidr, { default: [], maxItems: 256 }),
-        sessionTtl: Type.String({ ...Duration, default: '12h' }),
+        sessionTtl: Type.String({ ...FiniteDuration, default: '12h' }),
         loginAttempts: Type.Integer({ minimum: 1, maximum: 10000, default: 10 }),
-        loginWindow: Type.String({ ...Duration, default: '15m' }),
+        loginWindow: Type.String({ ...FiniteDuration, default: '15m' }),
         /** after loginAttempts failures for one account from anywhere, each failure closes it twice as long, up to this */
-        loginBackoffMax: Type.String({ ...Duration, default: '5m' }),
+        loginBackoffMax: Type.String({ ...FiniteDuration, default: '5m' }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -74,10 +74,10 @@ export const ConfigSchema = Type.Object(
         uidBase: Type.Integer({ minimum: 10000, maximum: 2_000_000_000, default: 2_000_000 }),
         /** processes per workspace */
         pids: Type.Integer({ minimum: 64, maximum: 1_000_000, default: 1024 }),
-        stopGrace: Type.String({ ...Duration, default: '10s' }),
-        readinessTimeout: Type.String({ ...Duration, default: '90s' }),
+        stopGrace: Type.String({ ...FiniteDuration, default: '10s' }),
+        readinessTimeout: Type.String({ ...FiniteDuration, default: '90s' }),
         /** how often running workspaces are checked for activity */
-        cullEvery: Type.String({ ...Duration, default: '60s' }),
+        cullEvery: Type.String({ ...FiniteDuration, default: '60s' }),
         /** how long before stopping an idle workspace its people are warned */
         idleWarning: Type.String({ ...Duration, default: '5m' }),
         /** CPU use (in CPUs, e.g. 0.05) above which a workspace is active, so unattended runs are never culled */
@@ -106,9 +106,9 @@ export const ConfigSchema = Type.Object(
         /** parent domain of the workspace origins; `localhost` needs no DNS, a real domain needs a wildcard record (and certificate) */
         appsDomain: Type.String({ pattern: '^(?=.{1,200}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$', default: 'localhost' }),
         /** how often proxy activity is written to the workspaces' last-activity time */
-        activityFlush: Type.String({ ...Duration, default: '30s' }),
+        activityFlush: Type.String({ ...FiniteDuration, default: '30s' }),
         /** how long a workspace may take to send response headers */
-        responseTimeout: Type.String({ ...Duration, default: '5m' }),
+        responseTimeout: Type.String({ ...FiniteDuration, default: '5m' }),
         /** WebSockets open at once per person, across every workspace */
         maxTunnelsPerUser: Type.Integer({ minimum: 1, maximum: 100_000, default: 100 }),
         /** WebSockets open at once to one workspace, from everyone */

@@ -15,6 +15,7 @@ const profile = (over: Partial<Profile['resources']> = {}, rest: Partial<Profile
   egress: 'none',
   idleTimeoutSeconds: null,
   teams: null,
+  agentForwarding: false,
   ...rest,
 });
 const quota: Quota = { cpuMilli: 8000, memoryBytes: 8 * Gi, storageBytes: 100 * Gi, workspaces: 5, gpus: { a100: 2 } };

@@ -24,6 +24,12 @@ export const Duration = Type.String({
   description: 'a duration like 90s, 30m, 12h, 7d, or never',
 });
 
+/** A duration for settings where `never` makes no sense (a session that never ends, a stop that waits forever). */
+export const FiniteDuration = Type.String({
+  pattern: '^(0|[0-9]{1,6}(s|m|h|d))$',
+  description: 'a duration like 90s, 30m, 12h or 7d (never is not allowed here)',
+});
+
 export const QuotaSpec = Type.Object(
   {
     cpu: Quantity,

@@ -18,7 +18,7 @@ export function isAtriumCookieName(name: string): boolean {
  */
 export class DuplicateCookie extends DomainError {
   constructor(name: string, readonly expire: string[]) {
-    super(400, 'duplicate_cookie', `the browser sent two ${name} cookies: a page on another site under the same parent domain set one. It is removed now; try again`);
+    super('duplicate_cookie', `the browser sent two ${name} cookies: a page on another site under the same parent domain set one. It is removed now; try again`, undefined, { 'set-cookie': expire });
   }
 }
 

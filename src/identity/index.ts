@@ -2,3 +2,4 @@ export { createIdentity, type Identity, type Authenticated, type Credentials, ty
 export { createCookies, DuplicateCookie, isAtriumCookieName, type CookieKind, type Cookies } from './cookies.js';
 export { parsePublicKey } from './ssh-keys.js';
 export { hashPassword, generatePassword } from './secrets.js';
+export { mintToken } from './tokens.js';

@@ -1,5 +1,5 @@
 import { formatDuration } from '../domain/index.js';
-import type { Runtime } from '../runtime/types.js';
+import type { Runtime } from '../runtime/index.js';
 import type { Store, Workspace } from '../store/index.js';
 
 const SWEEP_PAGE = 500;
@@ -101,3 +101,5 @@ export function createCuller(opts: CullerOptions) {
     },
   };
 }
+
+export type Culler = ReturnType<typeof createCuller>;

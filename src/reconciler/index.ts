@@ -1,10 +1,9 @@
 import { logLines, platformMessage } from '../domain/index.js';
 import type { Store, Workspace } from '../store/index.js';
-import type { Observation, Runtime, WorkspaceSpec } from '../runtime/types.js';
+import type { Observation, Runtime, WorkspaceSpec } from '../runtime/index.js';
 import { readiness } from './readiness.js';
 
-export { createCuller } from './culler.js';
-export type Culler = ReturnType<typeof import('./culler.js').createCuller>;
+export { createCuller, type Culler } from './culler.js';
 
 export interface ReconcilerOptions {
   store: Store;

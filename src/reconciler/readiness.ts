@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Runtime } from '../runtime/types.js';
+import type { Runtime } from '../runtime/index.js';
 import type { Workspace } from '../store/index.js';
 
 /** One probe: an HTTP status line from the app, or the SSH banner from sshd. */

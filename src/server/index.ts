@@ -3,22 +3,22 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { createProxy, type Proxy } from '../access/proxy.js';
+import { createProxy, type Proxy } from '../access/index.js';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { registerApi, type RouteDef } from '../api/index.js';
-import { inProcessLists, workerLists } from '../api/lists.js';
+import { inProcessLists, registerApi, workerLists, type RouteDef } from '../api/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { createCookies, createIdentity, type Identity } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
 import { createCuller, createReconciler, type Culler, type Reconciler } from '../reconciler/index.js';
-import { createLocalRuntime } from '../runtime/local/index.js';
-import type { Runtime } from '../runtime/types.js';
-import { ConfigError } from '../config/index.js';
+import { createLocalRuntime, type Runtime } from '../runtime/index.js';
+import { ConfigError, VERSION } from '../config/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPortal } from './portal.js';
-import { VERSION } from './version.js';
+
+export { DEFAULT_PORTAL_DIR } from './portal.js';
+
 
 export interface Server {
   app: FastifyInstance;
@@ -86,9 +86,32 @@ export interface ServerOptions {
   portalDir?: string;
 }
 
+/** A file the config names, read, or a ConfigError naming the key. */
+function readConfigFile(key: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`${key}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** A database URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'URL';
+  }
+}
+
 /** The composition root: wires the store, identity, runtime, reconciler and API into one HTTP server. */
 export async function createServer(config: ResolvedConfig, options: ServerOptions = {}): Promise<Server> {
-  const store = await createStore(config.database);
+  const store = await createStore(config.database).catch((err: unknown) => {
+    const where = config.database.kind === 'sqlite' ? config.database.file : redactUrl(config.database.url);
+    throw new ConfigError(`database: cannot open ${config.database.kind} ${where}: ${(err as Error).message}`);
+  });
   const placed = await (options.runtime ? options.runtime(store) : createRuntime(config, store)).catch(async (err: unknown) => {
     await store.close();
     throw err;
@@ -104,9 +127,10 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     trustedProxies: config.auth.trustedProxies,
     defaultQuota: config.defaultQuota,
   });
-  const https = config.tls ? { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) } : null;
+  const https = config.tls ? { key: readConfigFile('tls.key', config.tls.key), cert: readConfigFile('tls.cert', config.tls.cert) } : null;
   const cookies = createCookies({ https: Boolean(https), publicUrl: config.publicUrl });
-  let proxy: Proxy | undefined;
+  // created once Fastify's logger exists; requests arriving before that reach the API alone
+  let proxy: Proxy | undefined = undefined;
   const portal = createPortal(options.portalDir ? { dir: options.portalDir } : {});
   const app = Fastify({
     // The proxy answers workspace traffic before Fastify's routing: it is the hot path, and it streams.
@@ -212,7 +236,10 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
       if (!https && !config.publicUrl?.startsWith('https:') && config.proxy.appsDomain !== 'localhost') {
         app.log.warn(`workspaces are served on *.${config.proxy.appsDomain} over plain HTTP: a page there can set cookies for the whole domain, which Atrium refuses to read when they shadow its own (the person must then retry once); with TLS its cookies cannot be shadowed at all`);
       }
-      await app.listen({ host, port });
+      await app.listen({ host, port }).catch((err: unknown) => {
+        const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process listens there (set listen.port or --port)' : (err as Error).message;
+        throw new ConfigError(`listen: cannot listen on ${host}:${port}: ${why}`);
+      });
       // Adoption can take a while with many sandboxes; the API answers meanwhile (each workspace is reconciled one step at a time).
       void reconciler?.start().catch((err: unknown) => app.log.error({ err }, 'the reconciler could not start'));
       culler?.start();

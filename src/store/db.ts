@@ -110,7 +110,7 @@ export async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<s
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
-    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`);
+    throw new Error(failed ? `migration ${failed.migrationName} failed: ${(error as Error).message}` : (error as Error).message);
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

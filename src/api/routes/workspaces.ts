@@ -209,13 +209,13 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: Type.String({ description: 'text/plain' }),
       async handler({ user, params, query, request, reply }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
-        if (!deps.runtime) throw new Conflict('no runtime is configured, so workspaces have no logs', 'no_runtime');
+        if (!deps.logs) throw new Conflict('no runtime is configured, so workspaces have no logs', 'no_runtime');
         const abort = new AbortController();
         request.raw.on('close', () => abort.abort());
         reply.hijack();
         reply.raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
         try {
-          for await (const chunk of deps.runtime.logs(ws.id, { tail: query.tail, follow: query.follow, signal: abort.signal })) {
+          for await (const chunk of deps.logs.logs(ws.id, { tail: query.tail, follow: query.follow, signal: abort.signal })) {
             if (!reply.raw.write(chunk)) await new Promise((r) => reply.raw.once('drain', r));
           }
         } finally {

@@ -1,0 +1,2 @@
+export * from './types.js';
+export { createLocalRuntime, type LocalRuntimeOptions } from './local/index.js';
