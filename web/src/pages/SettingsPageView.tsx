@@ -1,7 +1,7 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
 import type { SshKeyView, TokenCreatedView, TokenView } from '../api/types.ts';
 import type { Change, Loadable } from '../api/viewModel.ts';
-import { ActionsCell, Ago, Button, ConfirmDialog, CopyField, EmptyState, ErrorNote, Field, Loaded, Notice, PageHeader, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
+import { Ago, Button, ConfirmDialog, CopyField, EmptyState, ErrorNote, Field, Loaded, Notice, PageHeader, Section, Select, Table, TextInput, type Column } from '../components/ui.tsx';
 import { ago, dateTime } from '../format.ts';
 import './settings.css';
 
@@ -51,6 +51,22 @@ export function SettingsPageView(props: SettingsPageViewProps) {
   );
 }
 
+const KEY_COLUMNS: Array<Column<SshKeyView>> = [
+  {
+    key: 'name',
+    header: 'Name',
+    cellClassName: 'cell-main',
+    cell: (k) => (
+      <>
+        <span className="cell-title">{k.name}</span>
+        <div className="cell-sub">{k.publicKey.split(' ')[0]}</div>
+      </>
+    ),
+  },
+  { key: 'fingerprint', header: 'Fingerprint', cell: (k) => <code className="fingerprint">{k.fingerprint}</code> },
+  { key: 'added', header: 'Added', cell: (k) => <Ago at={k.createdAt} /> },
+];
+
 function SshKeys({ keys, addKey, removeKey }: SettingsPageViewProps) {
   const [removing, setRemoving] = useState<SshKeyView | null>(null);
   return (
@@ -61,36 +77,18 @@ function SshKeys({ keys, addKey, removeKey }: SettingsPageViewProps) {
       </p>
       <Loaded value={keys} loading="Loading your keys…" failed="Atrium could not load your SSH keys.">
         {(list) => (
-          list.length === 0 ? (
-            <EmptyState title="No SSH keys yet">Add the public key of each computer you work from, below.</EmptyState>
-          ) : (
-            <div className="table-wrap">
-              <table role="table" className="table">
-                <TableHead columns={['Name', 'Fingerprint', 'Added']} actions />
-                <tbody role="rowgroup">
-                  {list.map((k) => (
-                    <tr role="row" key={k.id}>
-                      <td role="cell" className="cell-main" data-label="Name">
-                        <span className="cell-title">{k.name}</span>
-                        <div className="cell-sub">{k.publicKey.split(' ')[0]}</div>
-                      </td>
-                      <td role="cell" data-label="Fingerprint">
-                        <code className="fingerprint">{k.fingerprint}</code>
-                      </td>
-                      <td role="cell" data-label="Added">
-                        <Ago at={k.createdAt} />
-                      </td>
-                      <ActionsCell>
-                        <Button variant="danger" className="btn-small" aria-label={`Remove key ${k.name}`} onClick={() => setRemoving(k)}>
-                          Remove
-                        </Button>
-                      </ActionsCell>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
+          <Table
+            caption="SSH keys"
+            columns={KEY_COLUMNS}
+            rows={list}
+            rowKey={(k) => k.id}
+            empty={<EmptyState title="No SSH keys yet">Add the public key of each computer you work from, below.</EmptyState>}
+            actions={(k) => (
+              <Button variant="danger" className="btn-small" aria-label={`Remove key ${k.name}`} onClick={() => setRemoving(k)}>
+                Remove
+              </Button>
+            )}
+          />
         )}
       </Loaded>
       <AddKey addKey={addKey} />
@@ -185,6 +183,13 @@ function expiry(t: TokenView) {
   );
 }
 
+const TOKEN_COLUMNS: Array<Column<TokenView>> = [
+  { key: 'name', header: 'Name', cellClassName: 'cell-main', cell: (t) => <span className="cell-title">{t.name}</span> },
+  { key: 'created', header: 'Created', cell: (t) => <Ago at={t.createdAt} /> },
+  { key: 'expires', header: 'Expires', cell: expiry },
+  { key: 'used', header: 'Last used', cell: (t) => (t.lastUsedAt ? <Ago at={t.lastUsedAt} /> : <span className="muted">never</span>) },
+];
+
 function ApiTokens({ origin, tokens, createToken, created, onSecretCopied, revokeToken }: SettingsPageViewProps) {
   const [revoking, setRevoking] = useState<TokenView | null>(null);
   return (
@@ -195,42 +200,22 @@ function ApiTokens({ origin, tokens, createToken, created, onSecretCopied, revok
       </p>
       <Loaded value={tokens} loading="Loading your tokens…" failed="Atrium could not load your API tokens.">
         {(list) => (
-          list.length === 0 ? (
-            <EmptyState title="No API tokens">
-              Create one below, or run <code>atrium login</code>, which makes one for the CLI.
-            </EmptyState>
-          ) : (
-            <div className="table-wrap">
-              <table role="table" className="table">
-                <TableHead columns={['Name', 'Created', 'Expires', 'Last used']} actions />
-                <tbody role="rowgroup">
-                  {list.map((t) => (
-                    <tr role="row" key={t.id}>
-                      <td role="cell" className="cell-main" data-label="Name">
-                        <span className="cell-title">{t.name}</span>
-                      </td>
-                      <td role="cell" data-label="Created">
-                        <Ago at={t.createdAt} />
-                      </td>
-                      <td role="cell" data-label="Expires">{expiry(t)}</td>
-                      <td role="cell" data-label="Last used">
-                        {t.lastUsedAt ? (
-                          <Ago at={t.lastUsedAt} />
-                        ) : (
-                          <span className="muted">never</span>
-                        )}
-                      </td>
-                      <ActionsCell>
-                        <Button variant="danger" className="btn-small" aria-label={`Revoke token ${t.name}`} onClick={() => setRevoking(t)}>
-                          Revoke
-                        </Button>
-                      </ActionsCell>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
+          <Table
+            caption="API tokens"
+            columns={TOKEN_COLUMNS}
+            rows={list}
+            rowKey={(t) => t.id}
+            empty={
+              <EmptyState title="No API tokens">
+                Create one below, or run <code>atrium login</code>, which makes one for the CLI.
+              </EmptyState>
+            }
+            actions={(t) => (
+              <Button variant="danger" className="btn-small" aria-label={`Revoke token ${t.name}`} onClick={() => setRevoking(t)}>
+                Revoke
+              </Button>
+            )}
+          />
         )}
       </Loaded>
       <CreateToken createToken={createToken} secret={created ? <NewSecret origin={origin} created={created} onDone={onSecretCopied} /> : null} />

@@ -5,7 +5,7 @@ import { ROLES } from '../../../src/domain/roles.ts';
 import { ApiError } from '../api/client.ts';
 import type { MemberView, Role, TeamView, UsageView, WorkspaceView } from '../api/types.ts';
 import type { Change, Loadable } from '../api/viewModel.ts';
-import { ActionsCell, Ago, Button, ConfirmDialog, EmptyState, ErrorNote, Field, Loaded, Loading, Notice, PageHeader, PhaseBadge, Section, Select, TableHead, TextInput } from '../components/ui.tsx';
+import { Ago, Button, ConfirmDialog, EmptyState, ErrorNote, Field, Loaded, Loading, Notice, PageHeader, PhaseBadge, Section, Select, Table, TextInput, type Column } from '../components/ui.tsx';
 import { plural, resources } from '../format.ts';
 import { QuotaBars } from './QuotaBars.tsx';
 import './team.css';
@@ -138,60 +138,65 @@ function MembersSection({ name, me, admin, members, canManage, addMember, change
     else changeRole.run({ username: m.username, role }).catch(() => undefined);
   };
 
+  const columns: Array<Column<MemberView>> = [
+    {
+      key: 'member',
+      header: 'Member',
+      cellClassName: 'cell-main',
+      cell: (m) => (
+        <>
+          <span className="cell-title">{m.username}</span>
+          {m.username === me ? <span className="muted"> (you)</span> : null}
+        </>
+      ),
+    },
+    {
+      key: 'role',
+      header: 'Role',
+      cell: (m) =>
+        canManage ? (
+          <Select
+            className="role-select"
+            aria-label={`Role of ${m.username}`}
+            value={m.role}
+            disabled={changeRole.pending && changeRole.input?.username === m.username}
+            onChange={(e) => askRole(m, e.target.value as Role)}
+          >
+            {ROLES.map((r) => (
+              <option key={r} value={r}>
+                {capital(r)}
+              </option>
+            ))}
+          </Select>
+        ) : (
+          capital(m.role)
+        ),
+    },
+    { key: 'since', header: 'Since', cell: (m) => <Ago at={m.since} /> },
+  ];
+
   return (
     <Section title="Members" actions={list ? <span className="muted">{plural(list.length, 'member')}</span> : undefined}>
       {!canManage && list ? <p className="hint members-note">Only the team’s owners can add or remove members and change roles.</p> : null}
       {changeRole.error && changeRole.input && !demoting ? <ErrorNote error={changeRole.error} title={`Could not change the role of ${changeRole.input.username}.`} /> : null}
       <Loaded value={members} loading="Loading members…" failed="Atrium could not load the members.">
         {(list) => (
-          list.length === 0 ? (
-            <EmptyState title="No members">This team has no members yet.</EmptyState>
-          ) : (
-            <div className="table-wrap">
-              <table role="table" className="table">
-                <TableHead columns={['Member', 'Role', 'Since']} actions={canManage} />
-                <tbody role="rowgroup">
-                  {list.map((m) => (
-                    <tr role="row" key={m.username}>
-                      <td role="cell" className="cell-main" data-label="Member">
-                        <span className="cell-title">{m.username}</span>
-                        {m.username === me ? <span className="muted"> (you)</span> : null}
-                      </td>
-                      <td role="cell" data-label="Role">
-                        {canManage ? (
-                          <Select
-                            className="role-select"
-                            aria-label={`Role of ${m.username}`}
-                            value={m.role}
-                            disabled={changeRole.pending && changeRole.input?.username === m.username}
-                            onChange={(e) => askRole(m, e.target.value as Role)}
-                          >
-                            {ROLES.map((r) => (
-                              <option key={r} value={r}>
-                                {capital(r)}
-                              </option>
-                            ))}
-                          </Select>
-                        ) : (
-                          capital(m.role)
-                        )}
-                      </td>
-                      <td role="cell" data-label="Since">
-                        <Ago at={m.since} />
-                      </td>
-                      {canManage ? (
-                        <ActionsCell>
-                          <Button variant="danger" className="btn-small" aria-label={`Remove ${m.username}`} onClick={() => setRemoving(m.username)}>
-                            Remove
-                          </Button>
-                        </ActionsCell>
-                      ) : null}
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
+          <Table
+            caption="Members"
+            columns={columns}
+            rows={list}
+            rowKey={(m) => m.username}
+            empty={<EmptyState title="No members">This team has no members yet.</EmptyState>}
+            actions={
+              canManage
+                ? (m) => (
+                    <Button variant="danger" className="btn-small" aria-label={`Remove ${m.username}`} onClick={() => setRemoving(m.username)}>
+                      Remove
+                    </Button>
+                  )
+                : undefined
+            }
+          />
         )}
       </Loaded>
       {canManage ? <AddMember members={list ?? []} addMember={addMember} /> : null}
@@ -301,46 +306,40 @@ function WorkspacesSection({ name, workspaces }: TeamPageViewProps) {
     <Section title="Workspaces" actions={list && list.length > 0 ? <span className="muted">{plural(list.length, 'workspace')}</span> : undefined}>
       <Loaded value={workspaces} loading="Loading workspaces…" failed="Atrium could not load the workspaces.">
         {(list) => (
-          list.length === 0 ? (
-            <EmptyState title="No workspaces in this team yet" action={<Link to="/">Go to your workspaces</Link>}>
-              Workspaces that the team’s members create in <code>{name}</code> appear here, with who owns them and what they use.
-            </EmptyState>
-          ) : (
-            <div className="table-wrap">
-              <table role="table" className="table">
-                <TableHead columns={['Workspace', 'Owner', 'Profile', 'Status', 'Resources', 'Last activity']} />
-                <tbody role="rowgroup">
-                  {list.map((w) => (
-                    <tr role="row" key={w.id}>
-                      <td role="cell" className="cell-main" data-label="Workspace">
-                        <Link className="cell-title" to={`/workspaces/${encodeURIComponent(w.team)}/${encodeURIComponent(w.name)}`}>
-                          {w.name}
-                        </Link>
-                        {w.shared ? <div className="cell-sub">Shared with the team’s editors</div> : null}
-                      </td>
-                      <td role="cell" data-label="Owner">{w.owner}</td>
-                      <td role="cell" data-label="Profile">{w.profile}</td>
-                      <td role="cell" data-label="Status">
-                        <PhaseBadge phase={w.phase} desired={w.desired} />
-                      </td>
-                      <td role="cell" data-label="Resources" className="cell-resources">
-                        {resources(w.resources)}
-                      </td>
-                      <td role="cell" data-label="Last activity">
-                        {w.lastActivityAt ? (
-                          <Ago at={w.lastActivityAt} />
-                        ) : (
-                          <span className="muted">none yet</span>
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
+          <Table
+            caption="Workspaces"
+            columns={WORKSPACE_COLUMNS}
+            rows={list}
+            rowKey={(w) => w.id}
+            empty={
+              <EmptyState title="No workspaces in this team yet" action={<Link to="/">Go to your workspaces</Link>}>
+                Workspaces that the team’s members create in <code>{name}</code> appear here, with who owns them and what they use.
+              </EmptyState>
+            }
+          />
         )}
       </Loaded>
     </Section>
   );
 }
+
+const WORKSPACE_COLUMNS: Array<Column<WorkspaceView>> = [
+  {
+    key: 'workspace',
+    header: 'Workspace',
+    cellClassName: 'cell-main',
+    cell: (w) => (
+      <>
+        <Link className="cell-title" to={`/workspaces/${encodeURIComponent(w.team)}/${encodeURIComponent(w.name)}`}>
+          {w.name}
+        </Link>
+        {w.shared ? <div className="cell-sub">Shared with the team’s editors</div> : null}
+      </>
+    ),
+  },
+  { key: 'owner', header: 'Owner', cell: (w) => w.owner },
+  { key: 'profile', header: 'Profile', cell: (w) => w.profile },
+  { key: 'status', header: 'Status', cell: (w) => <PhaseBadge phase={w.phase} desired={w.desired} /> },
+  { key: 'resources', header: 'Resources', cellClassName: 'cell-resources', cell: (w) => resources(w.resources) },
+  { key: 'activity', header: 'Last activity', cell: (w) => (w.lastActivityAt ? <Ago at={w.lastActivityAt} /> : <span className="muted">none yet</span>) },
+];

@@ -1,7 +1,7 @@
 import { Link } from 'react-router';
 import { useProgress } from '../api/events.tsx';
 import type { WorkspaceView } from '../api/types.ts';
-import { Button, EmptyState, ErrorNote, Loading, Notice, PageHeader, PhaseBadge, TableHead } from '../components/ui.tsx';
+import { Button, EmptyState, ErrorNote, Loading, Notice, PageHeader, PhaseBadge, Table, type Column } from '../components/ui.tsx';
 import { ago, resources } from '../format.ts';
 import { isStarting, WorkspaceActions } from './WorkspaceActions.tsx';
 
@@ -41,16 +41,14 @@ export function WorkspacesPageView({ workspaces, more, error, canLaunch, launche
       ) : null}
       {workspaces && workspaces.length > 0 ? (
         <section className="card" aria-label="Workspaces">
-          <div className="table-wrap">
-            <table role="table" className="table">
-              <TableHead columns={['Workspace', 'State', 'Profile and resources', 'Created', 'Last active']} actions />
-              <tbody role="rowgroup">
-                {workspaces.map((ws) => (
-                  <WorkspaceRow key={ws.id} ws={ws} me={me} />
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            caption="Workspaces"
+            columns={workspaceColumns(me)}
+            rows={workspaces}
+            rowKey={(ws) => ws.id}
+            actions={(ws) => <WorkspaceActions ws={ws} compact />}
+            actionsBoxed
+          />
           {more ? <p className="muted">Showing the first 200. Team pages list each team's workspaces.</p> : null}
         </section>
       ) : null}
@@ -68,41 +66,51 @@ function LaunchNotice({ ws }: { ws: WorkspaceView }) {
   );
 }
 
-function WorkspaceRow({ ws, me }: { ws: WorkspaceView; me: string }) {
-  const progress = useProgress(ws.team, ws.name);
-  const starting = isStarting(ws);
-  return (
-    <tr role="row">
-      <td role="cell" className="cell-main" data-label="Workspace">
-        <Link className="cell-title" to={`/workspaces/${ws.team}/${ws.name}`}>
-          {ws.name}
-        </Link>
-        <div className="cell-sub">
-          team {ws.team}
-          {ws.owner !== me ? ` · owner ${ws.owner}` : ''}
-          {ws.shared ? ' · shared' : ''}
-        </div>
-      </td>
-      <td role="cell" data-label="State">
-        <div className="state-cell">
-          <PhaseBadge phase={ws.phase} desired={ws.desired} />
-          {starting && progress ? (
-            <span className="progress-msg">{progress.message}</span>
-          ) : null}
-          {ws.phase === 'failed' && ws.reason ? <span className="failure">{ws.reason}</span> : null}
-        </div>
-      </td>
-      <td role="cell" data-label="Profile">
+function workspaceColumns(me: string): Array<Column<WorkspaceView>> {
+  return [
+    {
+      key: 'workspace',
+      header: 'Workspace',
+      cellClassName: 'cell-main',
+      cell: (ws) => (
+        <>
+          <Link className="cell-title" to={`/workspaces/${ws.team}/${ws.name}`}>
+            {ws.name}
+          </Link>
+          <div className="cell-sub">
+            team {ws.team}
+            {ws.owner !== me ? ` · owner ${ws.owner}` : ''}
+            {ws.shared ? ' · shared' : ''}
+          </div>
+        </>
+      ),
+    },
+    { key: 'state', header: 'State', cell: (ws) => <WorkspaceState ws={ws} /> },
+    {
+      key: 'profile',
+      header: 'Profile and resources',
+      label: 'Profile',
+      cell: (ws) => (
         <div>
           {ws.profile}
           <div className="cell-sub">{resources(ws.resources)}</div>
         </div>
-      </td>
-      <td role="cell" data-label="Created">{ago(ws.createdAt)}</td>
-      <td role="cell" data-label="Last active">{ago(ws.lastActivityAt)}</td>
-      <td role="cell" className="row-actions-cell" data-label="Actions">
-        <WorkspaceActions ws={ws} compact />
-      </td>
-    </tr>
+      ),
+    },
+    { key: 'created', header: 'Created', cell: (ws) => ago(ws.createdAt) },
+    { key: 'active', header: 'Last active', cell: (ws) => ago(ws.lastActivityAt) },
+  ];
+}
+
+/** The workspace's phase, with what it is doing while it starts and why it failed. */
+function WorkspaceState({ ws }: { ws: WorkspaceView }) {
+  const progress = useProgress(ws.team, ws.name);
+  const starting = isStarting(ws);
+  return (
+    <div className="state-cell">
+      <PhaseBadge phase={ws.phase} desired={ws.desired} />
+      {starting && progress ? <span className="progress-msg">{progress.message}</span> : null}
+      {ws.phase === 'failed' && ws.reason ? <span className="failure">{ws.reason}</span> : null}
+    </div>
   );
 }

@@ -1,7 +1,7 @@
 import { Fragment, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import type { AuditView } from '../../api/types.ts';
-import { Button, EmptyState, ErrorNote, Field, Loading, Section, TableHead, TextInput } from '../../components/ui.tsx';
+import { Button, EmptyState, ErrorNote, Field, Loading, Section, Table, TextInput, type Column } from '../../components/ui.tsx';
 import { ago, dateTime, plural } from '../../format.ts';
 import { FILTER_KEYS, filtersSearch, fromLocalInput, toLocalInput, type AuditFilters } from './auditFilters.ts';
 
@@ -45,16 +45,7 @@ export function AuditPageView({ entries, error, filters, hasMore, loadingMore, r
       ) : null}
       {entries && entries.length > 0 ? (
         <>
-          <div className="table-wrap">
-            <table role="table" className="table admin-audit">
-              <TableHead columns={['Time', 'Actor', 'Action', 'Target', 'Result', { label: 'HTTP', className: 'num' }, 'IP']} />
-              <tbody role="rowgroup">
-                {entries.map((e) => (
-                  <AuditRow key={e.id} entry={e} filters={filters} />
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table className="admin-audit" caption="Audit log entries" columns={auditColumns(filters)} rows={entries} rowKey={(e) => e.id} />
           <div className="admin-more">
             <p className="muted" aria-live="polite">
               {hasMore ? `Showing the latest ${plural(entries.length, 'entry', 'entries')}` : `All ${plural(entries.length, 'entry', 'entries')}`}
@@ -72,50 +63,60 @@ export function AuditPageView({ entries, error, filters, hasMore, loadingMore, r
   );
 }
 
-function AuditRow({ entry: e, filters }: { entry: AuditView; filters: AuditFilters }) {
-  const ok = e.result === 'ok';
-  const message = typeof e.details.message === 'string' && e.details.message ? e.details.message : undefined;
-  return (
-    <tr role="row">
-      <td role="cell" className="cell-main" data-label="Time">
-        <time dateTime={e.at} className="cell-title admin-nowrap">
-          {dateTime(e.at)}
-        </time>
-        <div className="cell-sub">{ago(e.at)}</div>
-      </td>
-      <td role="cell" data-label="Actor">
+function auditColumns(filters: AuditFilters): Array<Column<AuditView>> {
+  return [
+    {
+      key: 'time',
+      header: 'Time',
+      cellClassName: 'cell-main',
+      cell: (e) => (
+        <>
+          <time dateTime={e.at} className="cell-title admin-nowrap">
+            {dateTime(e.at)}
+          </time>
+          <div className="cell-sub">{ago(e.at)}</div>
+        </>
+      ),
+    },
+    {
+      key: 'actor',
+      header: 'Actor',
+      cell: (e) => (
         <Link to={filtersSearch({ ...filters, actor: e.actor })} title={`Only entries by ${e.actor}`}>
           {e.actor}
         </Link>
-      </td>
-      <td role="cell" data-label="Action">
-        <code>{e.action}</code>
-      </td>
-      <td role="cell" data-label="Target">
-        {e.target ? (
+      ),
+    },
+    { key: 'action', header: 'Action', cell: (e) => <code>{e.action}</code> },
+    {
+      key: 'target',
+      header: 'Target',
+      cell: (e) =>
+        e.target ? (
           <Link to={filtersSearch({ ...filters, target: e.target })} title={`Only entries on ${e.target}`}>
             {breakable(e.target)}
           </Link>
         ) : (
           <span className="muted">—</span>
-        )}
-      </td>
-      <td role="cell" data-label="Result">
-        <div className="admin-result">
-          <span className={`badge ${ok ? 'badge-ok' : 'badge-bad'}`}>
-            <span aria-hidden="true">{ok ? '✓' : '✕'}</span>
-            {ok ? 'ok' : e.result}
-          </span>
-          {message ? <div className="cell-sub">{message}</div> : null}
-        </div>
-      </td>
-      <td role="cell" data-label="HTTP" className="num">
-        {e.status}
-      </td>
-      <td role="cell" data-label="IP">
-        <span className="admin-nowrap">{e.ip}</span>
-      </td>
-    </tr>
+        ),
+    },
+    { key: 'result', header: 'Result', cell: (e) => <AuditResult entry={e} /> },
+    { key: 'status', header: 'HTTP', className: 'num', cell: (e) => e.status },
+    { key: 'ip', header: 'IP', cell: (e) => <span className="admin-nowrap">{e.ip}</span> },
+  ];
+}
+
+function AuditResult({ entry: e }: { entry: AuditView }) {
+  const ok = e.result === 'ok';
+  const message = typeof e.details.message === 'string' && e.details.message ? e.details.message : undefined;
+  return (
+    <div className="admin-result">
+      <span className={`badge ${ok ? 'badge-ok' : 'badge-bad'}`}>
+        <span aria-hidden="true">{ok ? '✓' : '✕'}</span>
+        {ok ? 'ok' : e.result}
+      </span>
+      {message ? <div className="cell-sub">{message}</div> : null}
+    </div>
   );
 }
 

@@ -1,7 +1,7 @@
 import { Link } from 'react-router';
 import { errorText } from '../../api/client.ts';
 import type { GrantView, PoolView, WorkspaceView } from '../../api/types.ts';
-import { EmptyState, ErrorNote, Loading, PhaseBadge, QuotaBar, Section, TableHead } from '../../components/ui.tsx';
+import { EmptyState, ErrorNote, Loading, PhaseBadge, QuotaBar, Section, Table, type Column } from '../../components/ui.tsx';
 import { plural } from '../../format.ts';
 
 export interface GpusPageViewProps {
@@ -27,23 +27,19 @@ export function GpusPageView({ pools, poolsError, grants, holders, holdersComple
         </p>
         <ErrorNote error={poolsError} />
         {pools === undefined && !poolsError ? <Loading label="Loading GPU pools…" /> : null}
-        {pools && pools.length === 0 ? (
-          <EmptyState title="No GPU pools yet">
-            Workspaces from GPU profiles need a pool of their GPU type. Add one with <code>POST /api/v1/gpu-pools</code> (name, GPU type, size, and optionally its
-            cluster and owning team), then give teams a share with <code>PUT /api/v1/gpu-pools/&lt;pool&gt;/grants/&lt;team&gt;</code>.
-          </EmptyState>
-        ) : null}
-        {pools && pools.length > 0 ? (
-          <div className="table-wrap">
-            <table role="table" className="table">
-              <TableHead columns={['Pool', 'GPU type', 'Owner', { label: 'In use', className: 'admin-col-bar' }, 'Grants']} />
-              <tbody role="rowgroup">
-                {pools.map((p) => (
-                  <PoolRow key={p.name} pool={p} grants={grants.get(p.name)} />
-                ))}
-              </tbody>
-            </table>
-          </div>
+        {pools ? (
+          <Table
+            caption="GPU pools"
+            columns={poolColumns(grants)}
+            rows={pools}
+            rowKey={(p) => p.name}
+            empty={
+              <EmptyState title="No GPU pools yet">
+                Workspaces from GPU profiles need a pool of their GPU type. Add one with <code>POST /api/v1/gpu-pools</code> (name, GPU type, size, and optionally its
+                cluster and owning team), then give teams a share with <code>PUT /api/v1/gpu-pools/&lt;pool&gt;/grants/&lt;team&gt;</code>.
+              </EmptyState>
+            }
+          />
         ) : null}
       </Section>
 
@@ -51,33 +47,14 @@ export function GpusPageView({ pools, poolsError, grants, holders, holdersComple
         <p className="muted admin-intro">Workspaces hold their GPUs from the moment they start until they have stopped.</p>
         <ErrorNote error={holdersError} />
         {sortedHolders === undefined && !holdersError ? <Loading label="Looking for workspaces holding GPUs…" /> : null}
-        {sortedHolders && sortedHolders.length === 0 ? (
-          <EmptyState title="Nobody holds a GPU right now">Every GPU is free: no workspace with a GPU profile is starting or running.</EmptyState>
-        ) : null}
-        {sortedHolders && sortedHolders.length > 0 ? (
-          <div className="table-wrap">
-            <table role="table" className="table">
-              <TableHead columns={['Workspace', 'Owner', 'Pool', 'GPUs', 'State']} />
-              <tbody role="rowgroup">
-                {sortedHolders.map((ws) => (
-                  <tr role="row" key={ws.id}>
-                    <td role="cell" className="cell-main" data-label="Workspace">
-                      <Link className="cell-title" to={`/workspaces/${ws.team}/${ws.name}`}>
-                        {ws.team}/{ws.name}
-                      </Link>
-                      <div className="cell-sub">{ws.profile}</div>
-                    </td>
-                    <td role="cell" data-label="Owner">{ws.owner}</td>
-                    <td role="cell" data-label="Pool">{ws.gpuPool}</td>
-                    <td role="cell" data-label="GPUs">{ws.resources.gpu ? `${ws.resources.gpu.count}× ${ws.resources.gpu.type}` : '—'}</td>
-                    <td role="cell" data-label="State">
-                      <PhaseBadge phase={ws.phase} desired={ws.desired} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+        {sortedHolders ? (
+          <Table
+            caption="Workspaces holding GPUs"
+            columns={HOLDER_COLUMNS}
+            rows={sortedHolders}
+            rowKey={(ws) => ws.id}
+            empty={<EmptyState title="Nobody holds a GPU right now">Every GPU is free: no workspace with a GPU profile is starting or running.</EmptyState>}
+          />
         ) : null}
         {holdersComplete ? null : <p className="muted">Showing the first 5,000 workspaces holding GPUs.</p>}
       </Section>
@@ -85,37 +62,62 @@ export function GpusPageView({ pools, poolsError, grants, holders, holdersComple
   );
 }
 
-function PoolRow({ pool, grants }: { pool: PoolView; grants: { grants: GrantView[] | undefined; error: unknown } | undefined }) {
+function poolColumns(grants: GpusPageViewProps['grants']): Array<Column<PoolView>> {
+  return [
+    {
+      key: 'pool',
+      header: 'Pool',
+      cellClassName: 'cell-main',
+      cell: (pool) => (
+        <>
+          <div className="cell-title">{pool.name}</div>
+          <div className="cell-sub">cluster {pool.cluster}</div>
+        </>
+      ),
+    },
+    { key: 'type', header: 'GPU type', cell: (pool) => <code>{pool.gpuType}</code> },
+    { key: 'owner', header: 'Owner', cell: (pool) => (pool.owner ? <Link to={`/teams/${pool.owner}`}>{pool.owner}</Link> : <span className="muted">Platform</span>) },
+    {
+      key: 'used',
+      header: 'In use',
+      className: 'admin-col-bar',
+      cell: (pool) => <QuotaBar label="In use" used={pool.used} limit={pool.size} usedText={String(pool.used)} limitText={plural(pool.size, 'GPU')} />,
+    },
+    { key: 'grants', header: 'Grants', cell: (pool) => <PoolGrantsList pool={pool} grants={grants.get(pool.name)} /> },
+  ];
+}
+
+function PoolGrantsList({ pool, grants }: { pool: PoolView; grants: { grants: GrantView[] | undefined; error: unknown } | undefined }) {
+  if (grants?.error) return <span className="admin-error-text">Not loaded: {errorText(grants.error)}</span>;
+  if (grants?.grants === undefined) return <span className="muted">Loading…</span>;
+  if (grants.grants.length === 0) return <span className="muted">{pool.owner ? 'Only its owner' : 'No team yet'}</span>;
   return (
-    <tr role="row">
-      <td role="cell" className="cell-main" data-label="Pool">
-        <div className="cell-title">{pool.name}</div>
-        <div className="cell-sub">cluster {pool.cluster}</div>
-      </td>
-      <td role="cell" data-label="GPU type">
-        <code>{pool.gpuType}</code>
-      </td>
-      <td role="cell" data-label="Owner">{pool.owner ? <Link to={`/teams/${pool.owner}`}>{pool.owner}</Link> : <span className="muted">Platform</span>}</td>
-      <td role="cell" data-label="In use" className="admin-col-bar">
-        <QuotaBar label="In use" used={pool.used} limit={pool.size} usedText={String(pool.used)} limitText={plural(pool.size, 'GPU')} />
-      </td>
-      <td role="cell" data-label="Grants">
-        {grants?.error ? (
-          <span className="admin-error-text">Not loaded: {errorText(grants.error)}</span>
-        ) : grants?.grants === undefined ? (
-          <span className="muted">Loading…</span>
-        ) : grants.grants.length === 0 ? (
-          <span className="muted">{pool.owner ? 'Only its owner' : 'No team yet'}</span>
-        ) : (
-          <ul className="admin-grants">
-            {grants.grants.map((g) => (
-              <li key={g.team}>
-                <Link to={`/teams/${g.team}`}>{g.team}</Link> <span className="muted">up to {plural(g.limit, 'GPU')}</span>
-              </li>
-            ))}
-          </ul>
-        )}
-      </td>
-    </tr>
+    <ul className="admin-grants">
+      {grants.grants.map((g) => (
+        <li key={g.team}>
+          <Link to={`/teams/${g.team}`}>{g.team}</Link> <span className="muted">up to {plural(g.limit, 'GPU')}</span>
+        </li>
+      ))}
+    </ul>
   );
 }
+
+const HOLDER_COLUMNS: Array<Column<WorkspaceView>> = [
+  {
+    key: 'workspace',
+    header: 'Workspace',
+    cellClassName: 'cell-main',
+    cell: (ws) => (
+      <>
+        <Link className="cell-title" to={`/workspaces/${ws.team}/${ws.name}`}>
+          {ws.team}/{ws.name}
+        </Link>
+        <div className="cell-sub">{ws.profile}</div>
+      </>
+    ),
+  },
+  { key: 'owner', header: 'Owner', cell: (ws) => ws.owner },
+  { key: 'pool', header: 'Pool', cell: (ws) => ws.gpuPool },
+  { key: 'gpus', header: 'GPUs', cell: (ws) => (ws.resources.gpu ? `${ws.resources.gpu.count}× ${ws.resources.gpu.type}` : '—') },
+  { key: 'state', header: 'State', cell: (ws) => <PhaseBadge phase={ws.phase} desired={ws.desired} /> },
+];

@@ -3,7 +3,7 @@ import { Link } from 'react-router';
 import { isValidName, NAME_RULE } from '../../../../src/domain/names.ts';
 import type { NewTeam, QuotaChange, TeamView } from '../../api/types.ts';
 import { runThen, type Change } from '../../api/viewModel.ts';
-import { ActionsCell, Ago, Button, ConfirmDialog, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, TableHead, TextInput } from '../../components/ui.tsx';
+import { Ago, Button, ConfirmDialog, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, Table, TextInput, type Column } from '../../components/ui.tsx';
 import { plural } from '../../format.ts';
 import { matches } from './adminKit.ts';
 import { FindBar } from './FindBar.tsx';
@@ -83,29 +83,24 @@ export function TeamsAdminView({ teams, complete, error, create, quota, mark, un
         {teams && teams.length > 0 && shown ? (
           <>
             <FindBar label="Find a team" placeholder="Name or display name" value={filter} onChange={setFilter} shown={shown.length} total={teams.length} noun="team" />
-            {shown.length === 0 ? (
-              <EmptyState title="No team matches">No team's name contains “{filter.trim()}”.</EmptyState>
-            ) : (
-              <div className="table-wrap">
-                <table role="table" className="table">
-                  <TableHead columns={['Team', 'Sensitive', 'Quota', 'Created']} actions />
-                  <tbody role="rowgroup">
-                    {shown.map((t) => (
-                      <TeamRow
-                        key={t.name}
-                        team={t}
-                        pending={pendingSensitive(t.name)}
-                        onToggle={() => toggle(t)}
-                        onEdit={() => {
-                          quota.reset();
-                          setEditing(t);
-                        }}
-                      />
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            )}
+            <Table
+              caption="Teams"
+              columns={teamColumns(pendingSensitive, toggle)}
+              rows={shown}
+              rowKey={(t) => t.name}
+              empty={<EmptyState title="No team matches">No team's name contains “{filter.trim()}”.</EmptyState>}
+              actions={(t) => (
+                <Button
+                  className="btn-small"
+                  onClick={() => {
+                    quota.reset();
+                    setEditing(t);
+                  }}
+                >
+                  Edit quota<span className="sr-only"> of {t.name}</span>
+                </Button>
+              )}
+            />
             {complete ? null : (
               <p className="muted">
                 Showing the first {plural(teams.length, 'team')}; <code>atrium teams ls --all</code> lists every one.
@@ -146,42 +141,51 @@ export function TeamsAdminView({ teams, complete, error, create, quota, mark, un
   );
 }
 
-function TeamRow({ team, pending, onToggle, onEdit }: { team: TeamView; pending: boolean | undefined; onToggle: () => void; onEdit: () => void }) {
+function teamColumns(pending: (team: string) => boolean | undefined, onToggle: (t: TeamView) => void): Array<Column<TeamView>> {
+  return [
+    {
+      key: 'team',
+      header: 'Team',
+      cellClassName: 'cell-main',
+      cell: (team) => (
+        <>
+          <Link className="cell-title" to={`/teams/${team.name}`}>
+            {team.displayName || team.name}
+          </Link>
+          {team.personal ? <span className="tag">personal</span> : null}
+          {team.displayName && team.displayName !== team.name ? <div className="cell-sub">{team.name}</div> : null}
+        </>
+      ),
+    },
+    { key: 'sensitive', header: 'Sensitive', cell: (team) => <SensitiveSwitch team={team} pending={pending(team.name)} onToggle={() => onToggle(team)} /> },
+    {
+      key: 'quota',
+      header: 'Quota',
+      cell: (team) => {
+        const gpus = gpuSummary(team.quota.gpu);
+        return (
+          <div className="admin-stack">
+            <div>{quotaSummary(team.quota)}</div>
+            <div className="cell-sub">{gpus ? `GPUs: ${gpus}` : 'No GPUs'}</div>
+          </div>
+        );
+      },
+    },
+    { key: 'created', header: 'Created', cell: (team) => <Ago at={team.createdAt} /> },
+  ];
+}
+
+/** The sensitive mark as a switch, showing the mark asked for (and a spinner) until the API answers. */
+function SensitiveSwitch({ team, pending, onToggle }: { team: TeamView; pending: boolean | undefined; onToggle: () => void }) {
   const id = useId();
-  const gpus = gpuSummary(team.quota.gpu);
   return (
-    <tr role="row">
-      <td role="cell" className="cell-main" data-label="Team">
-        <Link className="cell-title" to={`/teams/${team.name}`}>
-          {team.displayName || team.name}
-        </Link>
-        {team.personal ? <span className="tag">personal</span> : null}
-        {team.displayName && team.displayName !== team.name ? <div className="cell-sub">{team.name}</div> : null}
-      </td>
-      <td role="cell" data-label="Sensitive">
-        <span className="admin-switch">
-          <input id={id} type="checkbox" checked={pending ?? team.sensitive} disabled={pending !== undefined} onChange={onToggle} />
-          <label htmlFor={id}>
-            Sandboxed only<span className="sr-only"> ({team.name})</span>
-          </label>
-          {pending !== undefined ? <span className="spinner" aria-hidden="true" /> : null}
-        </span>
-      </td>
-      <td role="cell" data-label="Quota">
-        <div className="admin-stack">
-          <div>{quotaSummary(team.quota)}</div>
-          <div className="cell-sub">{gpus ? `GPUs: ${gpus}` : 'No GPUs'}</div>
-        </div>
-      </td>
-      <td role="cell" data-label="Created">
-        <Ago at={team.createdAt} />
-      </td>
-      <ActionsCell>
-        <Button className="btn-small" onClick={onEdit}>
-          Edit quota<span className="sr-only"> of {team.name}</span>
-        </Button>
-      </ActionsCell>
-    </tr>
+    <span className="admin-switch">
+      <input id={id} type="checkbox" checked={pending ?? team.sensitive} disabled={pending !== undefined} onChange={onToggle} />
+      <label htmlFor={id}>
+        Sandboxed only<span className="sr-only"> ({team.name})</span>
+      </label>
+      {pending !== undefined ? <span className="spinner" aria-hidden="true" /> : null}
+    </span>
   );
 }
 

@@ -2,7 +2,7 @@ import { useId, useState, type FormEvent } from 'react';
 import { isValidName, NAME_RULE } from '../../../../src/domain/names.ts';
 import type { NewUser, UserChange, UserCreatedView, UserView } from '../../api/types.ts';
 import { runThen, type Change } from '../../api/viewModel.ts';
-import { ActionsCell, Ago, Button, ConfirmDialog, CopyField, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, TableHead, TextInput } from '../../components/ui.tsx';
+import { Ago, Button, ConfirmDialog, CopyField, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, Table, TextInput, type Column } from '../../components/ui.tsx';
 import { plural } from '../../format.ts';
 import { matches } from './adminKit.ts';
 import { FindBar } from './FindBar.tsx';
@@ -58,20 +58,14 @@ export function UsersPageView({ users, complete, error, me, create, change, disa
         {users && users.length > 0 && shown ? (
           <>
             <FindBar label="Find a user" placeholder="Username, name or email" value={filter} onChange={setFilter} shown={shown.length} total={users.length} noun="user" />
-            {shown.length === 0 ? (
-              <EmptyState title="No user matches">Nobody's username, name or email contains “{filter.trim()}”.</EmptyState>
-            ) : (
-              <div className="table-wrap">
-                <table role="table" className="table">
-                  <TableHead columns={['User', 'Email', 'Status', 'Created']} actions />
-                  <tbody role="rowgroup">
-                    {shown.map((u) => (
-                      <UserRow key={u.id} user={u} self={u.username === me} change={change} onDisable={() => setDisabling(u)} />
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            )}
+            <Table
+              caption="Users"
+              columns={userColumns(me)}
+              rows={shown}
+              rowKey={(u) => u.id}
+              empty={<EmptyState title="No user matches">Nobody's username, name or email contains “{filter.trim()}”.</EmptyState>}
+              actions={(u) => <UserActions user={u} self={u.username === me} change={change} onDisable={() => setDisabling(u)} />}
+            />
             {complete ? null : (
               <p className="muted">
                 Showing the first {plural(users.length, 'user')}; <code>atrium users ls</code> lists every one.
@@ -108,20 +102,27 @@ export function UsersPageView({ users, complete, error, me, create, change, disa
   );
 }
 
-function UserRow({ user, self, change, onDisable }: { user: UserView; self: boolean; change: Change<UserEdit>; onDisable: () => void }) {
-  const busy = change.pending && change.input?.username === user.username;
-  const busyWith = (key: keyof UserChange) => busy && change.input !== undefined && key in change.input.change;
-  return (
-    <tr role="row">
-      <td role="cell" className="cell-main" data-label="User">
-        <div className="cell-title">
-          {user.username}
-          {self ? <span className="tag">you</span> : null}
-        </div>
-        {user.displayName && user.displayName !== user.username ? <div className="cell-sub">{user.displayName}</div> : null}
-      </td>
-      <td role="cell" data-label="Email">{user.email ? <span className="admin-break">{user.email}</span> : <span className="muted">—</span>}</td>
-      <td role="cell" data-label="Status">
+function userColumns(me: string): Array<Column<UserView>> {
+  return [
+    {
+      key: 'user',
+      header: 'User',
+      cellClassName: 'cell-main',
+      cell: (user) => (
+        <>
+          <div className="cell-title">
+            {user.username}
+            {user.username === me ? <span className="tag">you</span> : null}
+          </div>
+          {user.displayName && user.displayName !== user.username ? <div className="cell-sub">{user.displayName}</div> : null}
+        </>
+      ),
+    },
+    { key: 'email', header: 'Email', cell: (user) => (user.email ? <span className="admin-break">{user.email}</span> : <span className="muted">—</span>) },
+    {
+      key: 'status',
+      header: 'Status',
+      cell: (user) => (
         <span className="admin-badges">
           {user.disabled ? (
             <span className="badge badge-bad">
@@ -141,49 +142,50 @@ function UserRow({ user, self, change, onDisable }: { user: UserView; self: bool
             </span>
           ) : null}
         </span>
-      </td>
-      <td role="cell" data-label="Created">
-        <Ago at={user.createdAt} />
-      </td>
-      <ActionsCell>
-        {self ? (
-          <span className="muted admin-self">Your own account</span>
-        ) : (
+      ),
+    },
+    { key: 'created', header: 'Created', cell: (user) => <Ago at={user.createdAt} /> },
+  ];
+}
+
+/** Make or revoke admin, enable or disable: never on one's own account. */
+function UserActions({ user, self, change, onDisable }: { user: UserView; self: boolean; change: Change<UserEdit>; onDisable: () => void }) {
+  if (self) return <span className="muted admin-self">Your own account</span>;
+  const busy = change.pending && change.input?.username === user.username;
+  const busyWith = (key: keyof UserChange) => busy && change.input !== undefined && key in change.input.change;
+  return (
+    <>
+      <Button
+        className="btn-small"
+        busy={busyWith('admin')}
+        disabled={busy}
+        onClick={() => runThen(change, { username: user.username, change: { admin: !user.admin } })}
+      >
+        {user.admin ? (
           <>
-            <Button
-              className="btn-small"
-              busy={busyWith('admin')}
-              disabled={busy}
-              onClick={() => runThen(change, { username: user.username, change: { admin: !user.admin } })}
-            >
-              {user.admin ? (
-                <>
-                  Revoke admin<span className="sr-only"> from {user.username}</span>
-                </>
-              ) : (
-                <span>
-                  Make<span className="sr-only"> {user.username}</span> admin
-                </span>
-              )}
-            </Button>
-            {user.disabled ? (
-              <Button
-                className="btn-small"
-                busy={busyWith('disabled')}
-                disabled={busy}
-                onClick={() => runThen(change, { username: user.username, change: { disabled: false } })}
-              >
-                Enable<span className="sr-only"> {user.username}</span>
-              </Button>
-            ) : (
-              <Button className="btn-small" variant="danger" disabled={busy} onClick={onDisable}>
-                Disable<span className="sr-only"> {user.username}</span>
-              </Button>
-            )}
+            Revoke admin<span className="sr-only"> from {user.username}</span>
           </>
+        ) : (
+          <span>
+            Make<span className="sr-only"> {user.username}</span> admin
+          </span>
         )}
-      </ActionsCell>
-    </tr>
+      </Button>
+      {user.disabled ? (
+        <Button
+          className="btn-small"
+          busy={busyWith('disabled')}
+          disabled={busy}
+          onClick={() => runThen(change, { username: user.username, change: { disabled: false } })}
+        >
+          Enable<span className="sr-only"> {user.username}</span>
+        </Button>
+      ) : (
+        <Button className="btn-small" variant="danger" disabled={busy} onClick={onDisable}>
+          Disable<span className="sr-only"> {user.username}</span>
+        </Button>
+      )}
+    </>
   );
 }
 
