@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { sql } from 'kysely';
+import { ERROR_CODES, isErrorCode } from '../src/domain/index.js';
 import { databaseKinds, startServer, type TestServer } from './helpers.js';
 import { newPublicKey } from './keys.js';
 
@@ -228,13 +229,17 @@ for (const kind of databaseKinds()) {
           const token = persona === 'anonymous' ? undefined : (c.token ?? tokenOf(w, persona));
           const before = await auditCount(t);
           let status: number;
+          let code: string | undefined;
           if (def.stream) {
             const ctrl = new AbortController();
             const res = await fetch(t.url + path, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: ctrl.signal });
             status = res.status;
             ctrl.abort();
           } else {
-            status = (await t.call(r.method, path, { ...(token ? { token } : {}), ...(c.body !== undefined ? { body: c.body } : {}) })).status;
+            const res = await t.call(r.method, path, { ...(token ? { token } : {}), ...(c.body !== undefined ? { body: c.body } : {}) });
+            status = res.status;
+            code = res.body?.error?.code;
+            if (status >= 400 && !(isErrorCode(code) && ERROR_CODES[code].status === status)) failures.push(`${key} as ${persona}: HTTP ${status} with code ${code}, which the error catalogue does not give that status`);
           }
           const allowed = entry.allow.includes(persona);
           const ok = allowed ? (status >= 200 && status < 300) || (entry.alsoAllowed ?? []).includes(status) : [401, 403, 404].includes(status);
@@ -246,8 +251,8 @@ for (const kind of databaseKinds()) {
             else {
               const last = await t.server.store.audit.list({}, { limit: 1 });
               if (last.items[0]!.action !== def.action) failures.push(`${key} as ${persona}: audit action ${last.items[0]!.action}, expected ${def.action}`);
-              const expectResult = status < 400 ? 'ok' : last.items[0]!.result;
-              if (last.items[0]!.result !== expectResult || last.items[0]!.status !== status) failures.push(`${key} as ${persona}: audit row does not record the result`);
+              const expectResult = status < 400 ? 'ok' : code;
+              if (last.items[0]!.result !== expectResult || last.items[0]!.status !== status) failures.push(`${key} as ${persona}: audit row records ${last.items[0]!.result} (HTTP ${last.items[0]!.status}), expected ${expectResult} (HTTP ${status})`);
             }
           }
         }

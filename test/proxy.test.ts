@@ -94,7 +94,8 @@ function executeOverWebSocket(url: string, headers: Record<string, string>, code
       })),
     );
     socket.on('message', (data) => {
-      const m = JSON.parse(data.toString());
+      // text frames arrive as one Buffer (the client's default binaryType)
+      const m = JSON.parse((data as Buffer).toString());
       if (m.parent_header?.msg_id === msgId && m.msg_type === 'execute_result') {
         clearTimeout(timer);
         socket.close();

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { chargesCompute, DESIRED_STATES, PHASES, profileFromSpec, quotaFromSpec } from '../src/domain/index.js';
 import { Migrator, type Kysely } from 'kysely';
-import { openDatabase } from '../src/store/db.js';
-import { createStore } from '../src/store/index.js';
-import { migrations } from '../src/store/migrations.js';
+import { createStore, migrations, openDatabase } from '../src/store/index.js';
 import { databaseKinds, freshDatabase } from './helpers.js';
 
 const quota = quotaFromSpec({ cpu: '1000', memory: '1000Gi', storage: '100Ti', workspaces: 1000, gpu: {} });

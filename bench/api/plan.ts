@@ -3,7 +3,7 @@ import type { Insertable } from 'kysely';
 import { DEFAULT_PROFILES } from '../../src/config/index.js';
 import { profileFromSpec, type Profile, type Quota } from '../../src/domain/index.js';
 import { mintToken } from '../../src/identity/index.js';
-import type { MembershipsTable, TeamsTable, TokensTable, UsersTable, WorkspacesTable } from '../../src/store/schema.js';
+import type { MembershipsTable, TeamsTable, TokensTable, UsersTable, WorkspacesTable } from '../../src/store/index.js';
 import { randomInt, seededRandom, type Random } from '../lib/random.js';
 
 /**

@@ -1,6 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createAjv, describeErrors, DomainError, Forbidden, InvalidInput, Unauthenticated } from '../domain/index.js';
+import { can, createAjv, describeErrors, DomainError, Forbidden, InvalidInput, Unauthenticated } from '../domain/index.js';
+import type { RouteAction } from './actions.js';
 import { type Authenticated, type Cookies, type Identity } from '../identity/index.js';
 import { auditScope, type AuditScope, type Store } from '../store/index.js';
 import { type ErrorBody } from './schemas.js';
@@ -30,11 +31,15 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   method: Method;
   url: string;
   /** the action name used in audit rows and in the permission table, e.g. `workspace.create` */
-  action: string;
+  action: RouteAction;
   summary: string;
   tag: string;
   /** no sign-in needed (login, health, the API description) */
   public?: boolean;
+  /** platform admins only: refused (403) before the handler runs */
+  admin?: boolean;
+  /** what the audit row names as the target, from the validated request, when the path alone does not say it */
+  target?: (req: { params: In<P>; body: In<B> }) => string;
   params?: P;
   query?: Q;
   body?: B;
@@ -228,6 +233,8 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
           },
         };
         if (!def.public) ctx.user();
+        if (def.target) state.target = def.target(ctx);
+        if (def.admin && !can(ctx.user().subject, 'platform.admin', { kind: 'platform' })) throw new Forbidden('only platform admins may do this');
         let result: unknown;
         if (MUTATING.has(def.method)) {
           const scope: AuditScope = {

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
+import { type EventEmitter } from 'node:events';
 import { sql, type Compilable, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import { InvalidInput } from '../domain/index.js';
 import type { Dialect, RawAll } from './db.js';

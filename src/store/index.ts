@@ -58,3 +58,9 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
 }
 
 export type Store = Awaited<ReturnType<typeof createStore>>;
+
+/** For maintenance and schema tests: the database without the repositories, and the migrations that build it. */
+export { openDatabase } from './db.js';
+export { migrations } from './migrations.js';
+/** Row shapes, for tools that seed a database in bulk (bench/). */
+export type { MembershipsTable, TeamsTable, TokensTable, UsersTable, WorkspacesTable } from './schema.js';

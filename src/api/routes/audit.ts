@@ -4,18 +4,18 @@ import { AuditQuery, AuditView, pageOf } from '../schemas.js';
 import { auditView } from '../views.js';
 
 export function auditRoutes(deps: ApiDeps): RouteDef[] {
-  const { store, access } = deps;
+  const { store } = deps;
   return [
     route({
       method: 'GET',
       url: '/api/v1/audit',
       action: 'audit.list',
+      admin: true,
       summary: 'The audit log, newest first (admins); filter by actor, action prefix, target, result and time',
       tag: 'audit',
       query: AuditQuery,
       response: pageOf(AuditView),
-      async handler({ user, query }) {
-        access.requireAdmin(user());
+      async handler({ query }) {
         const page = await store.audit.list(
           {
             ...(query.actor ? { actor: query.actor } : {}),

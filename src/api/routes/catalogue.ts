@@ -103,14 +103,14 @@ export function catalogueRoutes(deps: ApiDeps): RouteDef[] {
       method: 'POST',
       url: '/api/v1/gpu-pools',
       action: 'gpupool.create',
+      admin: true,
+      target: ({ body }) => `gpu-pools/${body.name}`,
       summary: 'Define a GPU pool (admins): a named set of GPUs of one type, owned by a team or the platform',
       tag: 'gpu-pools',
       body: NewPoolBody,
       response: PoolView,
       status: 201,
-      async handler({ user, body, auditTarget }) {
-        auditTarget(`gpu-pools/${body.name}`);
-        access.requireAdmin(user());
+      async handler({ body }) {
         const cluster = body.cluster ?? 'local';
         if (!CLUSTERS.some((c) => c.name === cluster)) {
           throw new InvalidInput(`cluster ${cluster} does not exist; available: ${CLUSTERS.map((c) => c.name).join(', ')}`);
@@ -136,13 +136,13 @@ export function catalogueRoutes(deps: ApiDeps): RouteDef[] {
       method: 'PATCH',
       url: '/api/v1/gpu-pools/:pool',
       action: 'gpupool.update',
+      admin: true,
       summary: 'Resize a GPU pool or change its owner (admins); it cannot shrink below what is in use',
       tag: 'gpu-pools',
       params: PoolParams,
       body: PoolPatch,
       response: PoolView,
-      async handler({ user, params, body }) {
-        access.requireAdmin(user());
+      async handler({ params, body }) {
         const found = await pool(params.pool);
         if (body.size !== undefined) {
           const used = await store.pools.used(found.id);
@@ -156,12 +156,12 @@ export function catalogueRoutes(deps: ApiDeps): RouteDef[] {
       method: 'DELETE',
       url: '/api/v1/gpu-pools/:pool',
       action: 'gpupool.delete',
+      admin: true,
       summary: 'Remove a GPU pool (admins); refused while workspaces draw on it',
       tag: 'gpu-pools',
       params: PoolParams,
       status: 204,
-      async handler({ user, params }) {
-        access.requireAdmin(user());
+      async handler({ params }) {
         await store.pools.remove(await pool(params.pool));
       },
     }),
@@ -183,13 +183,13 @@ export function catalogueRoutes(deps: ApiDeps): RouteDef[] {
       method: 'PUT',
       url: '/api/v1/gpu-pools/:pool/grants/:team',
       action: 'grant.set',
+      admin: true,
       summary: 'Let a team use up to `limit` GPUs of a pool (admins)',
       tag: 'gpu-pools',
       params: GrantParams,
       body: GrantBody,
       response: GrantView,
-      async handler({ user, params, body }) {
-        access.requireAdmin(user());
+      async handler({ params, body }) {
         const found = await pool(params.pool);
         const id = (await teamId(params.team))!;
         await store.pools.setGrant(found.id, id, body.limit);
@@ -200,12 +200,12 @@ export function catalogueRoutes(deps: ApiDeps): RouteDef[] {
       method: 'DELETE',
       url: '/api/v1/gpu-pools/:pool/grants/:team',
       action: 'grant.remove',
+      admin: true,
       summary: "Withdraw a team's grant on a pool (admins); running workspaces keep their GPUs until they stop",
       tag: 'gpu-pools',
       params: GrantParams,
       status: 204,
-      async handler({ user, params }) {
-        access.requireAdmin(user());
+      async handler({ params }) {
         const found = await pool(params.pool);
         const id = (await teamId(params.team))!;
         if (!(await store.pools.removeGrant(found.id, id))) throw new NotFound(`grant of pool ${params.pool} to team ${params.team}`);

@@ -46,14 +46,14 @@ export function teamRoutes(deps: ApiDeps): RouteDef[] {
       method: 'POST',
       url: '/api/v1/teams',
       action: 'team.create',
+      admin: true,
+      target: ({ body }) => `teams/${body.name}`,
       summary: 'Create a shared team (admins), optionally with its first owner',
       tag: 'teams',
       body: NewTeamBody,
       response: TeamView,
       status: 201,
-      async handler({ user, body, auditTarget }) {
-        auditTarget(`teams/${body.name}`);
-        access.requireAdmin(user());
+      async handler({ body }) {
         const owner = body.owner ? await store.users.byUsername(body.owner) : undefined;
         if (body.owner && !owner) throw new NotFound(`user ${body.owner}`);
         const team = await store.teams.create({

@@ -6,18 +6,18 @@ import { NewUserBody, Pagination, UserCreated, UserParams, UserPatch, UserView, 
 import { userView } from '../views.js';
 
 export function userRoutes(deps: ApiDeps): RouteDef[] {
-  const { store, identity, access } = deps;
+  const { store, identity } = deps;
   return [
     route({
       method: 'GET',
       url: '/api/v1/users',
       action: 'user.list',
+      admin: true,
       summary: 'All users (admins)',
       tag: 'users',
       query: Pagination,
       response: pageOf(UserView),
-      async handler({ user, query }) {
-        access.requireAdmin(user());
+      async handler({ query }) {
         const page = await store.users.list({ limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) });
         return { items: page.items.map(userView), nextCursor: page.nextCursor };
       },
@@ -26,14 +26,14 @@ export function userRoutes(deps: ApiDeps): RouteDef[] {
       method: 'POST',
       url: '/api/v1/users',
       action: 'user.create',
+      admin: true,
+      target: ({ body }) => `users/${body.username}`,
       summary: 'Create a local user and their personal team (admins); a password is generated when none is given',
       tag: 'users',
       body: NewUserBody,
       response: UserCreated,
       status: 201,
-      async handler({ user, body, auditTarget }) {
-        auditTarget(`users/${body.username}`);
-        access.requireAdmin(user());
+      async handler({ body }) {
         const password = body.password ?? generatePassword();
         const created = await store.users.create(
           {
@@ -67,6 +67,7 @@ export function userRoutes(deps: ApiDeps): RouteDef[] {
       method: 'PATCH',
       url: '/api/v1/users/:user',
       action: 'user.update',
+      admin: true,
       summary: 'Change a user (admins): make admin, disable (ends sessions, revokes tokens, stops workspaces), reset password',
       tag: 'users',
       params: UserParams,
@@ -74,7 +75,6 @@ export function userRoutes(deps: ApiDeps): RouteDef[] {
       response: UserView,
       async handler({ user, params, body }) {
         const auth = user();
-        access.requireAdmin(auth);
         const found = await store.users.byUsername(params.user);
         if (!found) throw new NotFound(`user ${params.user}`);
         if (found.id === auth.user.id && (body.disabled === true || body.admin === false)) {
