@@ -10,11 +10,18 @@ const root = dirname(fileURLToPath(import.meta.url));
 const src = resolve(root, 'src');
 
 /**
- * The packages the domain's rules are written in: schemas (TypeBox) and
- * their validator (Ajv). Anything else (I/O, HTTP, databases, other parts)
- * stays out of the pure core.
+ * The one package the domain's rules are written in: its schemas (TypeBox),
+ * which the portal bundles too. Anything else (validators, I/O, HTTP,
+ * databases, other parts) stays out of the pure core.
  */
-const DOMAIN_PACKAGES = new Set(['@sinclair/typebox', 'ajv', 'ajv-formats']);
+const DOMAIN_PACKAGES = new Set(['@sinclair/typebox']);
+
+/**
+ * A part's public entries: its index, and for the API also the contract its
+ * clients (CLI, portal) use without loading the server (as hono's
+ * package.json lists its public subpaths).
+ */
+const ENTRIES = { api: ['index', 'contract'] };
 
 /** The part of `src/` a file belongs to (`store`, `access` …), `main` for src/main.ts, or undefined outside src. */
 function partOf(file) {
@@ -57,9 +64,9 @@ const layers = {
         context.report({ node, messageId: 'domain', data: { what: relative(root, target) } });
         return;
       }
-      const entry = resolve(src, to, 'index');
-      if (target.replace(/\.(js|ts|tsx)$/, '') !== entry) {
-        context.report({ node, messageId: 'deep', data: { part: to, entry: `src/${to}/index.ts`, file: relative(root, target) } });
+      const entries = (ENTRIES[/** @type {keyof typeof ENTRIES} */ (to)] ?? ['index']).map((e) => resolve(src, to, e));
+      if (!entries.includes(target.replace(/\.(js|ts|tsx)$/, ''))) {
+        context.report({ node, messageId: 'deep', data: { part: to, entry: entries.map((e) => relative(root, e) + '.ts').join(' or '), file: relative(root, target) } });
       }
     }
     return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check };

@@ -16,6 +16,11 @@ export default defineConfig({
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },
     chunkSizeWarningLimit: 700,
+    rollupOptions: {
+      // The portal imports the server's domain and API contract through their entries. Their modules only
+      // declare (schemas, pure functions), so what the portal does not use is left out of the bundle.
+      treeshake: { moduleSideEffects: (id) => !id.includes('/src/domain/') && !id.includes('/src/api/') },
+    },
   },
   server: {
     proxy: { '/api': 'http://127.0.0.1:8080', '/w': 'http://127.0.0.1:8080' },

@@ -72,4 +72,4 @@ export function checkPath(rawUrl: string): PathCheck {
   return { ok: true, workspace: { team, name } };
 }
 
-export { safeNext } from './next.js';
+export { safeNext } from '../domain/index.js';

@@ -15,8 +15,7 @@ import { userRoutes } from './routes/users.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 import { Type } from '@sinclair/typebox';
 
-export { isApiError, errorMessage } from './errors.js';
-export * as schemas from './schemas.js';
+export { isApiError, errorMessage, schemas } from './contract.js';
 export type { RouteDef } from './router.js';
 export { inProcessLists, workerLists, type Lists } from './lists.js';
 

@@ -1,16 +1,15 @@
+import { STATUS_CODES } from 'node:http';
 import type { TSchema } from '@sinclair/typebox';
+import { ERROR_CODES } from '../domain/index.js';
 import type { RouteDef } from './router.js';
 import { ErrorBody } from './schemas.js';
 
-const ERROR_STATUSES: Record<string, string> = {
-  '400': 'invalid input (invalid_input)',
-  '401': 'not signed in (unauthenticated)',
-  '403': 'not allowed, or refused by admission (forbidden, quota_exceeded, grant_exceeded, profile_not_allowed, isolation_required, csrf)',
-  '404': 'does not exist, or is not visible to you (not_found)',
-  '409': 'conflicts with the current state (conflict, name_taken, team_not_empty, last_owner)',
-  '413': 'body too large (payload_too_large)',
-  '429': 'too many attempts (rate_limited)',
-};
+/** Each error status with the codes it carries, from the one catalogue. */
+const ERROR_STATUSES: Record<string, string> = (() => {
+  const byStatus = new Map<number, string[]>();
+  for (const [code, { status }] of Object.entries(ERROR_CODES)) byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  return Object.fromEntries([...byStatus].map(([status, codes]) => [String(status), `${STATUS_CODES[status] ?? 'error'}: ${codes.join(', ')}`]));
+})();
 
 /** Drops TypeBox's symbol-keyed metadata so the schema is plain JSON Schema. */
 const plain = (schema: TSchema): unknown => JSON.parse(JSON.stringify(schema));
@@ -46,6 +45,7 @@ export function openApiDocument(routes: RouteDef[], version: string) {
       summary: def.summary,
       tags: [def.tag],
       'x-atrium-action': def.action,
+      ...(def.admin ? { 'x-atrium-admin-only': true } : {}),
       ...(def.public ? { security: [] } : {}),
       parameters: parameters(def),
       ...(def.body ? { requestBody: { required: true, content: { 'application/json': { schema: plain(def.body as TSchema) } } } } : {}),

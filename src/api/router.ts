@@ -1,6 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { can, createAjv, describeErrors, DomainError, Forbidden, InvalidInput, Unauthenticated } from '../domain/index.js';
+import { can, DomainError, Forbidden, InvalidInput, Unauthenticated } from '../domain/index.js';
+import { createAjv, describeErrors } from '../validation/index.js';
 import type { RouteAction } from './actions.js';
 import { type Authenticated, type Cookies, type Identity } from '../identity/index.js';
 import { auditScope, type AuditScope, type Store } from '../store/index.js';

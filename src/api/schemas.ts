@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Duration, GpuType, Name, ProfileSpec, Quantity, QuotaSpec } from '../domain/index.js';
-import { DESIRED_STATES, PHASES, ROLES, TIERS, ENVIRONMENT_KINDS } from '../domain/index.js';
+import { DESIRED_STATES, ERROR_CODES, PHASES, ROLES, TIERS, ENVIRONMENT_KINDS, type ErrorCode } from '../domain/index.js';
 
 /**
  * The API's schemas: each validates requests, types handlers and the CLI's
@@ -30,7 +30,7 @@ export const DesiredSchema = Literals(DESIRED_STATES);
 export const ErrorBody = Type.Object(
   {
     error: Type.Object({
-      code: Type.String({ description: 'stable machine-readable code, e.g. quota_exceeded' }),
+      code: Type.Unsafe<ErrorCode>(Type.String({ enum: Object.keys(ERROR_CODES), description: 'stable machine-readable code from the error catalogue, e.g. quota_exceeded' })),
       message: Type.String({ description: 'what went wrong, for people' }),
       details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     }),

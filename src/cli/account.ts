@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { Static } from '@sinclair/typebox';
-import type { schemas } from '../api/index.js';
+import type { schemas } from '../api/contract.js';
 import { ApiClient, CliError, forgetCredentials, loadCredentials, normalizeUrl, saveCredentials, signedIn } from './client.js';
 import { print, table } from './output.js';
 import { ask, askSecret, readStdinAll, readStdinLine } from './prompt.js';

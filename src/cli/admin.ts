@@ -1,6 +1,6 @@
 import type { Static } from '@sinclair/typebox';
 import type { Command } from 'commander';
-import type { schemas } from '../api/index.js';
+import type { schemas } from '../api/contract.js';
 import { CliError, signedIn } from './client.js';
 import { print, table } from './output.js';
 import { confirm, readStdinLine } from './prompt.js';

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { errorMessage, isApiError } from '../api/index.js';
+import { errorMessage, isApiError } from '../api/contract.js';
 
 /**
  * Exit codes: 1 refused or failed, 2 usage, 3 not signed in, 4 not found.

@@ -1,6 +1,6 @@
 import type { Static } from '@sinclair/typebox';
 import type { Command } from 'commander';
-import type { schemas } from '../api/index.js';
+import type { schemas } from '../api/contract.js';
 import { parseWorkspaceRef } from '../domain/index.js';
 import { type ApiClient, CliError, signedIn, type Credentials } from './client.js';
 import { ago, LogPrinter, oneLine, print, showLog, table, useColor } from './output.js';

@@ -4,8 +4,6 @@ import { join, resolve } from 'node:path';
 import type { TObject, TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 import {
-  createAjv,
-  describeErrors,
   parseBytes,
   parseCpu,
   parseDuration,
@@ -15,6 +13,7 @@ import {
   type Profile,
   type Quota,
 } from '../domain/index.js';
+import { createAjv, describeErrors } from '../validation/index.js';
 import { ConfigSchema, DEFAULT_PROFILES, type Config } from './schema.js';
 
 /** Configuration after validation, with sizes and durations in internal units. */

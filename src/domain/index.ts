@@ -6,5 +6,5 @@ export * from './authz.js';
 export * from './workspace.js';
 export * from './quota.js';
 export * from './specs.js';
-export * from './validation.js';
 export * from './logs.js';
+export * from './next.js';

@@ -1,6 +1,6 @@
-import { AdmissionRefused } from '../../src/domain/errors.ts';
-import { parseBytes, parseCpu } from '../../src/domain/quantity.ts';
-import { admit, type Quota } from '../../src/domain/quota.ts';
+import { AdmissionRefused } from '../../src/domain/index.ts';
+import { parseBytes, parseCpu } from '../../src/domain/index.ts';
+import { admit, type Quota } from '../../src/domain/index.ts';
 import type { ProfileView, TeamView, UsageView } from './api/types.ts';
 
 function quota(q: UsageView['quota']): Quota {

@@ -1,4 +1,4 @@
-import { isApiError } from '../../../src/api/errors.ts';
+import { isApiError } from '../../../src/api/contract.ts';
 
 /** An API refusal or failure, carrying the uniform error body's code and message. */
 export class ApiError extends Error {

@@ -11,9 +11,10 @@ export interface Progress {
 }
 
 interface LiveEvents {
-  progress(key: string): Progress | undefined;
-  subscribe(listener: () => void): () => void;
-  connected(): boolean;
+  progress: (key: string) => Progress | undefined;
+  subscribe: (listener: () => void) => () => void;
+  connected: () => boolean;
+  version: () => number;
 }
 
 const Ctx = createContext<LiveEvents | null>(null);
@@ -34,30 +35,32 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
   const store = useMemo(() => {
     const latest = new Map<string, Progress>();
     const listeners = new Set<() => void>();
-    let isConnected = false;
-    let version = 0;
+    // one mutable record the stream updates and the store's readers read, outside React's state
+    const state = { connected: false, version: 0 };
     const notify = () => {
-      version++;
+      state.version++;
       listeners.forEach((l) => l());
     };
     return {
       latest,
       notify,
       setConnected(v: boolean) {
-        if (isConnected !== v) {
-          isConnected = v;
+        if (state.connected !== v) {
+          state.connected = v;
           notify();
         }
       },
       api: {
         progress: (key: string) => latest.get(key),
-        subscribe(l: () => void) {
+        subscribe: (l: () => void) => {
           listeners.add(l);
-          return () => listeners.delete(l);
+          return () => {
+            listeners.delete(l);
+          };
         },
-        connected: () => isConnected,
-        version: () => version,
-      },
+        connected: () => state.connected,
+        version: () => state.version,
+      } satisfies LiveEvents,
     };
   }, []);
 
@@ -116,10 +119,10 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
   return <Ctx.Provider value={store.api}>{children}</Ctx.Provider>;
 }
 
-function useLive(): LiveEvents & { version(): number } {
+function useLive(): LiveEvents {
   const live = useContext(Ctx);
   if (!live) throw new Error('useLive outside LiveEventsProvider');
-  return live as LiveEvents & { version(): number };
+  return live;
 }
 
 /** What a workspace's events last said, re-rendering as they arrive. */

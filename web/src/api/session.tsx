@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import { createContext, useContext, useMemo, type ReactNode } from 'react';
-import { can, type Action, type Resource, type Subject } from '../../../src/domain/authz.ts';
+import { can, type Action, type Resource, type Subject } from '../../../src/domain/index.ts';
 import type { Endpoints } from './endpoints.ts';
 import type { MeView, Role, WorkspaceView } from './types.ts';
 
@@ -8,9 +8,9 @@ interface Session {
   api: Endpoints;
   me: MeView;
   /** the server's own `can()`, with teams and people named instead of by id */
-  can(action: Action, resource: Resource): boolean;
-  canOnWorkspace(action: Action, ws: WorkspaceView): boolean;
-  role(team: string): Role | undefined;
+  can: (action: Action, resource: Resource) => boolean;
+  canOnWorkspace: (action: Action, ws: WorkspaceView) => boolean;
+  role: (team: string) => Role | undefined;
 }
 
 const ApiContext = createContext<Endpoints | null>(null);

@@ -25,7 +25,7 @@ import type {
   WorkspaceView,
   EventView,
   ClusterView,
-} from '../../../src/api/schemas.ts';
+} from '../../../src/api/contract.ts';
 
 export type { AuditView, GrantView, MemberView, MeView, PoolView, ProfileView, SshKeyView, TeamView, TokenView, UsageView, UserView, WorkspaceView, EventView };
 export type Cluster = Static<typeof ClusterView>;

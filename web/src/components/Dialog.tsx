@@ -66,9 +66,12 @@ export function ConfirmDialog({
 }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  useEffect(() => {
+  // each opening starts without the last one's error (state adjusted while rendering, not in an effect)
+  const [wasOpen, setWasOpen] = useState(open);
+  if (open !== wasOpen) {
+    setWasOpen(open);
     if (open) setError(null);
-  }, [open]);
+  }
   return (
     <Dialog open={open} onClose={onClose} title={title}>
       <div className="dialog-body">{children}</div>

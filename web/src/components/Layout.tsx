@@ -54,7 +54,7 @@ export function Layout({ children }: { children: ReactNode }) {
                   setSigningOut(true);
                   await api.logout().catch(() => undefined);
                   qc.clear();
-                  navigate('/login', { replace: true, state: { signedOut: true } });
+                  void navigate('/login', { replace: true, state: { signedOut: true } });
                 }}
               >
                 Sign out

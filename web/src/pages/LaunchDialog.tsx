@@ -1,6 +1,6 @@
 import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
-import { isValidName, NAME_RULE } from '../../../src/domain/names.ts';
+import { isValidName, NAME_RULE } from '../../../src/domain/index.ts';
 import { launchRefusal } from '../admission.ts';
 import { useSession } from '../api/session.tsx';
 import type { ProfileView, WorkspaceView } from '../api/types.ts';
@@ -19,7 +19,7 @@ export function LaunchDialog({ open, onClose, onLaunched }: { open: boolean; onC
   const personal = teams.find((t) => t.personal)?.name ?? teams[0]?.name ?? '';
   const [team, setTeam] = useState(personal);
   const [name, setName] = useState('');
-  const [profile, setProfile] = useState('');
+  const [chosen, setChosen] = useState('');
   const [touched, setTouched] = useState(false);
 
   const profiles = useQuery({ queryKey: ['profiles'], queryFn: api.profiles, enabled: open, staleTime: 60_000 });
@@ -35,12 +35,9 @@ export function LaunchDialog({ open, onClose, onLaunched }: { open: boolean; onC
     for (const p of profiles.data?.items ?? []) out.set(p.name, launchRefusal(p, teamInfo.data, usage.data));
     return out;
   }, [profiles.data, teamInfo.data, usage.data]);
-  // keep the chosen profile only while it still fits; otherwise offer the first that does
-  useEffect(() => {
-    if (!refusals.size) return;
-    if (profile && refusals.has(profile) && !refusals.get(profile)) return;
-    setProfile([...refusals].find(([, why]) => !why)?.[0] ?? '');
-  }, [refusals]);
+  // the chosen profile while it still fits; otherwise the first that does
+  const fits = (name: string) => name !== '' && refusals.has(name) && !refusals.get(name);
+  const profile = !refusals.size || fits(chosen) ? chosen : ([...refusals].find(([, why]) => !why)?.[0] ?? '');
 
   const launch = useMutation({
     mutationFn: () => api.createWorkspace(team, { name, profile, start: true }),
@@ -49,16 +46,20 @@ export function LaunchDialog({ open, onClose, onLaunched }: { open: boolean; onC
       onLaunched(ws);
     },
   });
-  // every opening starts afresh; what was typed or refused last time is gone
-  const { reset } = launch;
-  useEffect(() => {
+  // every opening starts afresh; what was typed or refused last time is gone (adjusted while rendering, not in an effect)
+  const [wasOpen, setWasOpen] = useState(open);
+  if (open !== wasOpen) {
+    setWasOpen(open);
     if (open) {
       setName('');
       setTouched(false);
       setTeam(personal);
-      reset();
     }
-  }, [open, personal, reset]);
+  }
+  const { reset } = launch;
+  useEffect(() => {
+    if (open) reset();
+  }, [open, reset]);
   const nameError = touched && !isValidName(name) ? `Use ${NAME_RULE}.` : undefined;
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -109,7 +110,7 @@ export function LaunchDialog({ open, onClose, onLaunched }: { open: boolean; onC
           <ErrorNote error={profiles.error ?? usage.error ?? teamInfo.error} />
           <div className="profile-grid">
             {(profiles.data?.items ?? []).map((p) => (
-              <ProfileOption key={p.name} profile={p} refusal={refusals.get(p.name)} checked={profile === p.name} onChoose={() => setProfile(p.name)} />
+              <ProfileOption key={p.name} profile={p} refusal={refusals.get(p.name)} checked={profile === p.name} onChoose={() => setChosen(p.name)} />
             ))}
           </div>
           {profiles.data && profiles.data.items.length === 0 ? <p className="muted">No profile is available to your teams. Ask a platform admin.</p> : null}

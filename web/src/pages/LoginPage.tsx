@@ -1,7 +1,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState, type FormEvent } from 'react';
 import { useLocation, useNavigate, useSearchParams } from 'react-router';
-import { safeNext } from '../../../src/access/next.ts';
+import { safeNext } from '../../../src/domain/index.ts';
 import { useApi, useMeQuery } from '../api/session.tsx';
 import { Logo } from '../components/Logo.tsx';
 import { Button, ErrorNote, Field, Notice, TextInput } from '../components/ui.tsx';
@@ -22,13 +22,12 @@ export function LoginPage() {
   const next = safeNext(params.get('next'), '/');
   const me = useMeQuery();
 
-  const go = (to: string) => {
-    if (serverPath(to)) location.pathname !== to && window.location.assign(to);
-    else navigate(to, { replace: true });
-  };
+  const signedIn = me.data !== undefined;
   useEffect(() => {
-    if (me.data) go(next);
-  }, [me.data, next]);
+    if (!signedIn) return;
+    if (!serverPath(next)) void navigate(next, { replace: true });
+    else if (location.pathname !== next) window.location.assign(next);
+  }, [signedIn, next, navigate, location.pathname]);
 
   const signedOut = (location.state as { signedOut?: boolean } | null)?.signedOut;
   const expired = params.get('expired') === '1';

@@ -1,4 +1,4 @@
-import { formatBytes, parseBytes, parseCpu } from '../../../src/domain/quantity.ts';
+import { formatBytes, parseBytes, parseCpu } from '../../../src/domain/index.ts';
 import type { UsageView } from '../api/types.ts';
 import { QuotaBar } from '../components/ui.tsx';
 

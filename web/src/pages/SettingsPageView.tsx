@@ -21,12 +21,12 @@ export interface SettingsPageViewProps {
   keys: Loadable<SshKeyView[]>;
   tokens: Loadable<TokenView[]>;
   addKey: Change<NewKey>;
-  removeKey(id: string): Promise<unknown>;
+  removeKey: (id: string) => Promise<unknown>;
   createToken: Change<NewToken>;
   /** the token just made: its secret is shown this once */
   created: TokenCreatedView | undefined;
-  onSecretCopied(): void;
-  revokeToken(id: string): Promise<unknown>;
+  onSecretCopied: () => void;
+  revokeToken: (id: string) => Promise<unknown>;
 }
 
 /** The API's rule for token and key names (schemas.ts `TokenName`). */

@@ -32,7 +32,7 @@ export function TeamPage() {
     mutationFn: (username: string) => api.removeMember(name, username),
     onSuccess: async (_, username) => {
       await refresh(username);
-      if (username === me.user.username && !me.user.admin) navigate('/teams');
+      if (username === me.user.username && !me.user.admin) void navigate('/teams');
     },
   });
 

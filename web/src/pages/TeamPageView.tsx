@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
-import { isValidName, NAME_RULE } from '../../../src/domain/names.ts';
-import { ROLES } from '../../../src/domain/roles.ts';
+import { isValidName, NAME_RULE } from '../../../src/domain/index.ts';
+import { ROLES } from '../../../src/domain/index.ts';
 import { ApiError } from '../api/client.ts';
 import type { MemberView, Role, TeamView, UsageView, WorkspaceView } from '../api/types.ts';
 import type { Change, Loadable } from '../api/viewModel.ts';
@@ -29,7 +29,7 @@ export interface TeamPageViewProps {
   canManage: boolean;
   addMember: Change<MemberChange>;
   changeRole: Change<MemberChange>;
-  removeMember(username: string): Promise<unknown>;
+  removeMember: (username: string) => Promise<unknown>;
 }
 
 const ROLE_HELP: Record<Role, string> = {

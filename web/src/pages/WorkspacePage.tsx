@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { logLines, parseLogLine, safeTerminalText } from '../../../src/domain/logs.ts';
+import { logLines, parseLogLine, safeTerminalText } from '../../../src/domain/index.ts';
 import { useNavigate, useParams } from 'react-router';
 import { ApiError } from '../api/client.ts';
 import { useProgress } from '../api/events.tsx';

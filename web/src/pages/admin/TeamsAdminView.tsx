@@ -1,6 +1,6 @@
 import { useId, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
-import { isValidName, NAME_RULE } from '../../../../src/domain/names.ts';
+import { isValidName, NAME_RULE } from '../../../../src/domain/index.ts';
 import type { NewTeam, QuotaChange, TeamView } from '../../api/types.ts';
 import { runThen, type Change } from '../../api/viewModel.ts';
 import { Ago, Button, ConfirmDialog, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, Table, TextInput, type Column } from '../../components/ui.tsx';

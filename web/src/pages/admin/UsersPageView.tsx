@@ -1,5 +1,5 @@
 import { useId, useState, type FormEvent } from 'react';
-import { isValidName, NAME_RULE } from '../../../../src/domain/names.ts';
+import { isValidName, NAME_RULE } from '../../../../src/domain/index.ts';
 import type { NewUser, UserChange, UserCreatedView, UserView } from '../../api/types.ts';
 import { runThen, type Change } from '../../api/viewModel.ts';
 import { Ago, Button, ConfirmDialog, CopyField, Dialog, EmptyState, ErrorNote, Field, FormActions, Loading, Notice, Section, Table, TextInput, type Column } from '../../components/ui.tsx';

@@ -1,4 +1,4 @@
-import { parseBytes, parseCpu } from '../../../../src/domain/quantity.ts';
+import { parseBytes, parseCpu } from '../../../../src/domain/index.ts';
 import type { Quota, QuotaChange } from '../../api/types.ts';
 
 /** A team quota as typed into a form: Kubernetes quantities, a count, and GPUs as `type=count` pairs. */
