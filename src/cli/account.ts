@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { Static } from '@sinclair/typebox';
 import type { schemas } from '../api/contract.js';
 import { ApiClient, CliError, forgetCredentials, loadCredentials, normalizeUrl, saveCredentials, signedIn } from './client.js';
+import { listCommand } from './list.js';
 import { print, table } from './output.js';
 import { ask, askSecret, readStdinAll, readStdinLine } from './prompt.js';
 
@@ -90,15 +91,11 @@ export function registerAccount(program: Command): void {
     });
 
   const tokens = program.command('tokens').description('API tokens for scripts and tools');
-  tokens
-    .command('ls')
-    .description('list your tokens')
-    .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const { client } = signedIn();
-      const res = await client.get<{ items: TokenView[] }>('/api/v1/me/tokens');
-      print(opts.json, res.items, () => table(['ID', 'NAME', 'CREATED', 'EXPIRES', 'LAST USED'], res.items.map((t) => [t.id, t.name, t.createdAt, t.expiresAt ?? 'never', t.lastUsedAt])));
-    });
+  listCommand<TokenView>(tokens, {
+    description: 'list your tokens',
+    items: async () => (await signedIn().client.get<{ items: TokenView[] }>('/api/v1/me/tokens')).items,
+    columns: [['ID', (t) => t.id], ['NAME', (t) => t.name], ['CREATED', (t) => t.createdAt], ['EXPIRES', (t) => t.expiresAt ?? 'never'], ['LAST USED', (t) => t.lastUsedAt]],
+  });
   tokens
     .command('create')
     .description('create a token; it is printed once')
@@ -121,14 +118,11 @@ export function registerAccount(program: Command): void {
     });
 
   const keys = program.command('keys').description('SSH public keys for the SSH gateway');
-  keys
-    .command('ls')
-    .description('list your SSH keys')
-    .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const res = await signedIn().client.get<{ items: SshKeyView[] }>('/api/v1/me/ssh-keys');
-      print(opts.json, res.items, () => table(['ID', 'NAME', 'FINGERPRINT', 'ADDED'], res.items.map((k) => [k.id, k.name, k.fingerprint, k.createdAt])));
-    });
+  listCommand<SshKeyView>(keys, {
+    description: 'list your SSH keys',
+    items: async () => (await signedIn().client.get<{ items: SshKeyView[] }>('/api/v1/me/ssh-keys')).items,
+    columns: [['ID', (k) => k.id], ['NAME', (k) => k.name], ['FINGERPRINT', (k) => k.fingerprint], ['ADDED', (k) => k.createdAt]],
+  });
   keys
     .command('add')
     .description('register a public key (a .pub file, or - for standard input)')

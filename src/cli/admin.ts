@@ -2,6 +2,7 @@ import type { Static } from '@sinclair/typebox';
 import type { Command } from 'commander';
 import type { schemas } from '../api/contract.js';
 import { CliError, signedIn } from './client.js';
+import { allPages, listCommand } from './list.js';
 import { print, table } from './output.js';
 import { confirm, readStdinLine } from './prompt.js';
 
@@ -12,22 +13,8 @@ type MemberView = Static<typeof schemas.MemberView>;
 type QuotaSpec = Static<typeof schemas.QuotaSpec>;
 type UsageView = Static<typeof schemas.UsageView>;
 type ProfileView = Static<typeof schemas.ProfileView>;
-type Page<T> = { items: T[]; nextCursor: string | null };
 
 /** Fetches every page of a list. */
-async function all<T>(path: string): Promise<T[]> {
-  const { client } = signedIn();
-  const out: T[] = [];
-  let cursor: string | null = null;
-  do {
-    const sep = path.includes('?') ? '&' : '?';
-    const page: Page<T> = await client.get<Page<T>>(`${path}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-    out.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor);
-  return out;
-}
-
 const seg = encodeURIComponent;
 
 function quotaRows(q: QuotaSpec, usage?: QuotaSpec) {
@@ -81,16 +68,11 @@ function quotaOptions(cmd: Command): Command {
 /** users, teams, profiles. */
 export function registerAdmin(program: Command): void {
   const users = program.command('users').description('platform users (admins)');
-  users
-    .command('ls')
-    .description('list users')
-    .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const items = await all<UserView>('/api/v1/users');
-      print(opts.json, items, () =>
-        table(['USERNAME', 'ADMIN', 'STATUS', 'SSO', 'EMAIL'], items.map((u) => [u.username, u.admin ? 'yes' : '', u.disabled ? 'disabled' : 'active', u.sso ? 'yes' : '', u.email])),
-      );
-    });
+  listCommand<UserView>(users, {
+    description: 'list users',
+    items: () => allPages('/api/v1/users'),
+    columns: [['USERNAME', (u) => u.username], ['ADMIN', (u) => (u.admin ? 'yes' : '')], ['STATUS', (u) => (u.disabled ? 'disabled' : 'active')], ['SSO', (u) => (u.sso ? 'yes' : '')], ['EMAIL', (u) => u.email]],
+  });
   users
     .command('create')
     .description('create a local user (and their personal team); prints a generated password unless --password-stdin')
@@ -124,17 +106,12 @@ export function registerAdmin(program: Command): void {
   setUser('revoke-admin', 'no longer a platform admin', { admin: false });
 
   const teams = program.command('teams').description('teams, members and quotas');
-  teams
-    .command('ls')
-    .description('list your teams (admins: --all for every team)')
-    .option('--all', 'every team (admins)')
-    .option('--json', 'print JSON')
-    .action(async (opts: { all?: boolean; json?: boolean }) => {
-      const items = await all<TeamView>(`/api/v1/teams${opts.all ? '?all=true' : ''}`);
-      print(opts.json, items, () =>
-        table(['TEAM', 'ROLE', 'PERSONAL', 'SENSITIVE', 'CPU', 'MEMORY', 'WORKSPACES'], items.map((t) => [t.name, t.role, t.personal ? 'yes' : '', t.sensitive ? 'yes' : '', t.quota.cpu, t.quota.memory, t.quota.workspaces])),
-      );
-    });
+  listCommand<TeamView, { all?: boolean }>(teams, {
+    description: 'list your teams (admins: --all for every team)',
+    options: (c) => c.option('--all', 'every team (admins)'),
+    items: (_args, opts) => allPages(`/api/v1/teams${opts.all ? '?all=true' : ''}`),
+    columns: [['TEAM', (t) => t.name], ['ROLE', (t) => t.role], ['PERSONAL', (t) => (t.personal ? 'yes' : '')], ['SENSITIVE', (t) => (t.sensitive ? 'yes' : '')], ['CPU', (t) => t.quota.cpu], ['MEMORY', (t) => t.quota.memory], ['WORKSPACES', (t) => t.quota.workspaces]],
+  });
   quotaOptions(
     teams
       .command('create')
@@ -205,15 +182,12 @@ export function registerAdmin(program: Command): void {
     });
 
   const members = teams.command('members').description("a team's members (changing: team owners)");
-  members
-    .command('ls')
-    .description('list members')
-    .argument('<team>')
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: { json?: boolean }) => {
-      const res = await signedIn().client.get<{ items: MemberView[] }>(`/api/v1/teams/${seg(name)}/members`);
-      print(opts.json, res.items, () => table(['USERNAME', 'ROLE', 'SINCE'], res.items.map((m) => [m.username, m.role, m.since])));
-    });
+  listCommand<MemberView>(members, {
+    description: 'list members',
+    args: ['<team>'],
+    items: async ([team]) => (await signedIn().client.get<{ items: MemberView[] }>(`/api/v1/teams/${seg(team!)}/members`)).items,
+    columns: [['USERNAME', (m) => m.username], ['ROLE', (m) => m.role], ['SINCE', (m) => m.since]],
+  });
   const setRole = async (team: string, user: string, role: string) => {
     if (!['owner', 'editor', 'viewer'].includes(role)) throw new CliError('role must be owner, editor or viewer', 2);
     await signedIn().client.put<MemberView>(`/api/v1/teams/${seg(team)}/members/${seg(user)}`, { role });
@@ -244,27 +218,19 @@ export function registerAdmin(program: Command): void {
     });
 
   const profiles = program.command('profiles').description('workspace profiles');
-  profiles
-    .command('ls')
-    .description('list the profiles you can launch')
-    .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const res = await signedIn().client.get<{ items: ProfileView[] }>('/api/v1/profiles');
-      print(opts.json, res.items, () =>
-        table(
-          ['PROFILE', 'NAME', 'ENV', 'CPU', 'MEMORY', 'GPU', 'STORAGE', 'TIER', 'IDLE'],
-          res.items.map((p) => [
-            p.name,
-            p.displayName,
-            p.environment,
-            `${p.resources.cpu.guarantee}/${p.resources.cpu.limit}`,
-            `${p.resources.memory.guarantee}/${p.resources.memory.limit}`,
-            p.resources.gpu ? `${p.resources.gpu.count}x ${p.resources.gpu.type}` : '-',
-            p.resources.storage,
-            p.tier,
-            p.idleTimeout,
-          ]),
-        ),
-      );
-    });
+  listCommand<ProfileView>(profiles, {
+    description: 'list the profiles you can launch',
+    items: async () => (await signedIn().client.get<{ items: ProfileView[] }>('/api/v1/profiles')).items,
+    columns: [
+      ['PROFILE', (p) => p.name],
+      ['NAME', (p) => p.displayName],
+      ['ENV', (p) => p.environment],
+      ['CPU', (p) => `${p.resources.cpu.guarantee}/${p.resources.cpu.limit}`],
+      ['MEMORY', (p) => `${p.resources.memory.guarantee}/${p.resources.memory.limit}`],
+      ['GPU', (p) => (p.resources.gpu ? `${p.resources.gpu.count}x ${p.resources.gpu.type}` : '-')],
+      ['STORAGE', (p) => p.resources.storage],
+      ['TIER', (p) => p.tier],
+      ['IDLE', (p) => p.idleTimeout],
+    ],
+  });
 }

@@ -3,11 +3,11 @@ import type { Command } from 'commander';
 import type { schemas } from '../api/contract.js';
 import { parseWorkspaceRef } from '../domain/index.js';
 import { type ApiClient, CliError, signedIn, type Credentials } from './client.js';
-import { ago, LogPrinter, oneLine, print, showLog, table, useColor } from './output.js';
+import { allPages, listCommand } from './list.js';
+import { ago, LogPrinter, oneLine, print, showLog, useColor } from './output.js';
 import { confirm } from './prompt.js';
 
 type WorkspaceView = Static<typeof schemas.WorkspaceView>;
-type Page<T> = { items: T[]; nextCursor: string | null };
 
 /** `team/ws`, `team.ws`, `atrium.team.ws`, or a bare `ws` in your personal team. */
 export function resolveRef(ref: string, credentials: Credentials): { team: string; ws: string; path: string } {
@@ -121,32 +121,26 @@ export function registerWorkspaces(program: Command): void {
       else if (opts.detach || !opts.start) process.stdout.write(`Desired ${final.desired}, phase ${final.phase}.\n`);
     });
 
-  ws.command('ls')
-    .description('list workspaces in your teams')
-    .option('-t, --team <team>', 'only this team')
-    .option('--mine', 'only workspaces you own')
-    .option('--all', 'every team (admins)')
-    .option('--json', 'print JSON')
-    .action(async (opts: { team?: string; mine?: boolean; all?: boolean; json?: boolean }) => {
-      const { client } = signedIn();
-      const base = opts.team ? `/api/v1/teams/${encodeURIComponent(opts.team)}/workspaces?` : `/api/v1/workspaces?${opts.mine ? 'owner=me&' : ''}${opts.all ? 'all=true&' : ''}`;
-      const items: WorkspaceView[] = [];
-      let cursor: string | null = null;
-      do {
-        const page: Page<WorkspaceView> = await client.get<Page<WorkspaceView>>(`${base}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-        items.push(...page.items);
-        cursor = page.nextCursor;
-      } while (cursor);
-      const shown = opts.team && opts.mine ? items.filter((w) => w.owner === signedIn().credentials.username) : items;
-      print(opts.json, shown, () =>
-        shown.length === 0
-          ? 'No workspaces yet. Create one with `atrium ws create <name> --profile <profile>`.\n'
-          : table(
-              ['WORKSPACE', 'OWNER', 'PROFILE', 'PHASE', 'CPU', 'MEMORY', 'GPU', 'AGE', 'ACTIVE'],
-              shown.map((w) => [`${w.team}/${w.name}`, w.owner, w.profile, w.phase + (w.desired !== 'running' && w.phase !== 'stopped' ? ` (→${w.desired})` : ''), w.resources.cpu.limit, w.resources.memory.limit, gpu(w), ago(w.createdAt), ago(w.lastActivityAt)]),
-            ),
-      );
-    });
+  listCommand<WorkspaceView, { team?: string; mine?: boolean; all?: boolean }>(ws, {
+    description: 'list workspaces in your teams',
+    options: (c) => c.option('-t, --team <team>', 'only this team').option('--mine', 'only workspaces you own').option('--all', 'every team (admins)'),
+    items: async (_args, opts) => {
+      const items = await allPages<WorkspaceView>(opts.team ? `/api/v1/teams/${encodeURIComponent(opts.team)}/workspaces` : `/api/v1/workspaces?${opts.mine ? 'owner=me&' : ''}${opts.all ? 'all=true' : ''}`);
+      return opts.team && opts.mine ? items.filter((w) => w.owner === signedIn().credentials.username) : items;
+    },
+    empty: 'No workspaces yet. Create one with `atrium ws create <name> --profile <profile>`.',
+    columns: [
+      ['WORKSPACE', (w) => `${w.team}/${w.name}`],
+      ['OWNER', (w) => w.owner],
+      ['PROFILE', (w) => w.profile],
+      ['PHASE', (w) => w.phase + (w.desired !== 'running' && w.phase !== 'stopped' ? ` (→${w.desired})` : '')],
+      ['CPU', (w) => w.resources.cpu.limit],
+      ['MEMORY', (w) => w.resources.memory.limit],
+      ['GPU', gpu],
+      ['AGE', (w) => ago(w.createdAt)],
+      ['ACTIVE', (w) => ago(w.lastActivityAt)],
+    ],
+  });
 
   ws.command('show')
     .description('show one workspace')
