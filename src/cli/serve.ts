@@ -16,6 +16,7 @@ interface ServeFlags {
   tlsKey?: string;
   publicUrl?: string;
   runtime?: string;
+  logFormat?: string;
 }
 
 /** A numeric port as a number; anything else as typed, for the config schema to refuse with its source. */
@@ -41,6 +42,7 @@ export function registerServe(program: Command): void {
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--public-url <url>', 'the URL people use to reach Atrium')
     .option('--runtime <kind>', 'local (runc sandboxes, needs root) or none (workspaces stay pending)')
+    .option('--log-format <format>', 'server log lines: auto (text on a terminal, JSON otherwise), text or json')
     .action(async (flags: ServeFlags) => {
       const config = loadConfig({
         file: flags.config,
@@ -57,6 +59,7 @@ export function registerServe(program: Command): void {
           'tls.key': flags.tlsKey,
           publicUrl: flags.publicUrl,
           'runtime.kind': flags.runtime,
+          logFormat: flags.logFormat,
         },
       });
       prepareDataDir(config.dataDir);

@@ -36,6 +36,8 @@ export interface ResolvedConfig {
   admin: { username: string; password: string | undefined };
   bodyLimit: number;
   logLevel: string;
+  /** how server log lines are written: text for people, JSON for collectors */
+  logFormat: 'text' | 'json';
   runtime: {
     kind: 'local' | 'none';
     reserve: { cpuMilli: number; memoryBytes: number };
@@ -257,6 +259,7 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
       admin: { username: config.admin.username, password: config.admin.password },
       bodyLimit: config.limits.bodyBytes,
       logLevel: config.logLevel,
+      logFormat: config.logFormat === 'auto' ? (process.stdout.isTTY ? 'text' : 'json') : config.logFormat,
       runtime: {
         kind: config.runtime.kind,
         reserve: {

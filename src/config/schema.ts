@@ -132,6 +132,8 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug'].map((l) => Type.Literal(l)), { default: 'info' }),
+    /** server log lines: text for people on a terminal, JSON (one object per line) for collectors; auto picks text when standard output is a terminal */
+    logFormat: Type.Union([Type.Literal('auto'), Type.Literal('text'), Type.Literal('json')], { default: 'auto', description: 'auto (text on a terminal, JSON otherwise), text or json' }),
     profiles: Type.Array(ProfileSpec, { maxItems: 1000 }),
   },
   { additionalProperties: false },

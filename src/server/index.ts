@@ -15,6 +15,7 @@ import { ConfigError, VERSION } from '../config/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { textLogStream } from './log-text.js';
 import { createPortal } from './portal.js';
 
 export { DEFAULT_PORTAL_DIR } from './portal.js';
@@ -156,6 +157,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     trustProxy: config.auth.trustedProxies.length > 0 ? config.auth.trustedProxies : false,
     logger: {
       level: config.logLevel,
+      ...(config.logFormat === 'text' ? { stream: textLogStream() } : {}),
       redact: ['req.headers.authorization', 'req.headers.cookie', 'err.config.headers'],
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
