@@ -14,6 +14,10 @@ ATRIUM_TEST_POSTGRES=$(bash scripts/pg-cluster.sh start "$pgdir" "$port")
 export ATRIUM_TEST_POSTGRES
 
 if [ $# -gt 0 ]; then files=("$@"); else
+  # the whole suite: types (server, portal, tests, benchmarks) and lint first, so a red run names the cause at once
+  echo "==> type-checking and linting"
+  npm run --silent typecheck
+  npm run --silent lint
   mapfile -t files < <(find src test -name '*.test.ts' | sort)
 fi
 echo "==> running ${#files[@]} test files (SQLite and PostgreSQL at $ATRIUM_TEST_POSTGRES)"
