@@ -107,14 +107,19 @@ function executeOverWebSocket(url: string, headers: Record<string, string>, code
   });
 }
 
-function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+/** A WebSocket's answer: 101, or the status and error code of its refusal. */
+function upgradeStatus(url: string, headers: Record<string, string>): Promise<{ status: number; code?: string }> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, { headers });
     socket.on('open', () => {
       socket.close();
-      resolve(101);
+      resolve({ status: 101 });
     });
-    socket.on('unexpected-response', (_req, res) => resolve(res.statusCode!));
+    socket.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, code: (JSON.parse(body) as { error: { code: string } }).error.code }));
+    });
     socket.on('error', reject);
   });
 }
@@ -164,7 +169,8 @@ test('the proxy reaches workspaces on their own origins, for the people allowed'
       assert.equal(JSON.parse(other.body).error.code, JSON.parse(missing.body).error.code);
       const viaPortal = await raw(t, '/w/mia/nb/', { headers: { cookie: noaSession, accept: 'text/html' } });
       assert.equal(viaPortal.status, 404);
-      assert.equal(await upgradeStatus(wsUrl, { host, origin: `http://${host}`, authorization: `Bearer ${noa}` }), 404);
+      // the same refusal over a WebSocket: status and code as over HTTP
+      assert.deepEqual(await upgradeStatus(wsUrl, { host, origin: `http://${host}`, authorization: `Bearer ${noa}` }), { status: 404, code: JSON.parse(other.body).error.code });
       // mia's cookie for nb is worth nothing on another workspace's origin, and a Host that does not match the path is refused
       assert.equal((await raw(t, '/w/mia/web/', { host: `web--mia.localhost:${port}`, headers: { cookie: appCookie } })).status, 401);
       assert.equal((await raw(t, '/w/mia/web/', { host, headers: { cookie: appCookie } })).status, 404);
@@ -189,7 +195,8 @@ test('the proxy reaches workspaces on their own origins, for the people allowed'
       assert.equal(JSON.parse(post.body).error.code, 'csrf');
       const noOrigin = await raw(t, '/w/mia/nb/api/kernels', { host, method: 'POST', body: '{}', headers: { cookie: appCookie } });
       assert.equal(noOrigin.status, 403);
-      assert.equal(await upgradeStatus(wsUrl, { host, origin: evil, cookie: appCookie }), 403);
+      assert.deepEqual(await upgradeStatus(wsUrl, { host, origin: evil, cookie: appCookie }), { status: 403, code: 'csrf' });
+      assert.deepEqual(await upgradeStatus(wsUrl.replace('/api/kernels', '/api%2Fkernels'), { host, origin: `http://${host}`, cookie: appCookie }), { status: 400, code: 'bad_path' });
     });
 
     await suite.test('open WebSockets count as activity and show in /metrics', async () => {

@@ -1,11 +1,11 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { can, DomainError, Forbidden, InvalidInput, Unauthenticated } from '../domain/index.js';
+import { errorBody } from '../http/index.js';
 import { createAjv, describeErrors } from '../validation/index.js';
 import type { RouteAction } from './actions.js';
 import { type Authenticated, type Cookies, type Identity } from '../identity/index.js';
 import { auditScope, type AuditScope, type Store } from '../store/index.js';
-import { type ErrorBody } from './schemas.js';
 import { SerializedJson } from './lists.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -101,8 +101,7 @@ function errorReply(reply: FastifyReply, request: FastifyRequest, err: DomainErr
   request.atrium.errorCode = err.code;
   request.atrium.errorMessage = err.message;
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
-  const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
-  return reply.code(err.status).type('application/json; charset=utf-8').send(body);
+  return reply.code(err.status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(errorBody(err));
 }
 
 export interface RouterDeps {
