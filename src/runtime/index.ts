@@ -1,2 +1,7 @@
-export * from './types.js';
-export { createLocalRuntime, type LocalRuntimeOptions } from './local/index.js';
+/**
+ * The runtime part's public entry: the runtime interface (design §6) the rest
+ * of the system drives workspaces through, and the local runtime that
+ * implements it with runc sandboxes on this machine.
+ */
+export type { Activity, Capacity, Connector, Endpoint, Gpu, LogOptions, Observation, Runtime, WorkspaceSpec } from './types.js';
+export { createLocalRuntime, type GpuInventoryEntry, type LocalRuntimeOptions } from './local/index.js';

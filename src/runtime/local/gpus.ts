@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import type { Gpu, WorkspaceSpec } from '../types.js';
 import { run } from './exec.js';
 import type { DeviceNode } from './bundle.js';
 
@@ -73,4 +74,55 @@ export async function discoverGpus(inventory: GpuInventoryEntry[] | undefined): 
 /** The device nodes every GPU workspace needs besides its own GPUs. */
 export function controlDevices(): DeviceNode[] {
   return CONTROL_DEVICES.flatMap((p) => node(p) ?? []);
+}
+
+/** Which of this machine's GPUs each workspace holds. */
+export interface GpuAllocator {
+  /** Records that `id` holds GPU `index` (a sandbox found at start-up). */
+  hold(index: number, id: string): void;
+  /**
+   * The GPUs `spec` asks for, held for its workspace: those it holds already,
+   * or free ones of its type. Throws when there are not enough.
+   */
+  allocate(id: string, spec: WorkspaceSpec): GpuDevice[];
+  /** Frees every GPU `id` holds. */
+  release(id: string): void;
+  /** Every GPU of this machine, with the workspace holding it. */
+  list(): Gpu[];
+}
+
+/**
+ * Keeps which of `gpus` each workspace holds, in memory; the caller rebuilds
+ * it with `hold` from the sandboxes that exist.
+ *
+ * @param gpus - this machine's GPUs, as `discoverGpus` found them
+ */
+export function createGpuAllocator(gpus: GpuDevice[]): GpuAllocator {
+  const held = new Map<number, string>();
+  return {
+    hold(index, id) {
+      held.set(index, id);
+    },
+
+    allocate(id, spec) {
+      if (spec.gpu.count === 0 || !spec.gpu.type) return [];
+      const mine = gpus.filter((g) => held.get(g.index) === id);
+      if (mine.length >= spec.gpu.count) return mine.slice(0, spec.gpu.count);
+      const free = gpus.filter((g) => g.type === spec.gpu.type && !held.has(g.index));
+      const total = gpus.filter((g) => g.type === spec.gpu.type).length;
+      if (total === 0) throw new Error(`this machine has no GPU of type ${spec.gpu.type}`);
+      if (free.length < spec.gpu.count) throw new Error(`no free GPU of type ${spec.gpu.type}: ${spec.gpu.count} needed, ${free.length} of ${total} free`);
+      const chosen = free.slice(0, spec.gpu.count);
+      for (const g of chosen) held.set(g.index, id);
+      return chosen;
+    },
+
+    release(id) {
+      for (const [index, holder] of held) if (holder === id) held.delete(index);
+    },
+
+    list() {
+      return gpus.map((g) => ({ index: g.index, type: g.type, uuid: g.uuid, heldBy: held.get(g.index) ?? null }));
+    },
+  };
 }

@@ -1,0 +1,225 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { WorkspaceSpec } from '../types.js';
+import { ociConfig, type DeviceNode } from './bundle.js';
+import { ensureBaseEtc, writeOwnEtc } from './etc.js';
+import { run } from './exec.js';
+import { writeFileAtomic } from './files.js';
+import { controlDevices, type GpuAllocator } from './gpus.js';
+import { ensureHome, unmountHome } from './home.js';
+import { layout, readJson, type Layout, type Meta } from './layout.js';
+import type { Runc } from './runc.js';
+
+const JUPYTER_PORT = 8888;
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const LOG_MAX = 1 << 20;
+
+/** What starting and stopping sandboxes needs. */
+export interface LifecycleDeps {
+  /** the runtime's root-only directory */
+  dir: string;
+  /** the compiled atrium-agent */
+  agentPath: string;
+  /** the host uid of a user: distinct per user, stable across restarts */
+  uidFor(userId: string): Promise<number>;
+  /** the pids limit of each sandbox */
+  pids: number;
+  /** how long a sandbox has between SIGTERM and SIGKILL */
+  stopGraceMs: number;
+  runc: Runc;
+  gpus: GpuAllocator;
+}
+
+/** Starts, stops and removes sandboxes; the caller serializes operations per workspace. */
+export interface Lifecycle {
+  /** Makes the workspace's sandbox run as `spec` says (nothing when it runs already). */
+  start(spec: WorkspaceSpec): Promise<void>;
+  /** Stops the sandbox (SIGTERM, then SIGKILL after the grace) and frees what it held, keeping its home, log and metadata. */
+  stop(id: string): Promise<void>;
+  /** Stops the sandbox and removes its directory; its home image and host keys too with `purge`. */
+  remove(id: string, purge: boolean): Promise<void>;
+}
+
+/** The sandbox's SSH host key, made once per workspace and kept across starts. */
+async function hostKey(keysDir: string): Promise<string> {
+  const key = join(keysDir, 'ssh_host_ed25519_key');
+  if (!existsSync(key)) {
+    await mkdir(keysDir, { recursive: true, mode: 0o700 });
+    await rm(key, { force: true });
+    await rm(`${key}.pub`, { force: true });
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'atrium-workspace', '-f', key]);
+  }
+  return readFile(key, 'utf8');
+}
+
+/** A fresh, empty root filesystem: mount points for what the bundle mounts, and the usual links into /usr. */
+async function rootfs(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  for (const d of ['usr', 'etc', 'home/jovyan', 'tmp', 'proc', 'dev', 'sys', '.atrium', 'run', 'var/tmp', 'root']) {
+    await mkdir(join(dir, d), { recursive: true, mode: 0o755 });
+  }
+  // runc gives a tmpfs the mode of the directory it is mounted on
+  await chmod(join(dir, 'tmp'), 0o1777);
+  await chmod(join(dir, 'var/tmp'), 0o1777);
+  await writeFile(join(dir, '.atrium', 'agent'), '');
+  for (const l of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
+    if (existsSync(join('/', l))) await symlink(`usr/${l}`, join(dir, l));
+  }
+}
+
+/** The app the agent runs, and the port it listens on inside (0: none). */
+function appCommand(spec: WorkspaceSpec): { args: string[]; port: number } {
+  switch (spec.environment.kind) {
+    case 'jupyter':
+      return {
+        port: JUPYTER_PORT,
+        args: [
+          'jupyter-notebook', '--no-browser', '--ip=127.0.0.1', `--port=${JUPYTER_PORT}`, '--port-retries=0',
+          `--NotebookApp.base_url=${spec.basePath}`, '--NotebookApp.allow_remote_access=True',
+          '--NotebookApp.notebook_dir=/home/jovyan', '--NotebookApp.quit_button=False',
+        ],
+      };
+    case 'custom':
+      return { args: spec.environment.command ?? [], port: spec.environment.port ?? 8080 };
+    case 'shell':
+      return { args: [], port: 0 };
+  }
+}
+
+/**
+ * Builds the sandbox lifecycle over `deps`: bundles, homes, host keys, GPUs
+ * held and freed, and runc run through the agent's launcher.
+ */
+export function createLifecycle(deps: LifecycleDeps): Lifecycle {
+  const { dir, runc } = deps;
+
+  async function stop(id: string): Promise<void> {
+    const p = layout(dir, id);
+    let state = await runc.state(id);
+    if (state && state.status !== 'stopped') {
+      await writeFile(p.stopping, '').catch(() => undefined);
+      await runc.kill(id, 'TERM');
+      const deadline = Date.now() + deps.stopGraceMs;
+      while (Date.now() < deadline && (state = await runc.state(id)) && state.status !== 'stopped') await sleep(100);
+      if (state && state.status !== 'stopped') {
+        await runc.kill(id, 'KILL');
+        for (let i = 0; i < 50 && (state = await runc.state(id)) && state.status !== 'stopped'; i++) await sleep(100);
+      }
+    }
+    if (state) await runc.delete(id);
+    await unmountHome(p.mount);
+    for (const f of [p.http, p.ssh, p.token]) await rm(f, { force: true });
+    await rm(p.bundle, { recursive: true, force: true });
+    await rm(p.etc, { recursive: true, force: true });
+    deps.gpus.release(id);
+    const meta = await readJson<Meta>(p.meta);
+    if (meta) await writeFileAtomic(p.meta, JSON.stringify({ ...meta, gpus: [] }));
+    await rm(p.stopping, { force: true });
+  }
+
+  async function start(spec: WorkspaceSpec): Promise<void> {
+    const id = spec.id;
+    const p = layout(dir, id);
+    let existing = await runc.state(id);
+    // a sandbox a crashed control plane had begun to stop is on its way out: finish that, then start afresh
+    if (existing && existsSync(p.stopping)) {
+      await stop(id);
+      existing = await runc.state(id);
+    }
+    if (existing && (existing.status === 'running' || existing.status === 'created')) return;
+    if (existing) await runc.delete(id);
+    const uid = await deps.uidFor(spec.owner.id);
+    await mkdir(p.runDir, { recursive: true, mode: 0o700 });
+    // independent steps side by side: start latency is what people wait for
+    const [key] = await Promise.all([hostKey(p.keys), ensureHome(p.image, p.mount, spec.storageBytes, uid, uid), rootfs(p.rootfs)]);
+    const chosen = deps.gpus.allocate(id, spec);
+    try {
+      const app = appCommand(spec);
+      const token = randomBytes(24).toString('hex');
+      await writeFile(p.token, token, { mode: 0o600 });
+      const devices: DeviceNode[] = chosen.length > 0 ? [...chosen.map((g) => g.device), ...controlDevices()] : [];
+      const visible = chosen.map((g) => String(g.index)).join(',');
+      const env: Record<string, string> = {
+        HOME: '/home/jovyan',
+        USER: 'jovyan',
+        LOGNAME: 'jovyan',
+        SHELL: '/bin/bash',
+        PATH,
+        LANG: 'C.UTF-8',
+        TERM: 'xterm-256color',
+        NB_PREFIX: spec.basePath.replace(/\/$/, ''),
+        JUPYTER_TOKEN: token,
+        ATRIUM_WORKSPACE: `${spec.team}/${spec.name}`,
+        NVIDIA_VISIBLE_DEVICES: chosen.length > 0 ? chosen.map((g) => g.uuid).join(',') : 'void',
+        ...(chosen.length > 0 ? { CUDA_VISIBLE_DEVICES: visible } : {}),
+      };
+      const { JUPYTER_TOKEN: _appToken, ...sessionEnv } = env;
+      await writeOwnEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: key, authorizedKeys: spec.authorizedKeys, sessionEnv, agentForwarding: spec.agentForwarding });
+      const config = ociConfig({
+        hostname: spec.name,
+        uid,
+        gid: uid,
+        rootfs: p.rootfs,
+        baseEtc: await ensureBaseEtc(join(dir, 'etc')),
+        ownEtc: p.etc,
+        homeDir: p.mount,
+        agentPath: deps.agentPath,
+        // the agent is PID 1: it reaps, and it is the one process here that holds the platform's descriptors
+        args: ['/.atrium/agent', '--out-fd', '3', '--http-fd', '4', '--ssh-fd', '5', '--port', String(app.port), ...(app.args.length > 0 ? ['--', ...app.args] : [])],
+        env,
+        cpu: { requestMilli: spec.cpu.requestMilli, limitMilli: spec.cpu.limitMilli },
+        memoryBytes: spec.memory.limitBytes,
+        pids: deps.pids,
+        tmpBytes: Math.min(spec.memory.limitBytes, 1 << 30),
+        devices,
+        cgroupsPath: `/atrium/${id}`,
+        readOnly: [],
+      });
+      await writeFile(join(p.bundle, 'config.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
+      const meta: Meta = { owner: spec.owner.id, uid, gpus: chosen.map((g) => g.index), cpuRequestMilli: spec.cpu.requestMilli, memoryRequestBytes: spec.memory.requestBytes, environment: spec.environment.kind, basePath: spec.basePath };
+      await writeFileAtomic(p.meta, JSON.stringify(meta));
+      await rm(p.runcLog, { force: true });
+      await launch(p, id);
+    } catch (err) {
+      deps.gpus.release(id);
+      throw err;
+    }
+  }
+
+  /** Runs the bundle detached, through the agent's launcher (which binds the sockets and writes the log); rejects with runc's last words when it does not start. */
+  function launch(p: Layout, id: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(deps.agentPath, ['launch', '--log', p.log, '--writer-pid', p.writerPid, '--log-max', String(LOG_MAX), '--http', p.http, '--ssh', p.ssh, '--', runc.binary, '--root', runc.root, '--log', p.runcLog, 'run', '-d', '--bundle', p.bundle, '--preserve-fds', '3', '--pid-file', join(p.runDir, 'pid'), id], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('error', reject);
+      child.on('exit', async (code) => {
+        if (code === 0) return resolve();
+        const runcLog = (await readFile(p.runcLog, 'utf8').catch(() => '')).trim().split('\n').slice(-3).map((l) => {
+          try {
+            return (JSON.parse(l) as { msg?: string }).msg ?? l;
+          } catch {
+            return l;
+          }
+        });
+        reject(new Error(`sandbox did not start: ${[stderr.trim(), ...runcLog].filter(Boolean).join('; ') || `runc exited with ${code}`}`));
+      });
+    });
+  }
+
+  async function remove(id: string, purge: boolean): Promise<void> {
+    await stop(id);
+    const p = layout(dir, id);
+    await rm(p.runDir, { recursive: true, force: true });
+    if (purge) {
+      await rm(p.image, { force: true });
+      await rm(p.keys, { recursive: true, force: true });
+    }
+  }
+
+  return { start, stop, remove };
+}
