@@ -24,7 +24,7 @@ async function jupyterActivity(socketPath: string, basePath: string, token: stri
           try {
             resolve(JSON.parse(data));
           } catch (err) {
-            reject(err as Error);
+            reject(err instanceof Error ? err : new Error(String(err)));
           }
         });
       });

@@ -20,12 +20,14 @@ export interface LocalRuntimeOptions {
   /** the compiled atrium-agent */
   agentPath: string;
   /** the host uid of a user: distinct per user, stable across restarts */
-  uidFor(userId: string): Promise<number>;
+  uidFor: (userId: string) => Promise<number>;
   /** CPU and memory kept for the system */
   reserve: { cpuMilli: number; memoryBytes: number };
   gpuInventory?: GpuInventoryEntry[];
-  pids?: number;
-  stopGraceMs?: number;
+  /** processes per workspace (runtime.pids) */
+  pids: number;
+  /** SIGTERM, then SIGKILL after this (runtime.stopGrace) */
+  stopGraceMs: number;
   runcBinary?: string;
 }
 
@@ -56,7 +58,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
     for (const f of await readdir(p.runDir).catch(() => [] as string[])) if (f.endsWith('.tmp')) await rm(join(p.runDir, f), { force: true });
   }
 
-  const lifecycle = createLifecycle({ dir: opts.dir, agentPath: opts.agentPath, uidFor: opts.uidFor, pids: opts.pids ?? 1024, stopGraceMs: opts.stopGraceMs ?? 10_000, runc, gpus });
+  const lifecycle = createLifecycle({ dir: opts.dir, agentPath: opts.agentPath, uidFor: opts.uidFor, pids: opts.pids, stopGraceMs: opts.stopGraceMs, runc, gpus });
   const observer = createObserver({ dir: opts.dir, runc });
   const activity = createActivity({ dir: opts.dir });
 

@@ -3,7 +3,8 @@ import { run } from './exec.js';
 export interface ContainerState {
   id: string;
   pid: number;
-  status: 'created' | 'running' | 'paused' | 'stopped' | string;
+  /** `created`, `running`, `paused` or `stopped`; other runc versions may add states */
+  status: string;
 }
 
 /** runc with its own state directory, so `runc list` shows Atrium's sandboxes only. */
