@@ -29,8 +29,8 @@ export interface ApiOptions {
   sessionTtlSeconds: number;
   version: string;
   log: { error(obj: unknown, msg?: string): void };
-  /** the runtime, of which the API only reads logs */
-  runtime?: WorkspaceLogs | undefined;
+  /** where workspace logs are read: the one thing the API takes from the runtime */
+  logs?: WorkspaceLogs | undefined;
   machine?: Machine | undefined;
   /** where pages of workspaces are read; on the server's own thread when absent */
   lists?: Lists;
@@ -47,7 +47,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     https: opts.https,
     sessionTtlSeconds: opts.sessionTtlSeconds,
     access: createAccess(opts.store),
-    logs: opts.runtime,
+    logs: opts.logs,
     machine: opts.machine,
     lists: opts.lists ?? inProcessLists(opts.store),
   };

@@ -202,7 +202,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     sessionTtlSeconds: config.auth.sessionTtlSeconds,
     version: VERSION,
     log: app.log,
-    runtime: placed?.runtime,
+    logs: placed?.runtime,
     machine: placed?.machine,
   });
   const reconciler = placed
