@@ -48,7 +48,7 @@ echo "==> building"
 npx tsc -p tsconfig.json
 npx vite build --config web/vite.config.ts --logLevel warn
 mkdir -p dist/agent
-cc -O2 -Wall -Wextra -o dist/agent/atrium-agent agent/atrium-agent.c
+cc -O2 -Wall -Wextra -o dist/agent/atrium-agent agent/*.c
 chmod +x dist/main.js
 if [ "$what" = run ] && [ "$(id -u)" = 0 ] && [ -d /usr/local/bin ]; then
   ln -sfn "$PWD/dist/main.js" /usr/local/bin/atrium

@@ -1,0 +1,22 @@
+/*
+ * atrium-agent: the platform's process inside a local workspace sandbox, and
+ * its two helpers on the host. One binary, three modes:
+ *   atrium-agent --out-fd N --http-fd N --ssh-fd N [--port P] [-- app args...]
+ *       inside the sandbox, as its PID 1 (init.c);
+ *   atrium-agent launch --log FILE --writer-pid FILE --http SOCK --ssh SOCK ... -- runc run ...
+ *       on the host, as root, to create what the sandbox is given, start the
+ *       host-side log writer and start the sandbox (launch.c);
+ *   atrium-agent relay [--stall-timeout S] [--idle-timeout S]
+ *       on the host, moving the bytes of upgraded connections (WebSockets
+ *       through the proxy) for the control plane, so that no byte of a
+ *       long-lived stream crosses its event loop (relay.c).
+ */
+#include <string.h>
+
+#include "agent.h"
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "launch")) return launch_main(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "relay")) return relay_main(argc, argv);
+    return init_main(argc, argv);
+}
