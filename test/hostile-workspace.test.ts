@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,9 +77,9 @@ test('a hostile workspace against the platform inside its sandbox', { skip: avai
 
 /**
  * An app that answers WebSocket upgrades, with a cookie for the parent
- * domain in its 101; on a path ending in /flood it then sends 4 MiB at
- * once: more than a client that has stopped reading, and every buffer
- * between, can hold. It closes a socket when its client does. Anything
+ * domain in its 101; on a path ending in /flood it then writes without
+ * end, so every buffer between it and a client that has stopped reading
+ * fills, whatever the timing. It closes a socket when its client does. Anything
  * else gets a plain 200, for readiness.
  */
 const FLOOD_APP = `
@@ -101,7 +101,9 @@ def serve(c):
     c.sendall(b'HTTP/1.1 101 Switching Protocols\\r\\nupgrade: websocket\\r\\nconnection: Upgrade\\r\\nset-cookie: tossed=1; Path=/; Domain=localhost\\r\\n\\r\\n')
     try:
         if data.split(b' ')[1].endswith(b'/flood'):
-            c.sendall(b'x' * (4 << 20))
+            # without end: whatever the timing, every buffer on the way to a client that reads nothing fills
+            while True:
+                c.sendall(b'x' * 65536)
         while c.recv(65536):
             pass
     except OSError:
@@ -132,6 +134,12 @@ function cpuNs(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
+/** Bytes the kernel holds unsent on a process's TCP sockets (Send-Q), from `ss`. */
+function tcpSendQueue(pid: number): number {
+  const lines = execFileSync('ss', ['-tnpH'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${pid},`));
+  return lines.reduce((sum, l) => sum + Number(l.trim().split(/\s+/)[2] ?? 0), 0);
+}
+
 /** The tunnel relay this test process started (the server runs in-process). */
 function relayPid(): number | undefined {
   for (const p of readdirSync('/proc')) {
@@ -148,7 +156,8 @@ function relayPid(): number | undefined {
 }
 
 test('a tunnel whose client stopped reading and whose workspace stopped costs the relay no CPU, and is closed', { skip: available === true ? false : available }, async () => {
-  const t = await startSandboxServer({ profiles: [...PROFILES, FLOOD], 'proxy.tunnelStallTimeout': '3s' });
+  // long enough for the app's bytes to back up, the workspace to stop and the relay's CPU to be measured, however loaded the machine
+  const t = await startSandboxServer({ profiles: [...PROFILES, FLOOD], 'proxy.tunnelStallTimeout': '20s' });
   const eve = await t.user('eve');
   assert.equal((await t.call('POST', '/api/v1/teams/eve/workspaces', { token: eve, body: { name: 'fl', profile: 'flood' } })).status, 201);
   await t.waitPhase(eve, 'eve/fl', ['running']);
@@ -164,6 +173,15 @@ test('a tunnel whose client stopped reading and whose workspace stopped costs th
     assert.ok(open(), 'the tunnel is open');
     const pid = relayPid();
     assert.ok(pid, 'the tunnel went to the relay');
+    // the relay holds the app's bytes: the kernel's send queue toward the client is full and stays so (the app never stops writing)
+    let queued = -1;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+      const now = tcpSendQueue(pid);
+      if (now > 0 && now === queued) break;
+      queued = now;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.ok(queued > 0, 'the bytes for the client back up at the relay');
     // the app's end goes away while its bytes wait for the client
     assert.equal((await t.call('POST', '/api/v1/teams/eve/workspaces/fl/stop', { token: eve })).status, 200);
     await t.waitPhase(eve, 'eve/fl', ['stopped']);
@@ -171,8 +189,8 @@ test('a tunnel whose client stopped reading and whose workspace stopped costs th
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const used = (cpuNs(pid) - before) / 1e9;
     assert.ok(used < 0.03, `the relay used ${used.toFixed(3)} s of CPU in 3 s`);
-    // its bytes waited on a client that took none for the stall timeout (3 s): the tunnel is closed
-    const deadline = Date.now() + 20_000;
+    // its bytes waited on a client that took none for the stall timeout (20 s): the tunnel is closed
+    const deadline = Date.now() + 60_000;
     while (open() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     assert.ok(!open(), 'the stalled tunnel was closed');
     assert.equal(t.server.proxy.tunnels.size, 0);
