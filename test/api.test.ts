@@ -9,8 +9,11 @@ const PROFILES = [
   { name: 'ml-only', displayName: 'ML only', environment: 'shell', cpu: { guarantee: '1', limit: '1' }, memory: { guarantee: '1Gi', limit: '1Gi' }, storage: '1Gi', teams: ['ml'] },
 ];
 
-/** Reads Server-Sent Events until `count` arrive. */
-async function readEvents(t: TestServer, path: string, token: string, count: number, lastEventId?: string) {
+/**
+ * Reads Server-Sent Events until `count` arrive (or the stream ends). `onFirst` runs when the
+ * first event is read: for a live stream, what comes after it is sure to be seen.
+ */
+async function readEvents(t: TestServer, path: string, token: string, count: number, lastEventId?: string, onFirst?: () => void) {
   const ctrl = new AbortController();
   const res = await fetch(t.url + path, { headers: { authorization: `Bearer ${token}`, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) }, signal: ctrl.signal });
   assert.equal(res.status, 200);
@@ -18,7 +21,8 @@ async function readEvents(t: TestServer, path: string, token: string, count: num
   const events: Array<{ id: string; event: string; data: any }> = [];
   const decoder = new TextDecoder();
   let buffer = '';
-  const timer = setTimeout(() => ctrl.abort(), 5000);
+  // a stream that never delivers ends the test with what it got, rather than hanging it
+  const timer = setTimeout(() => ctrl.abort(), 30_000);
   try {
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       buffer += decoder.decode(chunk, { stream: true });
@@ -28,6 +32,7 @@ async function readEvents(t: TestServer, path: string, token: string, count: num
         buffer = buffer.slice(sep + 2);
         const fields = Object.fromEntries(block.split('\n').filter((l) => l && !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
         if (fields.event) events.push({ id: fields.id ?? '', event: fields.event, data: JSON.parse(fields.data!) });
+        if (events.length === 1 && fields.event) onFirst?.();
       }
       if (events.length >= count) break;
     }
@@ -195,8 +200,11 @@ for (const kind of databaseKinds()) {
       const ivy = await t.user('ivy');
       const zed = await t.user('zed');
       assert.equal((await t.call('POST', '/api/v1/teams', { token: t.adminToken, body: { name: 'lab', owner: 'ivy' } })).status, 201);
-      const stream = readEvents(t, '/api/v1/events', ivy, 4);
-      await new Promise((r) => setTimeout(r, 150));
+      let ready!: () => void;
+      const subscribed = new Promise<void>((resolve) => (ready = resolve));
+      const stream = readEvents(t, '/api/v1/events', ivy, 4, undefined, () => ready());
+      // the stream is live from its `ready` on: wait for it, not for a fixed time
+      await subscribed;
       await t.call('POST', '/api/v1/teams/zed/workspaces', { token: zed, body: { name: 'theirs', profile: 'small', start: false } });
       await t.call('POST', '/api/v1/teams/ivy/workspaces', { token: ivy, body: { name: 'mine', profile: 'small', start: false } });
       await t.call('POST', '/api/v1/teams/lab/workspaces', { token: ivy, body: { name: 'shared', profile: 'small', start: false } });
@@ -213,18 +221,21 @@ for (const kind of databaseKinds()) {
 
       // leaving a team stops its events at once; a disabled account's stream ends
       assert.equal((await t.call('PUT', '/api/v1/teams/lab/members/zed', { token: ivy, body: { role: 'viewer' } })).status, 200);
-      const started = Date.now();
-      const zedStream = readEvents(t, '/api/v1/events', zed, 10);
-      await new Promise((r) => setTimeout(r, 150));
+      let zedReady!: () => void;
+      const zedSubscribed = new Promise<void>((resolve) => (zedReady = resolve));
+      const zedStream = readEvents(t, '/api/v1/events', zed, 10, undefined, () => zedReady());
+      await zedSubscribed;
       assert.equal((await t.call('DELETE', '/api/v1/teams/lab/members/zed', { token: ivy })).status, 204);
       await t.call('POST', '/api/v1/teams/lab/workspaces', { token: ivy, body: { name: 'after', profile: 'small', start: false } });
       await t.call('POST', '/api/v1/teams/zed/workspaces', { token: zed, body: { name: 'own', profile: 'small', start: false } });
-      await new Promise((r) => setTimeout(r, 100));
+      // events are written to the stream as they commit, before the call that made them answers; ending the stream flushes them
+      const disabledAt = Date.now();
       assert.equal((await t.call('PATCH', '/api/v1/users/zed', { token: t.adminToken, body: { disabled: true } })).status, 200);
       const zedGot = await zedStream;
       assert.deepEqual([...zedGot[0]!.data.teams].sort(), ['lab', 'zed']);
       assert.deepEqual(zedGot.slice(1).map((e) => `${e.event} ${e.data.team}/${e.data.workspace}`), ['created zed/own']);
-      assert.ok(Date.now() - started < 4000, 'the stream ended when the account was disabled');
+      // ended by the disabling itself, not by the periodic re-check (every 10 s) and not by the test's own deadline
+      assert.ok(Date.now() - disabledAt < 9000, 'the stream ended when the account was disabled');
     });
 
     test('the OpenAPI document describes every route with its schemas', async () => {

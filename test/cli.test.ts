@@ -34,7 +34,7 @@ async function serve(dataDir: string): Promise<{ child: ChildProcess; output: st
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
-  for (let i = 0; i < 200 && !/\nNext:/.test(output); i++) await new Promise((r) => setTimeout(r, 50));
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline && !/\nNext:/.test(output) && child.exitCode === null; ) await new Promise((r) => setTimeout(r, 50));
   const url = /Atrium is running at (\S+)/.exec(output)?.[1];
   assert.ok(url, `serve did not start:\n${output}`);
   return { child, output, url };
