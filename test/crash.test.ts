@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ADMIN_PASSWORD } from './helpers.js';
+import { ADMIN_PASSWORD, waitUntil } from './helpers.js';
 import { AGENT, PROFILES, run, sandboxesAvailable, uidBase } from './sandbox.js';
 
 /**
@@ -37,12 +37,16 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   });
 
   const start = async () => {
-    server = spawn(process.execPath, [MAIN, 'serve', '--config', config, '--port', '0', '--data-dir', dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const s = spawn(process.execPath, [MAIN, 'serve', '--config', config, '--port', '0', '--data-dir', dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
+    server = s;
     let out = '';
-    server.stdout!.on('data', (d) => (out += d));
-    server.stderr!.on('data', (d) => (out += d));
-    for (let i = 0; i < 200 && !/running at (\S+)/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-    url = /running at (\S+)/.exec(out)?.[1] ?? assert.fail(`server did not start: ${out}`);
+    let exited: number | string | null | undefined;
+    s.stdout!.on('data', (d) => (out += d));
+    s.stderr!.on('data', (d) => (out += d));
+    s.once('exit', (code, signal) => (exited = code ?? signal));
+    // a Node start on a loaded machine can take seconds: wait for the line that says it listens, or for it to exit
+    await waitUntil('the control plane to listen', () => /running at (\S+)/.test(out) || exited !== undefined, { timeoutMs: 60_000, everyMs: 50, last: () => out });
+    url = /running at (\S+)/.exec(out)?.[1] ?? assert.fail(`server did not start (exit ${exited}): ${out}`);
   };
   const kill9 = async () => {
     const s = server!;
@@ -63,13 +67,20 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   for (const name of names) await call('POST', '/api/v1/teams/admin/workspaces', token, { name, profile: name.startsWith('g') ? 'gpu' : 'tiny', start: false });
 
   // a file written before the crashes must survive them
+  /** Waits until c1 runs (or has failed, which the assertion then shows). */
+  const c1Running = async () => {
+    let last: any;
+    await waitUntil('c1 to run', async () => {
+      last = (await call('GET', '/api/v1/teams/admin/workspaces/c1', token)).body;
+      return last.phase === 'running' || last.phase === 'failed';
+    }, { timeoutMs: 120_000, last: () => last });
+    assert.equal(last.phase, 'running', `c1: ${JSON.stringify(last)}`);
+    return last.id as string;
+  };
   await call('POST', '/api/v1/teams/admin/workspaces/c1/start', token);
-  for (let i = 0; i < 300; i++) {
-    if ((await call('GET', '/api/v1/teams/admin/workspaces/c1', token)).body.phase === 'running') break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const c1 = (await call('GET', '/api/v1/teams/admin/workspaces/c1', token)).body.id as string;
-  await run('runc', ['--root', join(dataDir, 'local', 'runc'), 'exec', '--user', `${base}:${base}`, c1, 'sh', '-c', 'echo survived > /home/jovyan/proof']);
+  const c1 = await c1Running();
+  const wrote = await run('runc', ['--root', join(dataDir, 'local', 'runc'), 'exec', '--user', `${base}:${base}`, c1, 'sh', '-c', 'echo survived > /home/jovyan/proof']);
+  assert.equal(wrote.code, 0, wrote.stderr);
 
   for (let round = 0; round < 10; round++) {
     // flip a random half of the workspaces, all at once, then kill the control plane mid-way
@@ -83,13 +94,12 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
     await start();
   }
 
-  // let the last control plane settle
+  // let the last control plane settle (the assertions below say what did not)
   let list: any[] = [];
-  for (let i = 0; i < 600; i++) {
+  await waitUntil('every workspace to settle', async () => {
     list = (await call('GET', '/api/v1/teams/admin/workspaces', token)).body.items;
-    if (list.every((w) => (w.desired === 'running' ? ['running', 'failed'] : ['stopped', 'pending']).includes(w.phase))) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+    return list.every((w) => (w.desired === 'running' ? ['running', 'failed'] : ['stopped', 'pending']).includes(w.phase));
+  }, { timeoutMs: 180_000, everyMs: 200 }).catch(() => undefined);
   const failed = list.filter((w) => w.phase === 'failed');
   assert.deepEqual(failed.map((w) => `${w.name}: ${w.reason}`), [], 'no workspace failed');
   const running = new Set(list.filter((w) => w.phase === 'running').map((w) => w.id as string));
@@ -110,12 +120,11 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   assert.deepEqual(mounts.map((m) => m.split('/').at(-1)).sort(), [...running].sort(), 'home mounts match');
   // processes of a sandbox being killed may take a moment to be reaped
   let strays: string[] = [];
-  for (let i = 0; i < 50; i++) {
+  await waitUntil('stray processes to be reaped', async () => {
     const procs = (await run('ps', ['-eo', 'uid=,pid=,stat=,comm=,cgroup='])).stdout.split('\n').filter((l) => Number(l.trim().split(/\s+/)[0]) === base);
     strays = procs.filter((l) => ![...running].some((id) => l.includes(`${id},`) || l.endsWith(id)));
-    if (strays.length === 0) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+    return strays.length === 0;
+  }, { timeoutMs: 30_000, everyMs: 200 }).catch(() => undefined);
   assert.deepEqual(strays, [], 'every workspace-uid process is inside a running sandbox');
   const runDirs = readdirSync(join(dataDir, 'local', 'run'));
   assert.ok(runDirs.every((id) => list.some((w) => w.id === id)), 'run directories belong to workspaces');
@@ -136,7 +145,7 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   const c1state = list.find((w) => w.name === 'c1');
   if (c1state.phase !== 'running') {
     await call('POST', '/api/v1/teams/admin/workspaces/c1/start', token);
-    for (let i = 0; i < 300 && (await call('GET', '/api/v1/teams/admin/workspaces/c1', token)).body.phase !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+    await c1Running();
   }
   const proof = await run('runc', ['--root', runcRoot, 'exec', '--user', `${base}:${base}`, c1, 'cat', '/home/jovyan/proof']);
   assert.equal(proof.stdout.trim(), 'survived');

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import WebSocket from 'ws';
+import { waitUntil } from './helpers.js';
 import { sandboxesAvailable, startSandboxServer, type SandboxServer } from './sandbox.js';
 
 const available = sandboxesAvailable();
@@ -66,7 +67,8 @@ test('workspace lifecycle on the local runtime', { skip: available === true ? fa
     const socket = new WebSocket(`ws+unix://${join(t.dataDir, 'local', 'run', id, 'http.sock')}:/w/mia/nb/api/kernels/${kernel.body.id}/channels`, { headers: { authorization: `token ${token}` } });
     const msgId = 'exec-1';
     const result = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no result from the kernel')), 30_000);
+      // a kernel's first execution starts Python and IPython in the sandbox: seconds, or much more on a loaded machine
+      const timer = setTimeout(() => reject(new Error('no result from the kernel')), 120_000);
       socket.on('open', () =>
         socket.send(JSON.stringify({
           header: { msg_id: msgId, username: 'test', session: 's1', msg_type: 'execute_request', version: '5.3', date: new Date().toISOString() },
@@ -85,8 +87,13 @@ test('workspace lifecycle on the local runtime', { skip: available === true ? fa
     });
     socket.close();
     assert.equal(result, '42');
-    const logs = await fetch(`${t.url}/api/v1/teams/mia/workspaces/nb/logs?tail=50`, { headers: { authorization: `Bearer ${mia}` } });
-    assert.match(await logs.text(), /Jupyter Notebook .* is running/);
+    // the host-side log writer copies the app's output to its log as it comes: poll the log, do not read it once
+    let logs = '';
+    await waitUntil("Jupyter's start line in its log", async () => {
+      logs = await (await fetch(`${t.url}/api/v1/teams/mia/workspaces/nb/logs?tail=50`, { headers: { authorization: `Bearer ${mia}` } })).text();
+      return /Jupyter Notebook .* is running/.test(logs);
+    }, { timeoutMs: 30_000 }).catch(() => undefined);
+    assert.match(logs, /Jupyter Notebook .* is running/);
   });
 
   await suite.test('a broken command ends failed with a readable reason and its log', async () => {

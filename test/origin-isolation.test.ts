@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { sandboxesAvailable, startSandboxServer } from './sandbox.js';
+import { waitUntil } from './helpers.js';
+import { sandboxesAvailable, startSandboxServer, type SandboxServer } from './sandbox.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -17,6 +20,18 @@ function browserAvailable(): true | string {
   return 'needs Debian chromium (scripts/deps.sh test)';
 }
 const available = browserAvailable();
+
+/** A GET straight to a workspace's app through its socket, past the proxy; the app's status. */
+function appGet(t: SandboxServer, wsId: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: join(t.dataDir, 'local', 'run', wsId, 'http.sock'), path, headers: { host: 'localhost' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /**
  * A page a workspace serves, as hostile code in it would write it: it tries
@@ -55,6 +70,7 @@ test('page script on a workspace origin cannot act through the portal or another
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   try {
     const page = await browser.newPage();
+    page.setDefaultTimeout(60_000);
     const portal = `http://localhost:${port}`;
     const other = `http://web2--mia.localhost:${port}`;
     // sign in on the portal, then open both workspaces the way a person does, so the browser holds every cookie there is
@@ -76,7 +92,16 @@ test('page script on a workspace origin cannot act through the portal or another
     const tokens = (await t.call('GET', '/api/v1/me/tokens', { token: mia })).body.items as Array<{ name: string }>;
     assert.deepEqual(tokens.filter((k) => k.name === 'stolen'), []);
     assert.equal((await t.call('GET', '/api/v1/teams/mia/workspaces/web2', { token: mia })).body.desired, 'running');
-    const log = await (await fetch(`${t.url}/api/v1/teams/mia/workspaces/web2/logs?tail=500`, { headers: { authorization: `Bearer ${mia}` } })).text();
+    // The app logs each request as it comes, and the host-side log writer copies that to the log when it gets to it: a
+    // request of the test's own, sent once the page has done all it does, marks how far the log must have got to hold
+    // whatever of the page's reached web2 (the app answers a request only after logging it).
+    const marker = `/w/mia/web2/marker-${randomUUID()}`;
+    assert.equal(await appGet(t, await t.wsId('mia/web2'), marker), 404);
+    let log = '';
+    await waitUntil("the test's own request in web2's log", async () => {
+      log = await (await fetch(`${t.url}/api/v1/teams/mia/workspaces/web2/logs?tail=500`, { headers: { authorization: `Bearer ${mia}` } })).text();
+      return log.includes(`access "GET ${marker} `);
+    }, { timeoutMs: 30_000, last: () => log });
     assert.match(log, /access "GET \/w\/mia\/web2\/echo/, 'the log shows what did arrive');
     assert.doesNotMatch(log, /by-stranger/, 'nothing from the other origin reached web2');
     const audit = (await t.call('GET', '/api/v1/audit?limit=100', { token: t.adminToken })).body.items as Array<{ action: string; result: string }>;
@@ -141,6 +166,7 @@ for (const scheme of ['https', 'http'] as const) {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--host-resolver-rules=MAP atrium.test 127.0.0.1, MAP *.atrium.test 127.0.0.1'] });
     try {
       const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+      page.setDefaultTimeout(60_000);
       await page.goto(`${portal}/login?next=${encodeURIComponent('/')}`);
       await page.getByLabel('Username').fill('alice');
       await page.getByLabel('Password').fill('pw-alice-secret');

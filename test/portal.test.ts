@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { DEFAULT_PORTAL_DIR } from '../src/server/portal.js';
 import { startServer } from './helpers.js';
 import { run, sandboxesAvailable, startSandboxServer, type SandboxServer } from './sandbox.js';
@@ -61,8 +61,15 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     mkdirSync(SHOTS, { recursive: true });
   }
 
-  async function signIn(username: string, password = `pw-${username}-secret`): Promise<Page> {
+  /** A fresh browser context; its waits are deadlines for a loaded machine, not timing targets. */
+  async function newContext(): Promise<BrowserContext> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    context.setDefaultTimeout(60_000);
+    return context;
+  }
+
+  async function signIn(username: string, password = `pw-${username}-secret`): Promise<Page> {
+    const context = await newContext();
     const page = await context.newPage();
     await page.goto(`${portal}/`);
     await page.waitForURL(/\/login\?next=%2F$/);
@@ -86,12 +93,22 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     }
   }
 
-  /** Screenshots at 1280 px and 375 px wide (full page), and axe at both widths. */
+  /**
+   * Waits until the page shows what it has loaded: no spinner (the portal's `Loading` placeholder) and no
+   * "Loading…" cell. Pages fetch after they render, so a heading being there says nothing about the rest.
+   */
+  async function settled(page: Page) {
+    await page.waitForFunction(() => document.querySelector('.loading') === null && !Array.from(document.querySelectorAll('.muted')).some((e) => e.textContent === 'Loading…'));
+  }
+
+  /** Screenshots at 1280 px and 375 px wide (full page), and axe at both widths, of the page once it has loaded. */
   async function shoot(page: Page, name: string) {
+    await settled(page);
     for (const [width, height] of [[1280, 800], [375, 812]] as const) {
       await page.setViewportSize({ width, height });
       await page.evaluate(() => window.scrollTo(0, 0));
-      await page.waitForTimeout(150);
+      // laid out and painted at the new size: two animation frames, not a guess at how long that takes
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
       const file = join(SHOTS, `${name}-${width}.png`);
       await page.screenshot({ path: file, fullPage: true });
       shots.push(file);
@@ -102,6 +119,7 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
 
   await suite.test('sign in, add an SSH key, launch Jupyter with live progress, open it through the proxy, stop it', async () => {
     const page = await signIn('mia');
+    await page.getByRole('heading', { name: 'No workspaces yet' }).waitFor();
     await shoot(page, 'workspaces-empty');
 
     // SSH key
@@ -125,9 +143,9 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     const dialog = page.getByRole('dialog', { name: 'New workspace' });
     await dialog.getByLabel('Name').fill('lab');
     const huge = dialog.getByRole('radio', { name: /Huge/ });
-    await huge.waitFor();
-    assert.equal(await huge.isDisabled(), true, 'a profile that would exceed the quota is disabled');
+    // the profiles render first and are checked against the team's quota once its usage has loaded: wait for the verdict
     await dialog.getByText(/Not available: team mia cpu: 64 requested/).waitFor();
+    assert.equal(await huge.isDisabled(), true, 'a profile that would exceed the quota is disabled');
     await dialog.getByRole('radio', { name: /Lab/ }).check();
     await shoot(page, 'launch');
     await dialog.getByRole('button', { name: 'Launch' }).click();
@@ -150,11 +168,10 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
 
     // Open: the one-time-code redirect to the workspace's own origin, and Jupyter's own page
     const [jupyter] = await Promise.all([page.context().waitForEvent('page'), row.getByRole('link', { name: /Open/ }).click()]);
-    await jupyter.waitForURL(/^http:\/\/lab--mia\.localhost:\d+\/w\/mia\/lab\//, { timeout: 30_000 });
-    await jupyter.waitForLoadState('load');
-    assert.match(await jupyter.title(), /Home Page - Select or create a notebook/);
+    await jupyter.waitForURL(/^http:\/\/lab--mia\.localhost:\d+\/w\/mia\/lab\//);
     // Jupyter's file browser, listing the workspace's home
     await jupyter.locator('#notebook_list').waitFor();
+    assert.match(await jupyter.title(), /Home Page - Select or create a notebook/);
     await jupyter.close();
 
     // the workspace page: connect panel and details
@@ -172,6 +189,8 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
 
   await suite.test('a keyboard-only launch works', async () => {
     const page = await signIn('mia');
+    // the list loaded (mia's stopped lab in it): the page's tab order no longer changes under the keyboard
+    await page.getByRole('link', { name: 'lab', exact: true }).waitFor();
     const focusedText = () => page.evaluate(() => (document.activeElement?.textContent ?? '').trim());
     const tabTo = async (text: string) => {
       for (let i = 0; i < 60; i++) {
@@ -184,9 +203,11 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     await page.keyboard.press('Enter');
     await page.getByRole('dialog', { name: 'New workspace' }).waitFor();
     // focus moves into the dialog, onto the name field
-    await page.waitForFunction(() => document.activeElement?.closest('dialog') !== null && document.activeElement?.tagName === 'INPUT', null, { timeout: 5000 });
+    await page.waitForFunction(() => document.activeElement?.closest('dialog') !== null && document.activeElement?.tagName === 'INPUT');
     await page.keyboard.type('kb-lab');
     assert.equal(await page.getByRole('dialog').getByLabel('Name').inputValue(), 'kb-lab');
+    // the profiles checked against the quota: until then a radio may still turn disabled (and drop focus) under the arrows
+    await page.getByRole('dialog').getByText(/Not available: team mia cpu: 64 requested/).waitFor();
     // into the profile group, then arrows to the Tiny profile
     for (let i = 0; i < 10 && !(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.type === 'radio')); i++) await page.keyboard.press('Tab');
     for (let i = 0; i < 12; i++) {
@@ -198,7 +219,7 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     await tabTo('Launch');
     await page.keyboard.press('Enter');
     await page.getByRole('dialog', { name: 'New workspace' }).waitFor({ state: 'hidden' });
-    const ws = await t.waitPhase(mia, 'mia/kb-lab', ['running', 'failed'], 60_000);
+    const ws = await t.waitPhase(mia, 'mia/kb-lab', ['running', 'failed']);
     assert.equal(ws.profile, 'tiny');
     assert.equal(ws.phase, 'running');
     assert.equal((await t.call('DELETE', '/api/v1/teams/mia/workspaces/kb-lab?purge=true', { token: mia })).status, 204);
@@ -208,6 +229,7 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
   await suite.test("a team owner sees the team's quota bars move when a workspace launches", async () => {
     const page = await signIn('olga');
     await page.getByRole('link', { name: 'Teams' }).click();
+    await page.getByRole('heading', { name: 'Teams', level: 1 }).waitFor();
     await shoot(page, 'teams');
     await page.getByRole('link', { name: 'ml', exact: true }).first().click();
     await page.waitForURL(/\/teams\/ml$/);
@@ -218,8 +240,8 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     assert.equal(before.workspaces, '0');
     const r = await t.call('POST', '/api/v1/teams/ml/workspaces', { token: mia, body: { name: 'shared-nb', profile: 'tiny' } });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    await page.waitForFunction(() => document.querySelector('[role=meter][aria-label^="Workspaces"]')?.getAttribute('aria-valuenow') === '1', null, { timeout: 15_000 });
-    await page.waitForFunction((was) => document.querySelector('[role=meter][aria-label^="CPU"]')?.getAttribute('aria-valuenow') !== was, before.cpu, { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector('[role=meter][aria-label^="Workspaces"]')?.getAttribute('aria-valuenow') === '1');
+    await page.waitForFunction((was) => document.querySelector('[role=meter][aria-label^="CPU"]')?.getAttribute('aria-valuenow') !== was, before.cpu);
     await t.waitPhase(mia, 'ml/shared-nb', ['running', 'failed']);
     await page.getByRole('link', { name: 'shared-nb' }).waitFor();
     await shoot(page, 'team');
@@ -276,16 +298,17 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     assert.equal(team.status, 200);
     assert.equal(team.body.sensitive, true);
     await shoot(page, 'admin-teams');
-    for (const [tab, name] of [['Profiles', 'admin-profiles'], ['GPUs', 'admin-gpus'], ['Audit log', 'admin-audit']] as const) {
+    // each tab once it shows its own section (a click on a tab only starts the route change), loaded (`shoot` waits for that)
+    for (const [tab, heading, name] of [['Profiles', 'Profiles', 'admin-profiles'], ['GPUs', 'GPU pools', 'admin-gpus'], ['Audit log', 'Audit log', 'admin-audit']] as const) {
       await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: tab }).click();
-      await page.waitForLoadState('networkidle');
+      await page.getByRole('heading', { name: heading, level: 2 }).waitFor();
       await shoot(page, name);
     }
     await page.context().close();
   });
 
   await suite.test('sign-in page, session end and every page checked with axe', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await newContext();
     const page = await context.newPage();
     await page.goto(`${portal}/login`);
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
@@ -301,9 +324,11 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     await page.getByRole('heading', { name: 'Workspaces', level: 1 }).waitFor();
     // the dark theme (people who ask their system for it) meets the same bar
     await page.emulateMedia({ colorScheme: 'dark' });
+    await settled(page);
     await checkA11y(page, 'workspaces, dark');
     await page.getByRole('link', { name: 'Teams' }).click();
     await page.getByRole('heading', { name: 'Teams', level: 1 }).waitFor();
+    await settled(page);
     await checkA11y(page, 'teams, dark');
     await page.screenshot({ path: join(SHOTS, 'teams-dark-1280.png'), fullPage: true });
     await page.getByRole('link', { name: 'Workspaces' }).click();
@@ -328,6 +353,7 @@ test('behind an SSO proxy the trusted header signs people in: no sign-in form, n
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   try {
     const context = await browser.newContext({ extraHTTPHeaders: { 'kubeflow-userid': 'sso-sam' } });
+    context.setDefaultTimeout(60_000);
     const page = await context.newPage();
     await page.goto(`${t.url}/login?next=%2Fsettings`);
     await page.waitForURL(/\/settings$/);

@@ -69,7 +69,7 @@ export const PROFILES = [
 export interface SandboxServer extends TestServer {
   dataDir: string;
   waitPhase(token: string, ref: string, phases: string[], timeoutMs?: number): Promise<any>;
-  /** Runs a shell command inside a workspace over SSH, as its user would; `agent` forwards the ssh-agent listening there (`ssh -A`). */
+  /** Runs a shell command inside a workspace over SSH, as its user would; `agent` forwards the ssh-agent listening there (`ssh -A`). A command still running at `timeoutMs` is killed (code -1). */
   sh(ref: string, command: string, timeoutMs?: number, opts?: { agent?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
   /** The private key `addKey` made for a user. */
   keyFile(username: string): string;
@@ -108,7 +108,8 @@ export async function startSandboxServer(flags: Record<string, unknown> = {}): P
       const r = await t.call('POST', '/api/v1/me/ssh-keys', { token, body: { publicKey: readFileSync(`${key}.pub`, 'utf8') } });
       assert.equal(r.status, 201, JSON.stringify(r.body));
     },
-    async waitPhase(token, ref, phases, timeoutMs = 60_000) {
+    // generous: a start on a loaded machine may take most of runtime.readinessTimeout (60s) before it is running or failed
+    async waitPhase(token, ref, phases, timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;
       let last: any;
       while (Date.now() < deadline) {
@@ -119,7 +120,7 @@ export async function startSandboxServer(flags: Record<string, unknown> = {}): P
       throw new Error(`${ref} did not reach ${phases.join('/')} (last: ${JSON.stringify(last)})`);
     },
     keyFile: (username) => join(keyDir, username),
-    async sh(ref, command, timeoutMs = 30_000, opts = {}) {
+    async sh(ref, command, timeoutMs = 60_000, opts = {}) {
       const socket = join(dataDir, 'local', 'run', await wsId(ref), 'ssh.sock');
       const key = join(keyDir, ref.split('/')[0]!);
       const agent = opts.agent === undefined ? ['-o', 'ForwardAgent=no'] : ['-o', 'ForwardAgent=yes'];
