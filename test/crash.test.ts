@@ -41,8 +41,8 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
     server = s;
     let out = '';
     let exited: number | string | null | undefined;
-    s.stdout!.on('data', (d) => (out += d));
-    s.stderr!.on('data', (d) => (out += d));
+    s.stdout.on('data', (d) => (out += d));
+    s.stderr.on('data', (d) => (out += d));
     s.once('exit', (code, signal) => (exited = code ?? signal));
     // a Node start on a loaded machine can take seconds: wait for the line that says it listens, or for it to exit
     await waitUntil('the control plane to listen', () => /running at (\S+)/.test(out) || exited !== undefined, { timeoutMs: 60_000, everyMs: 50, last: () => out });
@@ -55,7 +55,8 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   };
   const call = async (method: string, path: string, token: string, body?: unknown) => {
     const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    return { status: res.status, body: (await res.json().catch(() => undefined)) as any };
+    const body: any = await res.json().catch(() => undefined);
+    return { status: res.status, body };
   };
 
   await start();

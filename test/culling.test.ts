@@ -52,7 +52,7 @@ test('idle culling', { skip: available === true ? false : available, timeout: 30
       });
       const socket = new WebSocket(`ws+unix://${join(dir, 'http.sock')}:/w/una/lab/terminals/websocket/${term.name}`, { headers: { authorization: `token ${token}` } });
       socket.on('message', (raw) => {
-        const [kind, text] = JSON.parse(String(raw)) as [string, string];
+        const [kind, text] = JSON.parse((raw as Buffer).toString()) as [string, string];
         if (kind === 'stdout') terminalOutput.push(text);
       });
       socket.on('close', () => (terminalClosed = true));

@@ -77,7 +77,7 @@ test('workspace lifecycle on the local runtime', { skip: available === true ? fa
         })),
       );
       socket.on('message', (raw) => {
-        const m = JSON.parse(String(raw));
+        const m = JSON.parse((raw as Buffer).toString());
         if (m.parent_header?.msg_id === msgId && m.msg_type === 'execute_result') {
           clearTimeout(timer);
           resolve(m.content.data['text/plain']);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { DEFAULT_PORTAL_DIR } from '../src/server/portal.js';
+import { DEFAULT_PORTAL_DIR } from '../src/server/index.js';
 import { startServer } from './helpers.js';
 import { run, sandboxesAvailable, startSandboxServer, type SandboxServer } from './sandbox.js';
 
