@@ -55,8 +55,8 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   };
   const call = async (method: string, path: string, token: string, body?: unknown) => {
     const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    const body: any = await res.json().catch(() => undefined);
-    return { status: res.status, body };
+    const answer: any = await res.json().catch(() => undefined);
+    return { status: res.status, body: answer };
   };
 
   await start();
