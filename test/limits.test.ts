@@ -74,9 +74,10 @@ for p in pids: os.waitpid(p, 0)"`, 180_000);
     }, { timeoutMs: 60_000 });
     try {
       // The limit can only be seen to hold while the machine has more than 0.5 CPU to spare for the loops: on a busy
-      // machine they may get less without the limit doing anything. So: every 10-second span must stay under the limit,
-      // and the measure that counts is of a span in which the quota held them back (throttled in most CFS periods),
-      // i.e. they had more CPU to use than their limit. On an idle machine that is the first span.
+      // machine (other test files, other people's work) they get less without the limit doing anything, and a measure
+      // then says nothing about it. So every 10-second span must stay under the limit, and the measure that counts is of
+      // a span in which the quota is what held them back: throttled in at least 70% of the CFS periods, so that with a
+      // 0.5-CPU quota they used at least 0.35 CPU if the limit is right. On an idle machine that is the first span.
       type Sample = { at: number; usage: number; periods: number; throttled: number };
       const sample = (): Sample => {
         const st = stat();
@@ -95,7 +96,7 @@ for p in pids: os.waitpid(p, 0)"`, 180_000);
         if (!from) continue;
         const span = { seconds: now.at - from.at, rate: (now.usage - from.usage) / (now.at - from.at), periods: now.periods - from.periods, throttled: now.throttled - from.throttled };
         assert.ok(span.rate <= 0.55, `used ${span.rate.toFixed(3)} CPU-seconds per second over ${span.seconds.toFixed(1)} s`);
-        if (span.periods > 0 && span.throttled >= 0.8 * span.periods) measured = span;
+        if (span.periods > 0 && span.throttled >= 0.7 * span.periods) measured = span;
         else if (Date.now() > deadline) {
           // A machine this busy never gave the loops their 0.5 CPU for 10 s. What still shows the limit at work: every span
           // stayed under it (asserted above) and the quota held them back in some periods, which only an enforced quota does.
