@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkPath, safeNext, workspaceOfHost } from './paths.js';
+import { safeNext } from '../domain/index.js';
+import { checkPath, workspaceOfHost } from './paths.js';
 
 test('workspace paths: the prefix names the workspace; the rest passes as sent', () => {
   assert.deepEqual(checkPath('/w/ml/nb/'), { ok: true, workspace: { team: 'ml', name: 'nb' } });

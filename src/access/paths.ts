@@ -72,4 +72,3 @@ export function checkPath(rawUrl: string): PathCheck {
   return { ok: true, workspace: { team, name } };
 }
 
-export { safeNext } from '../domain/index.js';

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { can, DomainError, Forbidden, hostName, isIpLiteral, isLoopbackName, Misdirected, Unauthenticated, Unavailable } from '../domain/index.js';
+import { can, DomainError, Forbidden, safeNext, hostName, isIpLiteral, isLoopbackName, Misdirected, Unauthenticated, Unavailable } from '../domain/index.js';
 import type { Authenticated, Cookies, Identity } from '../identity/index.js';
 import { sendError, sendUpgradeError } from '../http/index.js';
 import type { Runtime } from '../runtime/index.js';
@@ -12,7 +12,7 @@ import { forwardRequest } from './forward.js';
 import { createGate, resourceOf } from './gate.js';
 import { createProxyMetrics } from './metrics.js';
 import { messagePage, statePage } from './pages.js';
-import { appHost, checkPath, prefixOf, safeNext, workspaceOfHost, type WorkspaceAddress } from './paths.js';
+import { appHost, checkPath, prefixOf, workspaceOfHost, type WorkspaceAddress } from './paths.js';
 import { createTunnels } from './relay.js';
 import { createUpgrades } from './upgrade.js';
 import { createUpstreams } from './upstreams.js';

@@ -29,6 +29,11 @@ export interface ApiDeps {
   lists: Lists;
 }
 
+/** Refuses anyone but a platform admin: the one admin check, for routes declared `admin` and for admin-only query options. */
+export function requireAdmin(auth: Authenticated): void {
+  if (!can(auth.subject, 'platform.admin', { kind: 'platform' })) throw new Forbidden('only platform admins may do this');
+}
+
 /**
  * Loads a resource and applies `can()` to it. Something the caller may not
  * even see is reported exactly like something that does not exist.
@@ -39,9 +44,7 @@ export function createAccess(store: Store) {
       if (!can(auth.subject, action, resource)) throw new Forbidden(`you may not ${action.replace('.', ' ')} ${what}`);
     },
 
-    requireAdmin(auth: Authenticated): void {
-      if (!can(auth.subject, 'platform.admin', { kind: 'platform' })) throw new Forbidden('only platform admins may do this');
-    },
+    requireAdmin,
 
     async team(auth: Authenticated, name: string, action: Action): Promise<Team> {
       const team = await store.teams.byName(name);

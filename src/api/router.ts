@@ -1,9 +1,10 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { can, DomainError, Forbidden, InvalidInput, Unauthenticated } from '../domain/index.js';
+import { DomainError, Forbidden, InvalidInput, Unauthenticated } from '../domain/index.js';
 import { errorBody } from '../http/index.js';
 import { createAjv, describeErrors } from '../validation/index.js';
 import type { RouteAction } from './actions.js';
+import { requireAdmin } from './access.js';
 import { type Authenticated, type Cookies, type Identity } from '../identity/index.js';
 import { auditScope, type AuditScope, type Store } from '../store/index.js';
 import { SerializedJson } from './lists.js';
@@ -234,7 +235,7 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
         };
         if (!def.public) ctx.user();
         if (def.target) state.target = def.target(ctx);
-        if (def.admin && !can(ctx.user().subject, 'platform.admin', { kind: 'platform' })) throw new Forbidden('only platform admins may do this');
+        if (def.admin) requireAdmin(ctx.user());
         let result: unknown;
         if (MUTATING.has(def.method)) {
           const scope: AuditScope = {
