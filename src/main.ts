@@ -1,8 +1,15 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { registerCommands } from './cli/index.js';
-import { safeTerminalText } from './domain/index.js';
-import { ConfigError, VERSION } from './config/index.js';
+import { registerCommands, sshStdio } from './cli/index.js';
+
+const args = process.argv.slice(2);
+// the OpenSSH ProxyCommand runs once per connection: it starts without the command parser, the schemas or the server
+if (args[0] === 'ssh' && args.includes('--stdio')) process.exit(await sshStdio(args.slice(1)));
+
+const [{ Command, CommanderError }, { safeTerminalText }, { ConfigError, VERSION }] = await Promise.all([
+  import('commander'),
+  import('./domain/index.js'),
+  import('./config/index.js'),
+]);
 
 const program = new Command('atrium')
   .description('Atrium: multi-tenant development environments for data-science teams')
@@ -10,7 +17,7 @@ const program = new Command('atrium')
   .showHelpAfterError()
   .exitOverride();
 
-registerCommands(program);
+await registerCommands(program);
 
 try {
   await program.parseAsync(process.argv);

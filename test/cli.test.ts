@@ -30,7 +30,7 @@ function atrium(args: string[], input?: string): Promise<{ code: number; stdout:
 }
 
 async function serve(dataDir: string): Promise<{ child: ChildProcess; output: string; url: string }> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--data-dir', dataDir, '--runtime', 'none'], { env: { ...env, ATRIUM_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--ssh-port', '0', '--data-dir', dataDir, '--runtime', 'none'], { env: { ...env, ATRIUM_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));

@@ -37,7 +37,7 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   });
 
   const start = async () => {
-    const s = spawn(process.execPath, [MAIN, 'serve', '--config', config, '--port', '0', '--data-dir', dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const s = spawn(process.execPath, [MAIN, 'serve', '--config', config, '--port', '0', '--ssh-port', '0', '--data-dir', dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
     server = s;
     let out = '';
     let exited: number | string | null | undefined;

@@ -74,6 +74,7 @@ export async function startServer(opts: { database?: 'sqlite' | 'postgres'; pool
     env: { ATRIUM_LOG_LEVEL: 'fatal', ...opts.env },
     flags: {
       'listen.port': 0,
+      'ssh.port': 0,
       dataDir: dir,
       database: db.kind === 'sqlite' ? `sqlite:${db.file}` : db.url,
       databasePoolSize: db.kind === 'postgres' ? db.poolSize : undefined,

@@ -15,7 +15,7 @@ test('with a certificate configured, Atrium serves HTTPS and marks its cookie Se
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  const config = loadConfig({ env: { ATRIUM_LOG_LEVEL: 'fatal' }, flags: { 'listen.port': 0, dataDir: dir, 'tls.cert': cert, 'tls.key': key, 'runtime.kind': 'none' } });
+  const config = loadConfig({ env: { ATRIUM_LOG_LEVEL: 'fatal' }, flags: { 'listen.port': 0, 'ssh.port': 0, dataDir: dir, 'tls.cert': cert, 'tls.key': key, 'runtime.kind': 'none' } });
   const server = await createServer(config);
   after(() => server.close());
   await server.identity.bootstrapAdmin('admin', ADMIN_PASSWORD);

@@ -21,7 +21,7 @@ export async function startAtrium(name: string, main: string, dataDir: string, d
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ATRIUM_')));
   env.ATRIUM_LOG_LEVEL = 'warn';
   env.NODE_ENV = 'production';
-  const args = [main, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--database', database, '--runtime', 'none'];
+  const args = [main, 'serve', '--host', '127.0.0.1', '--port', String(port), '--ssh-port', '0', '--data-dir', dataDir, '--database', database, '--runtime', 'none'];
   const proc = startProcess(name, process.execPath, args, { cwd: dataDir, env, logFile });
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitUntil(`${name} to answer`, async () => (await fetch(`${baseUrl}/healthz`)).ok, { timeoutMs: 60_000, proc });

@@ -21,7 +21,7 @@ const count = Number(countArg);
 const config = loadConfig({
   env: { ATRIUM_LOG_LEVEL: 'warn' },
   // the agent binary built by scripts/deps.sh: its relay mode carries WebSockets, as in production
-  flags: { 'listen.port': 0, dataDir, database: `sqlite:${dataDir}/atrium.db`, 'runtime.kind': 'none', 'runtime.agent': fileURLToPath(new URL('../../dist/agent/atrium-agent', import.meta.url)), 'proxy.activityFlush': '30s', 'metrics.open': true, 'proxy.maxTunnelsPerUser': 100_000, 'proxy.maxTunnelsPerWorkspace': 100_000 },
+  flags: { 'listen.port': 0, 'ssh.enabled': false, dataDir, database: `sqlite:${dataDir}/atrium.db`, 'runtime.kind': 'none', 'runtime.agent': fileURLToPath(new URL('../../dist/agent/atrium-agent', import.meta.url)), 'proxy.activityFlush': '30s', 'metrics.open': true, 'proxy.maxTunnelsPerUser': 100_000, 'proxy.maxTunnelsPerWorkspace': 100_000 },
 });
 
 const running = new Set<string>();
@@ -63,6 +63,7 @@ const upstreamRuntime: Runtime = {
   async activity() {
     return { cpuSeconds: 0, gpuUtilization: null, sshSessions: 0, busyKernels: 0, appLastActivity: null };
   },
+  async authorize() {},
   async notify() {},
   async capacity() {
     return { cpuMilli: 1_000_000_000, memoryBytes: 2 ** 52, gpus: [], allocated: { cpuMilli: 0, memoryBytes: 0 }, tiers: { standard: true }, publicEgress: 'no egress here' };

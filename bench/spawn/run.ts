@@ -77,7 +77,7 @@ async function startAtrium(work: string) {
   writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent, reserve: { cpu: '0', memory: '0' }, uidBase: 6_100_000 }, logLevel: 'warn' }));
   const port = await freePort();
   const password = randomBytes(12).toString('hex');
-  const proc = startProcess('Atrium', process.execPath, [main, 'serve', '--config', config, '--port', String(port), '--data-dir', dataDir, '--admin-password', password], { logFile: join(work, 'atrium.log') });
+  const proc = startProcess('Atrium', process.execPath, [main, 'serve', '--config', config, '--port', String(port), '--ssh-port', '0', '--data-dir', dataDir, '--admin-password', password], { logFile: join(work, 'atrium.log') });
   const url = `http://127.0.0.1:${port}`;
   onCleanup('Atrium sandboxes', async () => {
     const root = join(dataDir, 'local', 'runc');

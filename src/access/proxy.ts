@@ -47,6 +47,8 @@ export interface ProxyOptions {
   listenHost: string;
   /** /metrics: open to anyone who reaches it, or only with this bearer token or an admin's credentials */
   metrics: { open: boolean; token: string | undefined };
+  /** more metrics served with the proxy's (SSH's) */
+  moreMetrics?: { render(): string };
 }
 
 /** Constant-time comparison of two secrets of any length. */
@@ -215,7 +217,7 @@ export function createProxy(opts: ProxyOptions) {
       if (!auth) throw new Unauthenticated('metrics need the scrape token (metrics.token) or an admin\'s token');
       if (!can(auth.subject, 'platform.admin', { kind: 'platform' })) throw new Forbidden('only platform admins may read metrics');
     }
-    const body = metrics.render();
+    const body = metrics.render() + (opts.moreMetrics?.render() ?? '');
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }

@@ -27,6 +27,15 @@ export interface ApiDeps {
   machine: Machine | undefined;
   /** where pages of workspaces are read and written out */
   lists: Lists;
+  /** SSH: the gateway people connect to, and the host key of each workspace's sshd */
+  ssh: SshInfo | undefined;
+}
+
+/** What the API tells people about reaching workspaces over SSH. */
+export interface SshInfo {
+  /** the gateway, when it runs (its port is known once it listens) */
+  gateway(): { host: string; port: number; hostKey: string; fingerprint: string } | null;
+  hostKey(workspaceId: string): { publicKey: string; fingerprint: string };
 }
 
 /** Refuses anyone but a platform admin: the one admin check, for routes declared `admin` and for admin-only query options. */

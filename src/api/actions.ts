@@ -6,11 +6,11 @@
 export const ROUTE_ACTIONS = [
   'health.read', 'openapi.read',
   'auth.login', 'auth.logout',
-  'me.read', 'me.password', 'token.list', 'token.create', 'token.revoke', 'sshkey.list', 'sshkey.add', 'sshkey.remove',
+  'me.read', 'me.password', 'token.list', 'token.create', 'token.revoke', 'sshkey.list', 'sshkey.add', 'sshkey.remove', 'ssh.read',
   'user.list', 'user.read', 'user.create', 'user.update',
   'team.list', 'team.read', 'team.create', 'team.update', 'team.delete', 'team.events',
   'member.list', 'member.set', 'member.remove', 'quota.read', 'quota.update', 'usage.read',
-  'workspace.list', 'workspace.read', 'workspace.create', 'workspace.update', 'workspace.start', 'workspace.stop', 'workspace.delete', 'workspace.logs', 'workspace.events',
+  'workspace.list', 'workspace.read', 'workspace.create', 'workspace.update', 'workspace.start', 'workspace.stop', 'workspace.delete', 'workspace.logs', 'workspace.events', 'workspace.ssh',
   'events.read',
   'profile.list', 'profile.read', 'cluster.list',
   'gpupool.list', 'gpupool.read', 'gpupool.create', 'gpupool.update', 'gpupool.delete', 'grant.list', 'grant.set', 'grant.remove',

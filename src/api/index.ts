@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Profile, Quota } from '../domain/index.js';
 import type { Cookies, Identity } from '../identity/index.js';
 import type { Machine, Store } from '../store/index.js';
-import { createAccess, type ApiDeps, type WorkspaceLogs } from './access.js';
+import { createAccess, type ApiDeps, type SshInfo, type WorkspaceLogs } from './access.js';
 import { inProcessLists, type Lists } from './lists.js';
 import { openApiDocument } from './openapi.js';
 import { registerRoutes, route, type RouteDef } from './router.js';
@@ -17,7 +17,9 @@ import { Type } from '@sinclair/typebox';
 
 export { isApiError, errorMessage, schemas } from './contract.js';
 export type { RouteDef } from './router.js';
+export type { SshInfo } from './access.js';
 export { inProcessLists, workerLists, type Lists } from './lists.js';
+export { restartProfile } from './restart.js';
 
 export interface ApiOptions {
   store: Store;
@@ -34,6 +36,9 @@ export interface ApiOptions {
   machine?: Machine | undefined;
   /** where pages of workspaces are read; on the server's own thread when absent */
   lists?: Lists;
+  ssh?: SshInfo | undefined;
+  /** resolves once the effects of access changes have reached running workspaces (their authorized_keys) */
+  accessSettled?: () => Promise<void>;
 }
 
 /** Registers the whole REST API (and /healthz) on a Fastify instance; returns the route definitions. */
@@ -50,6 +55,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     logs: opts.logs,
     machine: opts.machine,
     lists: opts.lists ?? inProcessLists(opts.store),
+    ssh: opts.ssh,
   };
   const routes: RouteDef[] = [
     ...authRoutes(deps),
@@ -77,6 +83,6 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
       },
     }),
   );
-  registerRoutes(app, routes, { store: opts.store, identity: opts.identity, cookies: opts.cookies, https: opts.https, log: opts.log });
+  registerRoutes(app, routes, { store: opts.store, identity: opts.identity, cookies: opts.cookies, https: opts.https, log: opts.log, ...(opts.accessSettled ? { accessSettled: opts.accessSettled } : {}) });
   return routes;
 }

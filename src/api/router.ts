@@ -111,6 +111,8 @@ export interface RouterDeps {
   cookies: Cookies;
   https: boolean;
   log: { error(obj: unknown, msg?: string): void };
+  /** resolves once the effects of access changes (who may enter workspaces over SSH) have reached running workspaces */
+  accessSettled?: () => Promise<void>;
 }
 
 /**
@@ -251,6 +253,8 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
           };
           state.audit = scope;
           result = await auditScope.run(scope, () => def.handler(ctx));
+          // a key removed or a membership ended holds for the next SSH connection once this answers
+          await deps.accessSettled?.();
         } else {
           result = await def.handler(ctx);
         }

@@ -150,6 +150,32 @@ export const SshKeyView = Type.Object({
 });
 export type SshKeyView = Static<typeof SshKeyView>;
 
+export const SshAccessView = Type.Object({
+  gateway: Nullable(
+    Type.Object({
+      host: Type.String({ description: 'the host name people connect to' }),
+      port: Type.Integer(),
+      hostKey: Type.String({ description: "the gateway's host key, `ssh-ed25519 AAAA…`" }),
+      fingerprint: Type.String({ description: '`SHA256:…`, as `ssh-keygen -l` shows it' }),
+    }, { description: 'the SSH gateway (null when it does not run)' }),
+  ),
+  keys: Type.Integer({ description: 'how many SSH keys I have registered (none: nothing lets me in)' }),
+  workspaces: Type.Array(
+    Type.Object({
+      team: Type.String(),
+      name: Type.String(),
+      phase: PhaseSchema,
+      alias: Type.String({ description: 'the host name `atrium config-ssh` writes: `atrium.<team>.<ws>`' }),
+      gatewayUser: Type.String({ description: 'the SSH user that names it at the gateway: `<team>.<ws>`' }),
+      tunnel: Type.String({ description: 'the tunnel: an HTTP upgrade (`Upgrade: ssh`) of this path with an API token' }),
+      hostKey: Type.String({ description: "the workspace sshd's host key (what the tunnel reaches end to end)" }),
+      fingerprint: Type.String(),
+    }),
+    { description: 'every workspace I may enter (the connect right)' },
+  ),
+});
+export type SshAccessView = Static<typeof SshAccessView>;
+
 export const UsageView = Type.Object({ quota: QuotaSpec, usage: QuotaSpec });
 export type UsageView = Static<typeof UsageView>;
 

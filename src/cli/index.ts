@@ -1,12 +1,19 @@
 import type { Command } from 'commander';
-import { registerAccount } from './account.js';
-import { registerAdmin } from './admin.js';
-import { registerServe } from './serve.js';
-import { registerWorkspaces } from './workspaces.js';
 
-export function registerCommands(program: Command): void {
+export { sshStdio } from './ssh-stdio.js';
+
+/** Adds every command; each group's modules load here, so `atrium ssh --stdio` (which needs none of them) starts without them. */
+export async function registerCommands(program: Command): Promise<void> {
+  const [{ registerServe }, { registerAccount }, { registerWorkspaces }, { registerAdmin }, { registerSsh }] = await Promise.all([
+    import('./serve.js'),
+    import('./account.js'),
+    import('./workspaces.js'),
+    import('./admin.js'),
+    import('./ssh.js'),
+  ]);
   registerServe(program);
   registerAccount(program);
   registerWorkspaces(program);
+  registerSsh(program);
   registerAdmin(program);
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, prepareDataDir } from '../config/index.js';
-import { createServer } from '../server/index.js';
+
 
 interface ServeFlags {
   config?: string;
@@ -17,6 +17,7 @@ interface ServeFlags {
   publicUrl?: string;
   runtime?: string;
   logFormat?: string;
+  sshPort?: string;
 }
 
 /** A numeric port as a number; anything else as typed, for the config schema to refuse with its source. */
@@ -43,6 +44,7 @@ export function registerServe(program: Command): void {
     .option('--public-url <url>', 'the URL people use to reach Atrium')
     .option('--runtime <kind>', 'local (runc sandboxes, needs root) or none (workspaces stay pending)')
     .option('--log-format <format>', 'server log lines: auto (text on a terminal, JSON otherwise), text or json')
+    .option('--ssh-port <port>', 'port of the SSH gateway (default 2222; 0 picks a free one)')
     .action(async (flags: ServeFlags) => {
       const config = loadConfig({
         file: flags.config,
@@ -60,9 +62,11 @@ export function registerServe(program: Command): void {
           publicUrl: flags.publicUrl,
           'runtime.kind': flags.runtime,
           logFormat: flags.logFormat,
+          'ssh.port': portNumber(flags.sshPort),
         },
       });
       prepareDataDir(config.dataDir);
+      const { createServer } = await import('../server/index.js');
       const server = await createServer(config);
       const admin = await server.identity.bootstrapAdmin(config.admin.username, config.admin.password);
       const url = await server.listen();
@@ -72,6 +76,9 @@ export function registerServe(program: Command): void {
         `  data:     ${config.dataDir}`,
         `  database: ${config.database.kind}`,
         `  runtime:  ${config.runtime.kind === 'local' ? 'local (runc sandboxes on this machine)' : 'none (workspaces are admitted and stay pending)'}`,
+        server.ssh.port === undefined
+          ? '  ssh:      gateway off (ssh.enabled: false); `atrium ssh` and `atrium config-ssh` use the tunnel'
+          : `  ssh:      ssh -p ${server.ssh.port} <team>.<workspace>@${config.ssh.publicHost ?? config.ssh.host}   host key ${server.sshKeys.gateway.fingerprint}${server.sshKeys.gatewayCreated ? ' (new)' : ''}`,
       ];
       if (admin) {
         lines.push('', `First start: created the platform admin "${admin.username}".`);
@@ -89,6 +96,7 @@ export function registerServe(program: Command): void {
         `  atrium login ${shown}`,
         '  atrium profiles ls',
         '  atrium ws create my-first --profile small',
+        '  atrium keys add ~/.ssh/id_ed25519.pub && atrium ssh my-first   (or `atrium config-ssh`, then `ssh atrium.<you>.my-first` and VS Code Remote-SSH)',
         `  a Jupyter workspace opens in the browser at ${browser}/w/<team>/<workspace>/ (atrium ws create lab --profile standard-cpu)`,
         '',
       );

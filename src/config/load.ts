@@ -62,6 +62,16 @@ export interface ResolvedConfig {
     tunnelStallSeconds: number;
     tunnelIdleSeconds: number;
   };
+  ssh: {
+    enabled: boolean;
+    host: string;
+    port: number;
+    publicHost: string | undefined;
+    handshakeTimeoutMs: number;
+    /** 0: never */
+    idleTimeoutSeconds: number;
+    maxSessionsPerUser: number;
+  };
   metrics: { open: boolean; token: string | undefined };
   defaultQuota: Quota;
   profiles: Profile[];
@@ -287,6 +297,15 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         // never: 0, which the tunnels read as no limit
         tunnelStallSeconds: parseDuration(config.proxy.tunnelStallTimeout) ?? 0,
         tunnelIdleSeconds: parseDuration(config.proxy.tunnelIdleTimeout) ?? 0,
+      },
+      ssh: {
+        enabled: config.ssh.enabled,
+        host: config.ssh.host ?? config.listen.host,
+        port: config.ssh.port,
+        publicHost: config.ssh.publicHost,
+        handshakeTimeoutMs: Math.max(1, finite('ssh.handshakeTimeout', config.ssh.handshakeTimeout)) * 1000,
+        idleTimeoutSeconds: parseDuration(config.ssh.idleTimeout) ?? 0,
+        maxSessionsPerUser: config.ssh.maxSessionsPerUser,
       },
       metrics: { open: config.metrics.open, token: metricsToken(config.metrics) },
       defaultQuota: quotaFromSpec(config.defaults.quota),

@@ -120,6 +120,25 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    ssh: Type.Object(
+      {
+        /** run the SSH gateway: `ssh -p <port> <team>.<ws>@<host>` */
+        enabled: Type.Boolean({ default: true }),
+        /** where the gateway listens; the HTTP listen host when unset */
+        host: Type.Optional(Type.String({ pattern: HostPattern })),
+        /** 0 picks a free port */
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 2222 }),
+        /** the host name people connect to, shown in the portal and written by `atrium config-ssh --gateway`; publicUrl's host (or the listen host) when unset */
+        publicHost: Type.Optional(Type.String({ pattern: HostPattern })),
+        /** how long a connection may take from its first byte to a signed-in person */
+        handshakeTimeout: Type.String({ ...FiniteDuration, default: '30s' }),
+        /** a connection that carries nothing either way this long is closed */
+        idleTimeout: Type.String({ ...Duration, default: '1h' }),
+        /** SSH connections (gateway and tunnel) open at once per person */
+        maxSessionsPerUser: Type.Integer({ minimum: 1, maximum: 100_000, default: 100 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     metrics: Type.Object(
       {
         /** serve /metrics to anyone who reaches it, without a token */

@@ -233,6 +233,16 @@ export function createIdentity(opts: IdentityOptions) {
       return user;
     },
 
+    /**
+     * SSH sign-ins that fail, counted per source address by the same limiter
+     * as password logins: `check` throws RateLimited once an address has
+     * used up its attempts, `fail` counts one refused connection.
+     */
+    sshAttempts: {
+      check: (address: string) => perAddress.check([normalizeAddress(address)]),
+      fail: (address: string) => perAddress.fail([normalizeAddress(address)]),
+    },
+
     /** Starts a browser session; returns the cookie value (the only place the secret exists). */
     async startSession(user: User, address: string, userAgent: string): Promise<string> {
       const secret = randomSecret(32);

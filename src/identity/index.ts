@@ -3,3 +3,4 @@ export { createCookies, DuplicateCookie, isAtriumCookieName, type CookieKind, ty
 export { parsePublicKey } from './ssh-keys.js';
 export { hashPassword, generatePassword } from './secrets.js';
 export { mintToken } from './tokens.js';
+export { loadSshKeys, sshFingerprint, ed25519FromSeed, type SshKeys, type SshKeyPair } from './ssh-host-keys.js';

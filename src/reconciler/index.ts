@@ -2,8 +2,10 @@ import { logLines, platformMessage } from '../domain/index.js';
 import type { Store, Workspace } from '../store/index.js';
 import type { Observation, Runtime, WorkspaceSpec } from '../runtime/index.js';
 import { readiness } from './readiness.js';
+import { authorizedKeysOf, createSshAccessSync } from './ssh-access.js';
 
 export { createCuller, type Culler } from './culler.js';
+export { authorizedKeysOf, type AuthorizedKeys } from './ssh-access.js';
 
 export interface ReconcilerOptions {
   store: Store;
@@ -13,6 +15,15 @@ export interface ReconcilerOptions {
   readinessTimeoutMs?: number;
   /** how often every unsettled workspace is looked at again, besides events */
   resyncMs?: number;
+  /** the per-workspace SSH keys the control plane holds */
+  sshKeys: {
+    /** the workspace sshd's host key (OpenSSH private key) */
+    hostPrivateKey(workspaceId: string): string;
+    /** the public key line the gateway logs in to it with */
+    gatewayPublicKey(workspaceId: string): string;
+  };
+  /** how often running workspaces' authorized_keys are compared with who may enter, besides on every change */
+  sshAccessEveryMs?: number;
 }
 
 /**
@@ -42,9 +53,12 @@ export function createReconciler(opts: ReconcilerOptions) {
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
+  const authorizedKeys = authorizedKeysOf(store, opts.sshKeys);
+  const sshAccess = createSshAccessSync({ store, runtime, authorizedKeys, log, everyMs: opts.sshAccessEveryMs ?? 60_000 });
 
   async function specFor(ws: Workspace): Promise<WorkspaceSpec> {
-    const keys = await store.credentials.sshKeys.list(ws.ownerId);
+    const lines = await authorizedKeys(ws);
+    sshAccess.given(ws.id, lines);
     return {
       id: ws.id,
       team: ws.team,
@@ -59,7 +73,7 @@ export function createReconciler(opts: ReconcilerOptions) {
       gpu: { count: ws.resources.gpuCount, type: ws.resources.gpuType },
       storageBytes: ws.resources.storageBytes,
       basePath: `/w/${ws.team}/${ws.name}/`,
-      authorizedKeys: keys.map((k) => k.publicKey),
+      ssh: { hostKey: opts.sshKeys.hostPrivateKey(ws.id), authorizedKeys: lines },
       agentForwarding: ws.spec.agentForwarding ?? false,
     };
   }
@@ -77,6 +91,8 @@ export function createReconciler(opts: ReconcilerOptions) {
       await states.note(ws.id, 'step', 'sandbox started; waiting for the app to answer');
       await readiness(runtime, ws, readinessTimeoutMs, abort.signal);
       await states.report(ws.id, { phase: 'running', message: `${ws.spec.environment.kind} is ready`, observedGeneration: ws.generation });
+      // who may enter can have changed while it started
+      void sshAccess.sync();
     } catch (err) {
       const seen = await sandboxRunning(ws.id);
       const logTail = seen?.logTail ?? '';
@@ -190,9 +206,12 @@ export function createReconciler(opts: ReconcilerOptions) {
   }
 
   return {
+    /** Resolves once every access change seen so far has reached running workspaces' authorized_keys. */
+    sshAccessSettled: () => sshAccess.settled(),
     async start(): Promise<void> {
       unsubscribe = states.onIntent(schedule);
       await adopt();
+      sshAccess.start();
       timer = setInterval(() => void resync().catch((err: unknown) => log.error({ err }, 'resync failed')), opts.resyncMs ?? 10_000);
       timer.unref();
       void watch().catch((err: unknown) => {
@@ -203,6 +222,7 @@ export function createReconciler(opts: ReconcilerOptions) {
     async stop(): Promise<void> {
       abort.abort();
       unsubscribe?.();
+      await sshAccess.stop();
       if (timer) clearInterval(timer);
       await Promise.allSettled([...inFlight.values()]);
     },

@@ -24,8 +24,13 @@ export interface WorkspaceSpec {
   storageBytes: number;
   /** prefix the web app is served under: `/w/<team>/<ws>/` */
   basePath: string;
-  /** OpenSSH public key lines allowed to log in over SSH (the owner's) */
-  authorizedKeys: string[];
+  /** the workspace's sshd: its host key and who may log in */
+  ssh: {
+    /** the sshd's host key (OpenSSH private key); the control plane holds it, so the gateway and `atrium config-ssh` can pin it */
+    hostKey: string;
+    /** `authorized_keys` lines: the gateway's key for this workspace and the keys of everyone with the connect right, with their options */
+    authorizedKeys: string[];
+  };
   /** whether an SSH session may forward the connecting person's agent into the workspace */
   agentForwarding: boolean;
 }
@@ -115,6 +120,13 @@ export interface Runtime {
   endpoint(workspaceId: string, port: 'http' | 'ssh'): Promise<Endpoint>;
   logs(workspaceId: string, opts?: LogOptions): AsyncIterable<string>;
   activity(workspaceId: string): Promise<Activity>;
+  /**
+   * Replaces who may log in to the workspace's sshd (`authorized_keys`
+   * lines), in a running workspace at once: the next SSH connection sees
+   * the new list. Nothing when it does not run (the next start takes the
+   * list from its spec).
+   */
+  authorize(workspaceId: string, authorizedKeys: string[]): Promise<void>;
   /** Shows a message to the people working in the workspace (its open terminals). */
   notify(workspaceId: string, message: string): Promise<void>;
   capacity(): Promise<Capacity>;

@@ -3,11 +3,11 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { createProxy, type Proxy } from '../access/index.js';
+import { createProxy, createSshAccess, createSshMetrics, type Proxy, type SshAccess } from '../access/index.js';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { inProcessLists, registerApi, workerLists, type RouteDef } from '../api/index.js';
+import { inProcessLists, registerApi, restartProfile, workerLists, type RouteDef } from '../api/index.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { createCookies, createIdentity, type Identity } from '../identity/index.js';
+import { createCookies, createIdentity, loadSshKeys, type Identity, type SshKeys } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
 import { createCuller, createReconciler, type Culler, type Reconciler } from '../reconciler/index.js';
 import { createLocalRuntime, type Runtime } from '../runtime/index.js';
@@ -35,6 +35,10 @@ export interface Server {
   reconciler: Reconciler | undefined;
   culler: Culler | undefined;
   proxy: Proxy;
+  /** the SSH gateway and tunnel */
+  ssh: SshAccess;
+  /** the SSH keys the control plane holds (the gateway's host key, and per workspace) */
+  sshKeys: SshKeys;
   /** the URL the server answers on, once listening */
   url: string;
   listen(): Promise<string>;
@@ -43,6 +47,17 @@ export interface Server {
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** The host people reach a listen address by: a wildcard address means this machine. */
+function shownHost(host: string): string {
+  return host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+}
+
+/** A listen address as the host of a URL. */
+function urlHost(host: string): string {
+  const h = shownHost(host);
+  return isIP(h) === 6 ? `[${h}]` : h;
 }
 
 const DEFAULT_AGENT = fileURLToPath(new URL('../agent/atrium-agent', import.meta.url));
@@ -130,8 +145,17 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
   });
   const https = config.tls ? { key: readConfigFile('tls.key', config.tls.key), cert: readConfigFile('tls.cert', config.tls.cert) } : null;
   const cookies = createCookies({ https: Boolean(https), publicUrl: config.publicUrl });
+  let sshKeys: SshKeys;
+  try {
+    sshKeys = loadSshKeys(config.dataDir);
+  } catch (err) {
+    await store.close();
+    throw new ConfigError(`dataDir: cannot read or create the SSH keys in ${join(config.dataDir, 'ssh')}: ${(err as Error).message}`);
+  }
+  const sshMetrics = createSshMetrics();
   // created once Fastify's logger exists; requests arriving before that reach the API alone
   let proxy: Proxy | undefined = undefined;
+  let ssh: SshAccess | undefined = undefined;
   const portal = createPortal(options.portalDir ? { dir: options.portalDir } : {});
   const app = Fastify({
     // The proxy answers workspace traffic before Fastify's routing: it is the hot path, and it streams.
@@ -144,6 +168,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
       };
       const server = https ? createHttpsServer(https, dispatch) : createHttpServer(dispatch);
       server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
+        if (ssh?.upgrade(req, socket, head)) return;
         if (proxy) void proxy.upgrade(req, socket, head);
         else socket.destroy();
       });
@@ -183,7 +208,37 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     tunnelIdleSeconds: config.proxy.tunnelIdleSeconds,
     listenHost: config.listen.host,
     metrics: config.metrics,
+    moreMetrics: sshMetrics,
   });
+  const profilesByName = new Map(config.profiles.map((p) => [p.name, p]));
+  ssh = createSshAccess({
+    store,
+    identity,
+    runtime: placed?.runtime,
+    keys: sshKeys,
+    activity: proxy.activity,
+    metrics: sshMetrics,
+    log: app.log,
+    gateway: config.ssh.enabled ? { host: config.ssh.host, port: config.ssh.port } : undefined,
+    handshakeTimeoutMs: config.ssh.handshakeTimeoutMs,
+    idleTimeoutSeconds: config.ssh.idleTimeoutSeconds,
+    stallSeconds: config.proxy.tunnelStallSeconds,
+    maxSessionsPerUser: config.ssh.maxSessionsPerUser,
+    relayAgent: config.runtime.agent ?? DEFAULT_AGENT,
+    // start on connect: the API's admission, and an audit row like the API's
+    async startWorkspace(ws, auth) {
+      const target = `${ws.team}/${ws.name}`;
+      try {
+        await store.workspaces.start(ws, restartProfile(ws, profilesByName), placed?.machine);
+        await store.audit.record({ actorId: auth.user.id, actor: auth.user.username, action: 'workspace.start', target, result: 'ok', status: 200, ip: '', details: { via: 'ssh' } });
+      } catch (err) {
+        const e = err as { code?: string; status?: number; message: string };
+        await store.audit.record({ actorId: auth.user.id, actor: auth.user.username, action: 'workspace.start', target, result: e.code ?? 'internal', status: e.status ?? 500, ip: '', details: { via: 'ssh', message: e.message } });
+        throw err;
+      }
+    },
+  });
+  const sshAccess = ssh;
   const registered: Server['registered'] = [];
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) registered.push({ method, url: r.url });
@@ -204,9 +259,28 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     log: app.log,
     logs: placed?.runtime,
     machine: placed?.machine,
+    ssh: {
+      gateway: () => {
+        const port = sshAccess.port;
+        if (port === undefined) return null;
+        const host = config.ssh.publicHost ?? (config.publicUrl ? new URL(config.publicUrl).hostname : shownHost(config.ssh.host));
+        return { host, port, hostKey: sshKeys.gateway.publicKey, fingerprint: sshKeys.gateway.fingerprint };
+      },
+      hostKey: (id) => {
+        const k = sshKeys.workspaceHost(id);
+        return { publicKey: k.publicKey, fingerprint: k.fingerprint };
+      },
+    },
+    accessSettled: () => reconciler?.sshAccessSettled() ?? Promise.resolve(),
   });
   const reconciler = placed
-    ? createReconciler({ store, runtime: placed.runtime, log: app.log, readinessTimeoutMs: config.runtime.readinessTimeoutMs })
+    ? createReconciler({
+        store,
+        runtime: placed.runtime,
+        log: app.log,
+        readinessTimeoutMs: config.runtime.readinessTimeoutMs,
+        sshKeys: { hostPrivateKey: (id) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id) => sshKeys.workspaceClient(id).publicKey },
+      })
     : undefined;
   const culler = placed
     ? createCuller({ store, runtime: placed.runtime, log: app.log, everyMs: config.runtime.cullEveryMs, warnBeforeMs: config.runtime.idleWarningMs, cpuActive: config.runtime.cpuActive })
@@ -226,6 +300,8 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     reconciler,
     culler,
     proxy,
+    ssh: sshAccess,
+    sshKeys,
     url: '',
     async listen() {
       const { host, port } = config.listen;
@@ -242,17 +318,23 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
         const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process listens there (set listen.port or --port)' : (err as Error).message;
         throw new ConfigError(`listen: cannot listen on ${host}:${port}: ${why}`);
       });
+      await sshAccess.listen().catch(async (err: unknown) => {
+        await app.close();
+        const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process listens there (set ssh.port or --ssh-port, or ssh.enabled: false)' : (err as Error).message;
+        throw new ConfigError(`ssh: cannot listen on ${config.ssh.host}:${config.ssh.port}: ${why}`);
+      });
+      if (sshKeys.gatewayCreated) app.log.info(`created the SSH gateway's host key ${sshKeys.gateway.fingerprint} (${join(config.dataDir, 'ssh', 'ssh_host_ed25519_key')})`);
       // Adoption can take a while with many sandboxes; the API answers meanwhile (each workspace is reconciled one step at a time).
       void reconciler?.start().catch((err: unknown) => app.log.error({ err }, 'the reconciler could not start'));
       culler?.start();
       const addr = app.server.address();
       const actualPort = typeof addr === 'object' && addr ? addr.port : port;
-      const shownHost = isIP(host) === 6 ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-      server.url = `${https ? 'https' : 'http'}://${shownHost}:${actualPort}`;
+      server.url = `${https ? 'https' : 'http'}://${urlHost(host)}:${actualPort}`;
       return server.url;
     },
     async close() {
       clearInterval(sweep);
+      await sshAccess.close();
       await app.close();
       await proxy.close();
       await culler?.stop();

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { Conflict, NotFound } from '../domain/index.js';
+import { Conflict, NotFound, type Role } from '../domain/index.js';
 import { accessChanged, isUniqueViolation, newId, type StoreContext } from './common.js';
 import type { SshKeysTable, TokensTable } from './schema.js';
 import { toUser, type User } from './users.js';
@@ -136,6 +136,7 @@ export function createCredentialsRepo(ctx: StoreContext) {
           if (isUniqueViolation(err)) throw new Conflict(`SSH key ${k.fingerprint} is already registered`, 'key_taken');
           throw err;
         }
+        accessChanged(ctx);
         return toSshKey(row);
       },
       async list(userId: string): Promise<SshKeyRecord[]> {
@@ -144,7 +145,36 @@ export function createCredentialsRepo(ctx: StoreContext) {
       },
       async remove(userId: string, id: string): Promise<void> {
         const r = await db.deleteFrom('ssh_keys').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+        accessChanged(ctx);
         if (Number(r.numDeletedRows) === 0) throw new NotFound(`SSH key ${id}`);
+      },
+      /** The key with this fingerprint (`SHA256:…`) and the person it belongs to: who is signing in over SSH. */
+      async byFingerprint(fingerprint: string): Promise<{ key: SshKeyRecord; user: User } | undefined> {
+        const r = await db
+          .selectFrom('ssh_keys')
+          .innerJoin('users', 'users.id', 'ssh_keys.user_id')
+          .selectAll('users')
+          .select(['ssh_keys.id as key_id', 'ssh_keys.name as key_name', 'ssh_keys.public_key', 'ssh_keys.fingerprint', 'ssh_keys.created_at as key_created_at'])
+          .where('ssh_keys.fingerprint', '=', fingerprint)
+          .executeTakeFirst();
+        if (!r) return undefined;
+        return {
+          user: toUser(r),
+          key: toSshKey({ id: r.key_id, user_id: r.id, name: r.key_name, public_key: r.public_key, fingerprint: r.fingerprint, created_at: r.key_created_at }),
+        };
+      },
+      /** Every key of every member of a team, with the member's role and account state: who may enter the team's workspaces over SSH. */
+      async ofTeam(teamId: string): Promise<Array<{ userId: string; username: string; admin: boolean; disabled: boolean; role: Role; publicKey: string }>> {
+        const rows = await db
+          .selectFrom('memberships')
+          .innerJoin('users', 'users.id', 'memberships.user_id')
+          .innerJoin('ssh_keys', 'ssh_keys.user_id', 'users.id')
+          .select(['users.id', 'users.username', 'users.admin', 'users.disabled', 'memberships.role', 'ssh_keys.public_key'])
+          .where('memberships.team_id', '=', teamId)
+          .orderBy('users.username')
+          .orderBy('ssh_keys.created_at')
+          .execute();
+        return rows.map((r) => ({ userId: r.id, username: r.username, admin: Boolean(r.admin), disabled: Boolean(r.disabled), role: r.role as Role, publicKey: r.public_key }));
       },
     },
   };

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
-import { Conflict, type DesiredState, type Phase, type Profile } from '../domain/index.js';
+import { Conflict, type DesiredState, type Phase, type Profile, type Role } from '../domain/index.js';
 import {
+  accessChanged,
   compiledByShape,
   decodeCursor,
   holdsCompute,
@@ -216,8 +217,27 @@ export function createWorkspacesRepo(ctx: StoreContext) {
       });
     },
 
+    /**
+     * The workspaces of every team the person belongs to, with what the
+     * connect check needs (team, owner, sharing, their role there), by team
+     * and name: the caller applies `can()`.
+     */
+    async ofMember(userId: string): Promise<Array<{ id: string; team: string; name: string; phase: Phase; teamId: string; ownerId: string; shared: boolean; role: Role }>> {
+      const rows = await db
+        .selectFrom('workspaces')
+        .innerJoin('memberships', (j) => j.onRef('memberships.team_id', '=', 'workspaces.team_id').on('memberships.user_id', '=', userId))
+        .select(['workspaces.id', 'workspaces.team_name', 'workspaces.name', 'workspaces.phase', 'workspaces.team_id', 'workspaces.owner_id', 'workspaces.shared', 'memberships.role'])
+        .where('workspaces.desired', '<>', 'deleted')
+        .orderBy('workspaces.team_name')
+        .orderBy('workspaces.name')
+        .execute();
+      return rows.map((r) => ({ id: r.id, team: r.team_name, name: r.name, phase: r.phase as Phase, teamId: r.team_id, ownerId: r.owner_id, shared: r.shared === 1, role: r.role as Role }));
+    },
+
     async setShared(ws: Workspace, shared: boolean): Promise<Workspace> {
       await db.updateTable('workspaces').set({ shared: shared ? 1 : 0, updated_at: ctx.now() }).where('id', '=', ws.id).execute();
+      // who may connect changed with it
+      accessChanged(ctx);
       return (await workspaceById(db, ws.id))!;
     },
   };

@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import { parseDuration } from '../../domain/index.js';
+import { can, parseDuration, type Subject } from '../../domain/index.js';
 import { parsePublicKey } from '../../identity/index.js';
 import type { ApiDeps } from '../access.js';
 import { route, type RouteDef } from '../router.js';
-import { IdParams, SshKeyBody, SshKeyView, TokenBody, TokenCreated, TokenView } from '../schemas.js';
+import { IdParams, SshAccessView, SshKeyBody, SshKeyView, TokenBody, TokenCreated, TokenView } from '../schemas.js';
 import { sshKeyView, tokenView } from '../views.js';
 
 export function meRoutes(deps: ApiDeps): RouteDef[] {
@@ -79,6 +79,35 @@ export function meRoutes(deps: ApiDeps): RouteDef[] {
         });
         auditTarget(`me/ssh-keys/${record.id}`);
         return sshKeyView(record);
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/me/ssh',
+      action: 'ssh.read',
+      summary: 'How I reach workspaces over SSH: the gateway, how many keys I have, and every workspace I may enter with its host key',
+      tag: 'me',
+      response: SshAccessView,
+      async handler({ user }) {
+        const auth = user();
+        const subject: Subject = auth.subject;
+        const keys = await store.credentials.sshKeys.list(auth.user.id);
+        const workspaces = (await store.workspaces.ofMember(auth.user.id))
+          .filter((w) => can(subject, 'workspace.connect', { kind: 'workspace', teamId: w.teamId, ownerId: w.ownerId, shared: w.shared }))
+          .map((w) => {
+            const host = deps.ssh?.hostKey(w.id);
+            return {
+              team: w.team,
+              name: w.name,
+              phase: w.phase,
+              alias: `atrium.${w.team}.${w.name}`,
+              gatewayUser: `${w.team}.${w.name}`,
+              tunnel: `/api/v1/teams/${w.team}/workspaces/${w.name}/ssh`,
+              hostKey: host?.publicKey ?? '',
+              fingerprint: host?.fingerprint ?? '',
+            };
+          });
+        return { gateway: deps.ssh?.gateway() ?? null, keys: keys.length, workspaces };
       },
     }),
     route({

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Conflict, InvalidInput, type Profile } from '../../domain/index.js';
+import { Conflict, DomainError, InvalidInput, type Profile } from '../../domain/index.js';
 import type { Workspace } from '../../store/index.js';
 import type { ApiDeps } from '../access.js';
 import { route, type RouteDef } from '../router.js';
@@ -18,32 +18,14 @@ import {
 } from '../schemas.js';
 import { streamEvents, streamMyEvents } from '../sse.js';
 import { workspaceView } from '../views.js';
+import { restartProfile } from '../restart.js';
 
 
 export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
   const { store, access } = deps;
   const profileByName = new Map(deps.profiles.map((p) => [p.name, p]));
 
-  /**
-   * A restart is admitted with the resources the workspace was created with,
-   * under the profile's current team list; a profile since removed from the
-   * config no longer restricts teams.
-   */
-  const admissionProfile = (ws: Workspace): Profile => {
-    const current = profileByName.get(ws.profile);
-    return {
-      name: ws.profile,
-      displayName: current?.displayName ?? ws.profile,
-      description: '',
-      environment: ws.spec.environment,
-      resources: ws.resources,
-      tier: ws.spec.tier,
-      egress: ws.spec.egress,
-      idleTimeoutSeconds: ws.spec.idleTimeoutSeconds,
-      agentForwarding: ws.spec.agentForwarding ?? false,
-      teams: current?.teams ?? null,
-    };
-  };
+  const admissionProfile = (ws: Workspace): Profile => restartProfile(ws, profileByName);
 
   return [
     route({
@@ -165,6 +147,20 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       async handler({ user, params }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
         return workspaceView(await store.workspaces.start(ws, admissionProfile(ws), deps.machine));
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/teams/:team/workspaces/:ws/ssh',
+      action: 'workspace.ssh',
+      summary:
+        "The SSH tunnel (people with the connect right, API token only): sent with `Connection: Upgrade` and `Upgrade: ssh`, it answers 101 and then carries raw bytes to a fresh sshd in the running workspace, for an OpenSSH client end to end (`atrium ssh --stdio` is the ProxyCommand that does this). 503 not_running when the workspace is not running. Without the upgrade: 426",
+      tag: 'workspaces',
+      params: WorkspaceParams,
+      response: Type.Null(),
+      async handler({ user, params }) {
+        await access.workspace(user(), params.team, params.ws, 'workspace.connect');
+        throw new DomainError('upgrade_required', 'the SSH tunnel is an HTTP upgrade: send Connection: Upgrade and Upgrade: ssh (`atrium ssh --stdio` does)');
       },
     }),
     route({

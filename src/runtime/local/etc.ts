@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { chmod, chown, cp, mkdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from './files.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -121,7 +122,7 @@ export async function writeOwnEtc(dir: string, e: EtcInput): Promise<void> {
     hostname: `${e.hostname}\n`,
     hosts: `127.0.0.1\tlocalhost ${e.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
     'ssh/sshd_config': sshdConfig(e.sessionEnv, e.agentForwarding),
-    'ssh/authorized_keys': e.authorizedKeys.map((k) => `${k}\n`).join(''),
+    'ssh/authorized_keys': authorizedKeysFile(e.authorizedKeys),
     'ssh/moduli': '',
   };
   for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o644 });
@@ -129,4 +130,18 @@ export async function writeOwnEtc(dir: string, e: EtcInput): Promise<void> {
   await writeFile(key, e.hostKey, { mode: 0o600 });
   await chown(key, e.uid, e.gid);
   await chmod(dir, 0o755);
+}
+
+function authorizedKeysFile(lines: string[]): string {
+  return lines.map((k) => `${k.replace(/[\r\n]/g, '')}\n`).join('');
+}
+
+/**
+ * Replaces a sandbox's `authorized_keys` in its own /etc (`dir`), atomically:
+ * each SSH connection starts a fresh sshd, which reads the new list. Nothing
+ * when the sandbox has no /etc (it is not running).
+ */
+export async function rewriteAuthorizedKeys(dir: string, lines: string[]): Promise<void> {
+  if (!existsSync(join(dir, 'ssh'))) return;
+  await writeFileAtomic(join(dir, 'ssh', 'authorized_keys'), authorizedKeysFile(lines), 0o644);
 }

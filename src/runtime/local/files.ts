@@ -5,8 +5,10 @@ import { open, rename, rm } from 'node:fs/promises';
  * temporary name beside it, then renamed over it. A crash at any moment
  * leaves either the old content or the new, never an empty or half file.
  */
+let written = 0;
+
 export async function writeFileAtomic(path: string, content: string, mode = 0o600): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = `${path}.${process.pid}.${++written}.tmp`;
   try {
     const fh = await open(tmp, 'w', mode);
     try {

@@ -4,7 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Capacity, Connector, Runtime } from '../types.js';
 import { createActivity } from './activity.js';
-import { ensureBaseEtc } from './etc.js';
+import { ensureBaseEtc, rewriteAuthorizedKeys } from './etc.js';
 import { runWithoutOutput } from './exec.js';
 import { createGpuAllocator, discoverGpus, type GpuInventoryEntry } from './gpus.js';
 import { layout, readJson, type Meta } from './layout.js';
@@ -101,6 +101,9 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
       const headers: Record<string, string> = token ? { authorization: `token ${token}` } : {};
       return { connect: connector, address: { socketPath: path }, headers };
     },
+
+    // serialized with start and stop: a stop removes the sandbox's /etc, a start writes the list from its spec
+    authorize: (id, lines) => serialized(id, () => rewriteAuthorizedKeys(layout(opts.dir, id).etc, lines)),
 
     logs: (id, o) => observer.logs(id, o),
     activity,

@@ -7,7 +7,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkspaceSpec } from '../types.js';
 import { ociConfig, type DeviceNode } from './bundle.js';
 import { ensureBaseEtc, writeOwnEtc } from './etc.js';
-import { run } from './exec.js';
 import { writeFileAtomic } from './files.js';
 import { controlDevices, type GpuAllocator } from './gpus.js';
 import { ensureHome, unmountHome } from './home.js';
@@ -40,20 +39,8 @@ export interface Lifecycle {
   start(spec: WorkspaceSpec): Promise<void>;
   /** Stops the sandbox (SIGTERM, then SIGKILL after the grace) and frees what it held, keeping its home, log and metadata. */
   stop(id: string): Promise<void>;
-  /** Stops the sandbox and removes its directory; its home image and host keys too with `purge`. */
+  /** Stops the sandbox and removes its directory; its home image too with `purge`. */
   remove(id: string, purge: boolean): Promise<void>;
-}
-
-/** The sandbox's SSH host key, made once per workspace and kept across starts. */
-async function hostKey(keysDir: string): Promise<string> {
-  const key = join(keysDir, 'ssh_host_ed25519_key');
-  if (!existsSync(key)) {
-    await mkdir(keysDir, { recursive: true, mode: 0o700 });
-    await rm(key, { force: true });
-    await rm(`${key}.pub`, { force: true });
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'atrium-workspace', '-f', key]);
-  }
-  return readFile(key, 'utf8');
 }
 
 /** A fresh, empty root filesystem: mount points for what the bundle mounts, and the usual links into /usr. */
@@ -91,7 +78,7 @@ function appCommand(spec: WorkspaceSpec): { args: string[]; port: number } {
 }
 
 /**
- * Builds the sandbox lifecycle over `deps`: bundles, homes, host keys, GPUs
+ * Builds the sandbox lifecycle over `deps`: bundles, homes, GPUs
  * held and freed, and runc run through the agent's launcher.
  */
 export function createLifecycle(deps: LifecycleDeps): Lifecycle {
@@ -135,7 +122,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     const uid = await deps.uidFor(spec.owner.id);
     await mkdir(p.runDir, { recursive: true, mode: 0o700 });
     // independent steps side by side: start latency is what people wait for
-    const [key] = await Promise.all([hostKey(p.keys), ensureHome(p.image, p.mount, spec.storageBytes, uid, uid), rootfs(p.rootfs)]);
+    await Promise.all([ensureHome(p.image, p.mount, spec.storageBytes, uid, uid), rootfs(p.rootfs)]);
     const chosen = deps.gpus.allocate(id, spec);
     try {
       const app = appCommand(spec);
@@ -158,7 +145,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         ...(chosen.length > 0 ? { CUDA_VISIBLE_DEVICES: visible } : {}),
       };
       const { JUPYTER_TOKEN: _appToken, ...sessionEnv } = env;
-      await writeOwnEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: key, authorizedKeys: spec.authorizedKeys, sessionEnv, agentForwarding: spec.agentForwarding });
+      await writeOwnEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: spec.ssh.hostKey, authorizedKeys: spec.ssh.authorizedKeys, sessionEnv, agentForwarding: spec.agentForwarding });
       const config = ociConfig({
         hostname: spec.name,
         uid,
@@ -217,6 +204,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     await rm(p.runDir, { recursive: true, force: true });
     if (purge) {
       await rm(p.image, { force: true });
+      // host keys earlier versions kept per workspace
       await rm(p.keys, { recursive: true, force: true });
     }
   }

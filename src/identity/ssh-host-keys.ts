@@ -1,0 +1,122 @@
+import { createHash, createHmac, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** An Ed25519 key pair in OpenSSH's formats. */
+export interface SshKeyPair {
+  /** the private key as `ssh-keygen` writes it (`-----BEGIN OPENSSH PRIVATE KEY-----`), unencrypted */
+  privateKey: string;
+  /** the public key line, `ssh-ed25519 AAAA… comment` */
+  publicKey: string;
+  /** the public key blob (what SSH sends on the wire) */
+  blob: Buffer;
+  /** `SHA256:…`, as `ssh-keygen -l` prints it */
+  fingerprint: string;
+}
+
+/** DER prefix of a PKCS#8 Ed25519 private key; the 32-byte seed follows. */
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function sshString(v: Buffer | string): Buffer {
+  const b = typeof v === 'string' ? Buffer.from(v) : v;
+  return Buffer.concat([u32(b.length), b]);
+}
+
+/** `SHA256:…` of a public key blob. */
+export function sshFingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * The Ed25519 key pair a 32-byte seed determines, encoded as OpenSSH
+ * (`openssh-key-v1`, unencrypted). The same seed always gives the same
+ * bytes, so a key derived again is identical to the file written before.
+ */
+export function ed25519FromSeed(seed: Buffer, comment: string): SshKeyPair {
+  if (seed.length !== 32) throw new Error('an Ed25519 seed is 32 bytes');
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
+  const pub = createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(-32);
+  const blob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
+  // the two check words only have to match each other; derived from the seed, the file is stable
+  const check = createHash('sha256').update(seed).digest().subarray(0, 4);
+  let secret = Buffer.concat([check, check, sshString('ssh-ed25519'), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)]);
+  const pad = (8 - (secret.length % 8)) % 8;
+  secret = Buffer.concat([secret, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
+  const body = Buffer.concat([Buffer.from('openssh-key-v1\0'), sshString('none'), sshString('none'), sshString(''), u32(1), sshString(blob), sshString(secret)]);
+  const lines = body.toString('base64').match(/.{1,70}/g) ?? [];
+  return {
+    privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join('\n')}\n-----END OPENSSH PRIVATE KEY-----\n`,
+    publicKey: `ssh-ed25519 ${blob.toString('base64')}${comment ? ` ${comment}` : ''}`,
+    blob,
+    fingerprint: sshFingerprint(blob),
+  };
+}
+
+/** Reads a 32-byte secret from `file`, creating it (mode 0600, atomically) the first time. */
+function secretFile(file: string): { secret: Buffer; created: boolean } {
+  if (existsSync(file)) {
+    const secret = readFileSync(file);
+    if (secret.length !== 32) throw new Error(`${file} is damaged: it holds ${secret.length} bytes, not 32; remove it to make new keys (every SSH host key changes)`);
+    return { secret, created: false };
+  }
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const secret = randomBytes(32);
+  const partial = `${file}.${process.pid}.new`;
+  writeFileSync(partial, secret, { mode: 0o600 });
+  renameSync(partial, file);
+  return { secret, created: true };
+}
+
+/**
+ * The SSH keys the control plane holds, all from two secrets in the data
+ * directory (`ssh/`, root-only):
+ * - the gateway's host key, kept as an OpenSSH key file beside its seed so
+ *   `ssh-keygen -lf` shows its fingerprint;
+ * - per workspace, its sshd's host key (pinned by the gateway and written
+ *   into the known-hosts file `atrium config-ssh` maintains) and the key the
+ *   gateway logs in with. Both are derived from a secret and the workspace
+ *   id, so nothing per workspace is stored, every process sharing the data
+ *   directory derives the same keys, and a workspace made again under the
+ *   same name (a new id) gets new ones.
+ */
+export function loadSshKeys(dataDir: string) {
+  const dir = join(dataDir, 'ssh');
+  const gatewaySeed = secretFile(join(dir, 'gateway-host-key.seed'));
+  const gateway = ed25519FromSeed(gatewaySeed.secret, 'atrium-gateway');
+  const keyFile = join(dir, 'ssh_host_ed25519_key');
+  if (!existsSync(keyFile) || readFileSync(keyFile, 'utf8') !== gateway.privateKey) {
+    writeFileSync(`${keyFile}.new`, gateway.privateKey, { mode: 0o600 });
+    renameSync(`${keyFile}.new`, keyFile);
+    writeFileSync(`${keyFile}.pub`, `${gateway.publicKey}\n`, { mode: 0o644 });
+  }
+  const { secret } = secretFile(join(dir, 'workspace-keys.seed'));
+  const derived = new Map<string, SshKeyPair>();
+  const derive = (purpose: string, workspaceId: string): SshKeyPair => {
+    const id = `${purpose} ${workspaceId}`;
+    let pair = derived.get(id);
+    if (!pair) {
+      pair = ed25519FromSeed(createHmac('sha256', secret).update(`atrium workspace ${id}`).digest(), `atrium-${purpose}`);
+      if (derived.size > 10_000) derived.clear();
+      derived.set(id, pair);
+    }
+    return pair;
+  };
+  return {
+    /** the gateway's host key */
+    gateway,
+    /** whether the gateway's host key was made just now (its fingerprint is then worth printing) */
+    gatewayCreated: gatewaySeed.created,
+    /** the host key of a workspace's sshd */
+    workspaceHost: (workspaceId: string) => derive('host', workspaceId),
+    /** the key the gateway logs in to a workspace's sshd with */
+    workspaceClient: (workspaceId: string) => derive('gateway', workspaceId),
+  };
+}
+
+export type SshKeys = ReturnType<typeof loadSshKeys>;

@@ -1,0 +1,121 @@
+import { can, type Subject } from '../domain/index.js';
+import type { Runtime } from '../runtime/index.js';
+import type { Store, Workspace } from '../store/index.js';
+
+/** The per-workspace keys the control plane holds (`loadSshKeys` in identity). */
+export interface WorkspaceSshKeys {
+  /** the public key line the gateway logs in with */
+  gatewayPublicKey(workspaceId: string): string;
+}
+
+/** Who may enter a workspace over SSH, as `authorized_keys` lines. */
+export type AuthorizedKeys = (ws: Workspace) => Promise<string[]>;
+
+/**
+ * The `authorized_keys` lines of a workspace: the gateway's key for it, and
+ * the registered keys of everyone `can()` gives the connect right (its
+ * owner; the team's editors and owners when it is shared): the tunnel path
+ * ends in the workspace's own sshd, so that is where this check lives.
+ * Every line is restricted to a terminal and local port forwarding; agent
+ * forwarding is added only where the profile allows it, and then only for
+ * the owner's keys and the gateway's (which forwards an agent only for the
+ * owner): code in the workspace could otherwise use the agent of whoever
+ * connects.
+ */
+export function authorizedKeysOf(store: Store, keys: WorkspaceSshKeys): AuthorizedKeys {
+  return async (ws) => {
+    const resource = { kind: 'workspace', teamId: ws.teamId, ownerId: ws.ownerId, shared: ws.shared } as const;
+    const agent = ws.spec.agentForwarding === true;
+    const lines = [`restrict,pty,port-forwarding${agent ? ',agent-forwarding' : ''} ${keys.gatewayPublicKey(ws.id)}`];
+    for (const m of await store.credentials.sshKeys.ofTeam(ws.teamId)) {
+      if (m.disabled) continue;
+      const subject: Subject = { kind: 'user', id: m.userId, username: m.username, admin: m.admin, roles: new Map([[ws.teamId, m.role]]) };
+      if (!can(subject, 'workspace.connect', resource)) continue;
+      lines.push(`restrict,pty,port-forwarding${agent && m.userId === ws.ownerId ? ',agent-forwarding' : ''} ${m.publicKey} ${m.username}`);
+    }
+    return lines;
+  };
+}
+
+/**
+ * Keeps the `authorized_keys` of running workspaces current: after any
+ * change to people, keys, memberships or sharing, and every `everyMs`
+ * (changes other control-plane processes made), each running workspace
+ * whose list differs gets the new one at once, not at its next start.
+ */
+export function createSshAccessSync(opts: {
+  store: Store;
+  runtime: Pick<Runtime, 'authorize'>;
+  authorizedKeys: AuthorizedKeys;
+  log: { error(obj: unknown, msg?: string): void };
+  everyMs: number;
+}) {
+  const { store, runtime } = opts;
+  /** what each workspace was last given */
+  const written = new Map<string, string>();
+  let running: Promise<void> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+
+  async function syncAll(): Promise<void> {
+    const seen = new Set<string>();
+    for (let afterId: string | undefined, page: Workspace[]; (page = await store.workspaceStates.running({ limit: 500, ...(afterId === undefined ? {} : { afterId }) })).length > 0; afterId = page.at(-1)!.id) {
+      for (const ws of page) {
+        seen.add(ws.id);
+        await syncOne(ws);
+      }
+    }
+    for (const id of written.keys()) if (!seen.has(id)) written.delete(id);
+  }
+
+  async function syncOne(ws: Workspace): Promise<void> {
+    const lines = await opts.authorizedKeys(ws);
+    const text = lines.join('\n');
+    if (written.get(ws.id) === text) return;
+    await runtime.authorize(ws.id, lines);
+    written.set(ws.id, text);
+  }
+
+  /** Runs a sync now, or once more after the one under way; resolves when the lists are current. */
+  function sync(): Promise<void> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await syncAll().catch((err: unknown) => opts.log.error({ err }, 'updating authorized_keys of running workspaces failed'));
+      } while (again);
+      running = undefined;
+    })();
+    return running;
+  }
+
+  return {
+    sync,
+    /** Forgets what a workspace was given (it stopped or started afresh with the list in its spec). */
+    given(workspaceId: string, lines: string[] | undefined): void {
+      if (lines) written.set(workspaceId, lines.join('\n'));
+      else written.delete(workspaceId);
+    },
+    /** Resolves once every change seen so far has reached running workspaces. */
+    settled(): Promise<void> {
+      return running ?? Promise.resolve();
+    },
+    start(): void {
+      unsubscribe = store.onAccessChange(() => void sync());
+      timer = setInterval(() => void sync(), opts.everyMs);
+      timer.unref();
+      void sync();
+    },
+    async stop(): Promise<void> {
+      unsubscribe?.();
+      if (timer) clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+export type SshAccessSync = ReturnType<typeof createSshAccessSync>;
