@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-run}
 
-# the local runtime: runc sandboxes with the agent as PID 1, sshd, Jupyter, a compiler and git inside, ext4 homes, the agent built with cc
-apt_packages=(ca-certificates runc openssh-server jupyter-notebook python3-ipykernel e2fsprogs gcc libc6-dev git)
+# the local runtime: runc sandboxes with the agent as PID 1, sshd (and rsync, for rsync over SSH), Jupyter, a compiler and git inside, ext4 homes, the agent built with cc;
+# the OpenSSH client for `atrium ssh` and `atrium config-ssh`
+apt_packages=(ca-certificates runc openssh-server openssh-client rsync jupyter-notebook python3-ipykernel e2fsprogs gcc libc6-dev git)
 case "$what" in
   run) ;;
   test) apt_packages+=(postgresql chromium) ;;
@@ -40,7 +41,10 @@ if [ "$node_major" -lt 20 ]; then echo "Atrium needs Node.js 20.19 or newer (fou
 
 stamp=node_modules/.atrium-installed
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
-  echo "==> installing Node packages (npm ci; builds better-sqlite3 from source)"
+  echo "==> installing Node packages (npm ci; builds better-sqlite3, argon2 and ssh2's crypto binding from source)"
+  # node-gyp builds against this Node's own headers, never downloaded ones
+  node_prefix=$(dirname "$(dirname "$(command -v node)")")
+  if [ -f "$node_prefix/include/node/node.h" ]; then export npm_config_nodedir="$node_prefix"; fi
   npm_config_build_from_source=true npm ci --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi

@@ -86,6 +86,7 @@ const TABLE: Record<string, Entry> = {
     },
   },
   'GET /api/v1/me/ssh-keys': { allow: SIGNED_IN },
+  'GET /api/v1/me/ssh': { allow: SIGNED_IN },
   'POST /api/v1/me/ssh-keys': { allow: SIGNED_IN, prepare: async () => ({ body: { publicKey: newPublicKey() } }) },
   'DELETE /api/v1/me/ssh-keys/:id': {
     allow: SIGNED_IN,
@@ -133,6 +134,8 @@ const TABLE: Record<string, Entry> = {
   'POST /api/v1/teams/:team/workspaces/:ws/start': { allow: WS_OPERATORS },
   'POST /api/v1/teams/:team/workspaces/:ws/stop': { allow: WS_OPERATORS },
   'GET /api/v1/teams/:team/workspaces/:ws/events': { allow: MEMBERS },
+  // the SSH tunnel is an upgrade: a plain GET by someone with the connect right (wsx's owner alone) is told so with 426
+  'GET /api/v1/teams/:team/workspaces/:ws/ssh': { allow: ['editor'], alsoAllowed: [426] },
   // these servers run without a runtime, so an authorized request gets 409 no_runtime
   'GET /api/v1/teams/:team/workspaces/:ws/logs': { allow: WS_OPERATORS, alsoAllowed: [409] },
   'GET /api/v1/profiles': { allow: SIGNED_IN },
