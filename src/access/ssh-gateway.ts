@@ -274,7 +274,7 @@ export function createGateway(opts: GatewayOptions) {
             up.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, uch) => {
               if (err) return reject();
               const ch = accept();
-              pipeChannel(ch, uch);
+              pipeChannel(ch, uch, false);
             }),
           )
           .catch(() => reject());
@@ -283,8 +283,15 @@ export function createGateway(opts: GatewayOptions) {
       conn.on('request', (_accept, reject) => reject?.());
     });
 
-    /** Counts bytes both ways and keeps the idle timer alive while anything moves. */
-    function pipeChannel(ch: ServerChannel, uch: ClientChannel): void {
+    /**
+     * Carries one channel both ways, counting bytes and keeping the idle
+     * timer alive while anything moves. A session's end keeps SSH's order:
+     * its exit status goes out while the channel is open (it arrives before
+     * the workspace closes its side), and EOF and close only after every
+     * byte of output; a forwarded connection passes each side's EOF on as it
+     * comes (half-closed sockets).
+     */
+    function pipeChannel(ch: ServerChannel, uch: ClientChannel, session: boolean): void {
       ch.on('data', (d: Buffer) => {
         state.received += d.length;
         touch();
@@ -294,18 +301,21 @@ export function createGateway(opts: GatewayOptions) {
         touch();
       });
       ch.pipe(uch);
-      uch.pipe(ch);
+      uch.pipe(ch, { end: !session });
       uch.stderr.on('data', (d: Buffer) => (state.sent += d.length));
       uch.stderr.pipe(ch.stderr, { end: false });
-      const closeBoth = () => {
+      const stop = () => {
         uch.close();
         ch.close();
       };
       ch.on('close', () => uch.close());
-      // what the workspace said is delivered before the channel closes
-      uch.on('close', () => (ch.writableFinished ? ch.close() : ch.once('finish', closeBoth)));
-      ch.on('error', closeBoth);
-      uch.on('error', closeBoth);
+      uch.on('close', () => {
+        // what the workspace wrote to stderr is delivered before the end
+        if (ch.stderr.writableLength > 0) ch.stderr.once('drain', () => ch.end());
+        else ch.end();
+      });
+      ch.on('error', stop);
+      uch.on('error', stop);
     }
 
     function bridgeSession(session: Session): void {
@@ -352,7 +362,7 @@ export function createGateway(opts: GatewayOptions) {
                 if (code !== null && code !== undefined) ch.exit(code);
                 else if (signal) ch.exit(signal.replace(/^SIG/, ''), dumped ?? false, description ?? '');
               });
-              pipeChannel(ch, uch);
+              pipeChannel(ch, uch, true);
               ch.resume();
             }),
           )
