@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { waitUntil } from './helpers.js';
+import { startServer, waitUntil } from './helpers.js';
 import { PROFILES, run, sandboxesAvailable, startSandboxServer, type SandboxServer } from './sandbox.js';
 
 /**
@@ -465,4 +465,40 @@ c, _ = s.accept(); c.sendall(b'vscode-server ok'); c.close()
     assert.match(readFileSync(config, 'utf8'), new RegExp(`Host atrium\\.ml\\.shared\\n  HostName 127\\.0\\.0\\.1\\n  Port ${gatewayPort}\\n  User ml\\.shared`));
     assert.equal((await exec('ssh', [...sshArgs, 'atrium.ml.shared', 'echo gw'], { env })).stdout, 'gw\n');
   });
+});
+
+test('the gateway closes a connection that does not sign in, or that carries nothing, and limits failed sign-ins per address', async () => {
+  const s = await startServer({ flags: { 'ssh.handshakeTimeout': '2s', 'ssh.idleTimeout': '2s', 'auth.loginAttempts': 1 } });
+  const port = s.server.ssh.port!;
+  const dir = mkdtempSync(join(tmpdir(), 'atrium-ssh-limits-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  // a connection that says nothing after the banner is closed
+  const raw = connect(port, '127.0.0.1');
+  let banner = '';
+  raw.on('data', (d: Buffer) => (banner += d.toString()));
+  const closed = await readAll(raw);
+  assert.match(closed || banner, /^SSH-2\.0-Atrium/, 'the gateway said who it is, then closed the silent connection');
+
+  const token = await s.user('idle');
+  const key = join(dir, 'idle');
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  assert.equal((await s.call('POST', '/api/v1/me/ssh-keys', { token, body: { publicKey: readFileSync(`${key}.pub`, 'utf8') } })).status, 201);
+  assert.equal((await s.call('POST', '/api/v1/teams/idle/workspaces', { token, body: { name: 'quiet', profile: 'small' } })).status, 201);
+  const opts = ['-F', '/dev/null', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-p', String(port)];
+  // signed in, then nothing either way: closed after the idle timeout
+  const idle = await exec('ssh', [...opts, '-i', key, '-N', 'quiet@127.0.0.1'], { timeoutMs: 60_000 });
+  assert.equal(idle.code, 255, `ssh -N ended by the gateway: ${idle.stderr}`);
+
+  // ten failed sign-ins from one address (loginAttempts 1: ten per address), then even the right key is refused
+  const stranger = join(dir, 'stranger');
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+  for (let i = 0; i < 10; i++) assert.equal((await exec('ssh', [...opts, '-i', stranger, 'quiet@127.0.0.1', 'true'])).code, 255);
+  const limited = await exec('ssh', [...opts, '-i', key, 'quiet@127.0.0.1', 'true']);
+  assert.equal(limited.code, 255);
+  assert.match(limited.stderr, /Permission denied|Connection closed|closed by remote host/);
+  const audit = await s.call('GET', '/api/v1/audit?action=ssh.session&limit=50', { token: s.adminToken });
+  assert.ok(audit.body.items.some((e: any) => e.result === 'rate_limited'), 'the refusal is audited as rate_limited');
+  // password sign-ins from the same address share the limit
+  const login = await s.call('POST', '/api/v1/auth/login', { body: { username: 'idle', password: 'pw-idle-secret' } });
+  assert.equal(login.status, 429);
 });

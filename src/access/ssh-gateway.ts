@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, Connection, PseudoTtyInfo, ServerChannel, Session, ClientChannel, ParsedKey } from 'ssh2';
 import { can, DomainError, isValidName, platformMessage, safeTerminalText, type Subject } from '../domain/index.js';
@@ -13,6 +13,12 @@ const { Server, Client: SshClient, utils, BaseAgent } = ssh2;
 
 /** Key types and signature algorithms people may sign in with (never SHA-1 RSA signatures). */
 const SIGNATURE_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'rsa-sha2-512']);
+
+/** Signed attempts one connection may make (OpenSSH's MaxAuthTries is 6); then it is closed. */
+const MAX_AUTH_ATTEMPTS = 10;
+
+/** Connections open at once that have not signed in yet; more are closed as they arrive. */
+const MAX_UNAUTHENTICATED = 256;
 
 /** How long a stopped workspace may take to start on connect before the session gives up. */
 const START_WAIT_MS = 5 * 60_000;
@@ -45,6 +51,10 @@ export function parseSshTarget(user: string, username: string): { team: string; 
 /** What one connection has learned: who signed in and where they go. */
 interface ConnectionState {
   ip: string;
+  /** authentication requests so far */
+  attempts: number;
+  /** closes the connection */
+  end(): void;
   /** set once authentication succeeded */
   auth?: Authenticated;
   ws?: Workspace;
@@ -105,6 +115,9 @@ export function createGateway(opts: GatewayOptions) {
     ident: 'Atrium',
   });
   const open = new Set<Connection>();
+  /** sockets whose person has signed in, and what ends the handshake timer of the others */
+  const signedIn = new WeakSet<Socket>();
+  const pending = new WeakMap<Socket, () => void>();
 
   async function resolveTarget(user: string, subjectUser: Authenticated['user'] | undefined): Promise<Workspace | undefined> {
     if (!subjectUser) return undefined;
@@ -114,16 +127,28 @@ export function createGateway(opts: GatewayOptions) {
     return team ? store.workspaces.byName(team.id, target.name) : undefined;
   }
 
-  /** One authentication attempt. Unknown keys, missing workspaces and other people's are refused alike. */
+  /**
+   * One authentication attempt. Unknown keys, missing workspaces and other
+   * people's are refused alike, and only once the client has signed: asked
+   * whether a key would do, the gateway says yes to any key of a type it
+   * takes, so a public key (which anyone may hold) does not reveal whether
+   * it is registered or which workspaces its owner may enter.
+   */
   async function authenticate(ctx: AuthContext, state: ConnectionState): Promise<void> {
     if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
     identity.sshAttempts.check(state.ip);
+    if (ctx.signature && ++state.attempts > MAX_AUTH_ATTEMPTS) {
+      state.refusal = { reason: 'too_many_attempts', target: ctx.username };
+      ctx.reject([]);
+      return void state.end();
+    }
     const algo = ctx.key.algo === 'ssh-rsa' && ctx.hashAlgo ? `rsa-sha2-${ctx.hashAlgo.replace('sha', '')}` : ctx.key.algo;
     const target = ctx.username;
     if (!SIGNATURE_ALGORITHMS.has(algo)) {
       state.refusal = { reason: 'key_type', target };
       return ctx.reject(['publickey']);
     }
+    if (!ctx.signature || !ctx.blob) return ctx.accept(); // "would this key do?": yes, sign with it
     const found = await store.credentials.sshKeys.byFingerprint(sshFingerprint(ctx.key.data));
     if (!found || found.user.disabled) {
       state.refusal = { reason: found ? 'account_disabled' : 'unknown_key', target };
@@ -136,13 +161,12 @@ export function createGateway(opts: GatewayOptions) {
       state.refusal = { reason: ws ? 'forbidden' : 'not_found', user: who, target };
       return ctx.reject(['publickey']);
     }
-    if (!ctx.signature || !ctx.blob) return ctx.accept(); // the client asks whether this key would do; it will sign next
     const parsed = utils.parseKey(ctx.key.data);
     if (parsed instanceof Error || Array.isArray(parsed) || !parsed.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) {
       state.refusal = { reason: 'bad_signature', user: who, target };
       return ctx.reject(['publickey']);
     }
-    state.auth = { user: found.user, subject, via: 'token' };
+    state.auth = { user: found.user, subject, via: 'ssh-key' };
     state.ws = ws;
     ctx.accept();
   }
@@ -188,9 +212,8 @@ export function createGateway(opts: GatewayOptions) {
   }
 
   function handle(conn: Connection, ip: string): void {
-    const state: ConnectionState = { ip, received: 0, sent: 0 };
+    const state: ConnectionState = { ip, attempts: 0, end: () => conn.end(), received: 0, sent: 0 };
     open.add(conn);
-    const handshake = setTimeout(() => conn.end(), opts.handshakeTimeoutMs);
     let upstream: Promise<InstanceType<typeof SshClient>> | undefined;
     let idle: NodeJS.Timeout | undefined;
     const touch = () => {
@@ -237,7 +260,9 @@ export function createGateway(opts: GatewayOptions) {
     }
 
     conn.on('ready', () => {
-      clearTimeout(handshake);
+      const sock = (conn as unknown as { _sock: Socket })._sock;
+      signedIn.add(sock);
+      pending.get(sock)?.();
       try {
         state.session = sessions.open('gateway', state.auth!, state.ws!, ip);
       } catch (err) {
@@ -382,7 +407,6 @@ export function createGateway(opts: GatewayOptions) {
 
     conn.on('error', () => undefined);
     conn.on('close', () => {
-      clearTimeout(handshake);
       if (idle) clearTimeout(idle);
       open.delete(conn);
       void upstream?.then((c) => c.end(), () => undefined);
@@ -397,6 +421,27 @@ export function createGateway(opts: GatewayOptions) {
   }
 
   server.on('connection', (conn, info) => handle(conn, info.ip));
+  // The handshake timer covers a connection from its first byte: ssh2 only
+  // reports a connection once the client has sent its version line, so one
+  // that sends nothing would otherwise stay open for good. Connections not
+  // yet signed in are capped as a whole too.
+  const raw = (server as unknown as { _srv: NetServer })._srv;
+  let unauthenticated = 0;
+  raw.prependListener('connection', (socket: Socket) => {
+    if (unauthenticated >= MAX_UNAUTHENTICATED) return void socket.destroy();
+    unauthenticated++;
+    let counted = true;
+    const done = () => {
+      if (counted) unauthenticated--;
+      counted = false;
+      clearTimeout(timer);
+    };
+    const timer = setTimeout(() => {
+      if (!signedIn.has(socket)) socket.destroy();
+    }, opts.handshakeTimeoutMs);
+    socket.once('close', done);
+    pending.set(socket, done);
+  });
   server.on('error', (err: Error) => log.error({ err }, 'SSH gateway error'));
 
   return {

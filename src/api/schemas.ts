@@ -82,7 +82,7 @@ export type TeamView = Static<typeof TeamView>;
 export const MeView = Type.Object({
   user: UserView,
   teams: Type.Array(Type.Object({ name: Type.String(), role: RoleSchema, personal: Type.Boolean() })),
-  via: Literals(['session', 'token', 'header'] as const),
+  via: Literals(['session', 'token', 'header', 'ssh-key'] as const),
 });
 export type MeView = Static<typeof MeView>;
 

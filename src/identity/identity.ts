@@ -33,7 +33,8 @@ export interface IdentityOptions {
 export interface Authenticated {
   user: User;
   subject: Extract<Subject, { kind: 'user' }>;
-  via: 'session' | 'token' | 'header';
+  /** `ssh-key`: a signature with a registered SSH key, at the SSH gateway */
+  via: 'session' | 'token' | 'header' | 'ssh-key';
   /** hash of the session id, when via session */
   sessionId?: string;
   /** token id, when via token */
