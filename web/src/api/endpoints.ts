@@ -14,6 +14,7 @@ import type {
   Quota,
   QuotaChange,
   Role,
+  SshAccessView,
   SshKeyView,
   TeamView,
   TokenCreatedView,
@@ -76,6 +77,7 @@ export function endpoints(c: ApiClient) {
     keys: () => c.get<{ items: SshKeyView[] }>('/api/v1/me/ssh-keys'),
     addKey: (publicKey: string, name?: string) => c.request<SshKeyView>('POST', '/api/v1/me/ssh-keys', { publicKey, ...(name ? { name } : {}) }),
     removeKey: (id: string) => c.request<void>('DELETE', `/api/v1/me/ssh-keys/${enc(id)}`),
+    sshAccess: () => c.get<SshAccessView>('/api/v1/me/ssh'),
 
     audit: (filters: { actor?: string; action?: string; target?: string; result?: string; since?: string; until?: string; cursor?: string }) =>
       c.get<Page<AuditView>>(`/api/v1/audit${qs({ ...filters, limit: 100 })}`),

@@ -78,6 +78,8 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
         void qc.invalidateQueries({ queryKey: ['workspace'] });
         void qc.invalidateQueries({ queryKey: ['usage'] });
         void qc.invalidateQueries({ queryKey: ['pools'] });
+        // my SSH access lists the workspaces I may enter (refetched only while a Connect panel shows it)
+        void qc.invalidateQueries({ queryKey: ['ssh'] });
       }, 150);
     };
     const onEvent = (m: MessageEvent<string>) => {

@@ -14,6 +14,7 @@ import type {
   PoolView,
   ProfileView,
   QuotaPatch,
+  SshAccessView,
   SshKeyView,
   TeamView,
   TokenCreated,
@@ -27,7 +28,7 @@ import type {
   ClusterView,
 } from '../../../src/api/contract.ts';
 
-export type { AuditView, GrantView, MemberView, MeView, PoolView, ProfileView, SshKeyView, TeamView, TokenView, UsageView, UserView, WorkspaceView, EventView };
+export type { AuditView, GrantView, MemberView, MeView, PoolView, ProfileView, SshAccessView, SshKeyView, TeamView, TokenView, UsageView, UserView, WorkspaceView, EventView };
 export type Cluster = Static<typeof ClusterView>;
 export type NewWorkspace = Static<typeof NewWorkspaceBody>;
 export type NewUser = Static<typeof NewUserBody>;

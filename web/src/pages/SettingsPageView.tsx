@@ -70,7 +70,7 @@ const KEY_COLUMNS: Array<Column<SshKeyView>> = [
 function SshKeys({ keys, addKey, removeKey }: SettingsPageViewProps) {
   const [removing, setRemoving] = useState<SshKeyView | null>(null);
   return (
-    <Section title="SSH keys">
+    <Section title="SSH keys" id="ssh-keys">
       <p className="settings-lead">
         Your public keys let you connect to your workspaces with SSH and VS Code Remote-SSH through Atrium’s SSH gateway; <code>atrium config-ssh</code> writes
         the entries to your SSH config.
