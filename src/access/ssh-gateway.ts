@@ -239,10 +239,13 @@ export function createGateway(opts: GatewayOptions) {
         const endpoint = await opts.runtime.endpoint(ws.id, 'ssh');
         const sock = await endpoint.connect();
         const client = new SshClient();
+        // every error is handled: ssh2 can report more than one (a refused handshake, then the closed socket)
+        client.on('error', (err) => log.warn({ err, workspace: ws.id }, 'SSH connection to the workspace failed'));
         const host = keys.workspaceHost(ws.id).blob;
         await new Promise<void>((resolve, reject) => {
           client.once('ready', resolve);
           client.once('error', reject);
+          client.once('close', () => reject(new Error('the workspace closed the SSH connection')));
           client.connect({
             sock,
             username: 'jovyan',
@@ -252,7 +255,6 @@ export function createGateway(opts: GatewayOptions) {
             ...(agentAllowed() ? { agent: new DownstreamAgent(conn) } : {}),
           });
         });
-        client.on('error', (err) => log.warn({ err, workspace: ws.id }, 'SSH connection to the workspace failed'));
         client.on('close', () => conn.end());
         return client;
       })();
