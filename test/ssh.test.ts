@@ -303,6 +303,22 @@ sys.stdout.write(out.decode(errors='replace'))
     assert.ok((await metric('atrium_ssh_refusals_total{path="gateway",reason="unknown_key"}')) >= 1);
   });
 
+  await suite.test('gateway: ECDSA and RSA keys sign in too (RSA with SHA-2 signatures only)', async () => {
+    for (const [type, bits] of [['ecdsa', '256'], ['ecdsa', '521'], ['rsa', '3072']] as const) {
+      const key = join(work, `alice-${type}-${bits}`);
+      await run('ssh-keygen', ['-q', '-t', type, '-b', bits, '-N', '', '-f', key]);
+      const added = await t.call('POST', '/api/v1/me/ssh-keys', { token: tokens.alice!, body: { publicKey: readFileSync(`${key}.pub`, 'utf8') } });
+      assert.equal(added.status, 201, JSON.stringify(added.body));
+      const r = await ssh(gateway, 'alice', 'alice/box', 'echo in', { key });
+      assert.equal(r.stdout, 'in\n', `${type} ${bits}: ${r.stderr}`);
+      if (type === 'rsa') {
+        const sha1 = await ssh(gateway, 'alice', 'alice/box', 'echo in', { key, extra: ['-o', 'PubkeyAcceptedAlgorithms=ssh-rsa'] });
+        assert.equal(sha1.code, 255, 'an RSA signature with SHA-1 is refused');
+      }
+      await t.call('DELETE', `/api/v1/me/ssh-keys/${added.body.id}`, { token: tokens.alice! });
+    }
+  });
+
   await suite.test('tunnel: another person’s workspace and a missing one are refused alike; an unregistered key is refused by the workspace', async () => {
     const others = await ssh(tunnel, 'mallory', 'alice/box', 'echo in');
     const missing = await ssh(tunnel, 'mallory', 'alice/nope', 'echo in');

@@ -33,8 +33,8 @@ export interface ApiDeps {
 
 /** What the API tells people about reaching workspaces over SSH. */
 export interface SshInfo {
-  /** the gateway, when it runs (its port is known once it listens) */
-  gateway(): { host: string; port: number; hostKey: string; fingerprint: string } | null;
+  /** the gateway, when it runs (its port is known once it listens); `requestHost`: the host the person reached the API by */
+  gateway(requestHost: string): { host: string; port: number; hostKey: string; fingerprint: string } | null;
   hostKey(workspaceId: string): { publicKey: string; fingerprint: string };
 }
 

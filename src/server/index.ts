@@ -260,10 +260,12 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     logs: placed?.runtime,
     machine: placed?.machine,
     ssh: {
-      gateway: () => {
+      gateway: (requestHost) => {
         const port = sshAccess.port;
         if (port === undefined) return null;
-        const host = config.ssh.publicHost ?? (config.publicUrl ? new URL(config.publicUrl).hostname : shownHost(config.ssh.host));
+        // listening on every address, the name people reached the API by is the one that reaches the gateway too
+        const wildcard = config.ssh.host === '0.0.0.0' || config.ssh.host === '::';
+        const host = config.ssh.publicHost ?? (config.publicUrl ? new URL(config.publicUrl).hostname : wildcard && requestHost ? requestHost.replace(/^\[|\]$/g, '') : shownHost(config.ssh.host));
         return { host, port, hostKey: sshKeys.gateway.publicKey, fingerprint: sshKeys.gateway.fingerprint };
       },
       hostKey: (id) => {

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { can, parseDuration, type Subject } from '../../domain/index.js';
+import { can, hostName, parseDuration, type Subject } from '../../domain/index.js';
 import { parsePublicKey } from '../../identity/index.js';
 import type { ApiDeps } from '../access.js';
 import { route, type RouteDef } from '../router.js';
@@ -88,7 +88,7 @@ export function meRoutes(deps: ApiDeps): RouteDef[] {
       summary: 'How I reach workspaces over SSH: the gateway, how many keys I have, and every workspace I may enter with its host key',
       tag: 'me',
       response: SshAccessView,
-      async handler({ user }) {
+      async handler({ user, request }) {
         const auth = user();
         const subject: Subject = auth.subject;
         const keys = await store.credentials.sshKeys.list(auth.user.id);
@@ -107,7 +107,7 @@ export function meRoutes(deps: ApiDeps): RouteDef[] {
               fingerprint: host?.fingerprint ?? '',
             };
           });
-        return { gateway: deps.ssh?.gateway() ?? null, keys: keys.length, workspaces };
+        return { gateway: deps.ssh?.gateway(hostName(request.headers.host)) ?? null, keys: keys.length, workspaces };
       },
     }),
     route({
