@@ -98,7 +98,8 @@ static long seconds_option(const char *flag, const char *value) {
  * two connected sockets among the parent's descriptors; the relay takes
  * copies with pidfd_getfd (root, its own parent), answers "took ID" (or
  * "failed ID"), after which the parent closes its copies, and moves bytes
- * both ways until both sides end, then prints "closed ID A_TO_B B_TO_A". A
+ * both ways until both sides end, then prints "closed ID A_TO_B B_TO_A";
+ * a line "close ID" ends that tunnel at once. A
  * tunnel is closed early when bytes wait for a receiver that has taken none
  * for the stall timeout, or when nothing moved either way for the idle
  * timeout (0: never). It exits when stdin closes: the control plane is
@@ -146,6 +147,12 @@ int relay_main(int argc, char **argv) {
             while ((nl = memchr(start, '\n', line + have - start))) {
                 *nl = 0;
                 long id; int fa, fb;
+                if (sscanf(start, "close %ld", &id) == 1 && id > 0) {
+                    /* the control plane ends a tunnel (its person lost the right to it) */
+                    for (struct conn *c = tunnels.conns; c; c = c->next) if (c->id == id) { close_conn(&tunnels, c); break; }
+                    start = nl + 1;
+                    continue;
+                }
                 if (sscanf(start, "%ld %d %d", &id, &fa, &fb) == 3 && id > 0) {
                     int a = (int)syscall(SYS_pidfd_getfd, pidfd, fa, 0), b = (int)syscall(SYS_pidfd_getfd, pidfd, fb, 0);
                     if (a >= 0 && b >= 0) {

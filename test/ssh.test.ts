@@ -21,6 +21,8 @@ const available = sandboxesAvailable();
 const ROOMY = { name: 'roomy', displayName: 'Roomy', environment: 'shell', cpu: { guarantee: '100m', limit: '1' }, memory: { guarantee: '64Mi', limit: '1Gi' }, storage: '256Mi' };
 const FORWARDING = { name: 'fwd', displayName: 'Agent forwarding', environment: 'shell', agentForwarding: true, cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '256Mi' }, storage: '16Mi' };
 const MAX_SESSIONS = 60;
+/** ssh2's protocol layer, whose client side the forged-signature test bends (a module without types) */
+const PROTOCOL_MODULE: string = 'ssh2/lib/protocol/Protocol.js';
 
 type Result = { code: number; stdout: string; stderr: string };
 
@@ -349,8 +351,14 @@ sys.stdout.write(out.decode(errors='replace'))
       assert.equal(r.code, 255, `${path.name}: the removed key is refused: ${r.stdout}${r.stderr}`);
       assert.match(r.stderr, /Permission denied \(publickey\)/);
     }
-    // bob leaves the team: his key no longer opens the shared workspace, through either path
+    // bob leaves the team while he has a session open on each path: both end, and his key no longer opens the shared workspace
+    const release = new AbortController();
+    const open = [gateway, tunnel].map((path) => ssh(path, 'bob', 'ml/shared', 'sleep 600', { timeoutMs: 120_000, signal: release.signal }));
+    await waitUntil('both sessions are open', async () => (await metric('atrium_ssh_sessions_open{path="gateway"}')) >= 1 && (await metric('atrium_ssh_sessions_open{path="tunnel"}')) >= 1);
     assert.equal((await t.call('DELETE', '/api/v1/teams/ml/members/bob', { token: t.adminToken })).status, 204);
+    const ended = await Promise.race([Promise.all(open), new Promise<undefined>((r) => setTimeout(() => r(undefined), 60_000))]);
+    release.abort();
+    assert.ok(ended, 'open sessions end once their person may no longer enter (each would otherwise run ten minutes)');
     for (const path of [gateway, tunnel]) {
       const r = await ssh(path, 'bob', 'ml/shared', 'echo in');
       assert.notEqual(r.code, 0, `${path.name}: an ended membership is refused`);
@@ -514,7 +522,59 @@ test('the gateway closes a connection that does not sign in, or that carries not
   assert.match(limited.stderr, /Permission denied|Connection closed|closed by remote host/);
   const audit = await s.call('GET', '/api/v1/audit?action=ssh.session&limit=50', { token: s.adminToken });
   assert.ok(audit.body.items.some((e: any) => e.result === 'rate_limited'), 'the refusal is audited as rate_limited');
-  // password sign-ins from the same address share the limit
+  // password sign-ins from the same address share the limit (and the SSH refusals above were real sign-ins, not scans)
   const login = await s.call('POST', '/api/v1/auth/login', { body: { username: 'idle', password: 'pw-idle-secret' } });
   assert.equal(login.status, 429);
+});
+
+test('attacks on the gateway and the tunnel: a forged signature, a malformed tunnel address', async () => {
+  const s = await startServer();
+  const port = s.server.ssh.port!;
+  const dir = mkdtempSync(join(tmpdir(), 'atrium-ssh-attacks-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const token = await s.user('victim');
+  const key = join(dir, 'victim');
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  assert.equal((await s.call('POST', '/api/v1/me/ssh-keys', { token, body: { publicKey: readFileSync(`${key}.pub`, 'utf8') } })).status, 201);
+  assert.equal((await s.call('POST', '/api/v1/teams/victim/workspaces', { token, body: { name: 'secret', profile: 'small' } })).status, 201);
+
+  // someone holding only the victim's public key names another signature algorithm than the key's (rsa-sha2-256 for an
+  // Ed25519 key) and sends garbage for a signature: a check that cannot run must not count as a good signature
+  const { default: ssh2 } = await import('ssh2');
+  const protocolModule: { default: { prototype: { authPK: (...a: unknown[]) => unknown } } } = await import(PROTOCOL_MODULE);
+  const proto = protocolModule.default.prototype;
+  const original = proto.authPK;
+  proto.authPK = function (this: unknown, user: unknown, pub: unknown, algo: unknown, cb: unknown) {
+    return typeof algo === 'function' ? original.call(this, user, pub, 'rsa-sha2-256', algo) : original.call(this, user, pub, 'rsa-sha2-256', cb);
+  };
+  const publicKey = ssh2.utils.parseKey(readFileSync(`${key}.pub`));
+  class PublicOnly extends ssh2.BaseAgent {
+    override getIdentities(cb: any) {
+      cb(undefined, [publicKey]);
+    }
+    override sign(_k: any, _d: any, o: any, cb?: any) {
+      (cb ?? o)(undefined, Buffer.alloc(64, 0x41));
+    }
+  }
+  try {
+    const outcome = await new Promise<string>((resolve) => {
+      const c = new ssh2.Client();
+      c.on('ready', () => {
+        c.end();
+        resolve('signed in');
+      });
+      c.on('error', (err) => resolve(err.message));
+      c.connect({ host: '127.0.0.1', port, username: 'secret', authHandler: [{ type: 'agent', username: 'secret', agent: new PublicOnly() }] as never, hostVerifier: () => true });
+    });
+    assert.match(outcome, /All configured authentication methods failed/, 'a forged signature is refused');
+  } finally {
+    proto.authPK = original;
+  }
+
+  // a tunnel address that does not decode, sent before any sign-in, is refused and the server stays up
+  const raw = connect(Number(new URL(s.url).port), '127.0.0.1');
+  raw.write('GET /api/v1/teams/%E0/workspaces/x/ssh HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: ssh\r\n\r\n');
+  const answer = await readAll(raw);
+  assert.match(answer, /^HTTP\/1\.1 401 /, answer);
+  assert.equal((await s.call('GET', '/healthz')).status, 200, 'the server answers after it');
 });

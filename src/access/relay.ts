@@ -129,7 +129,7 @@ export function createTunnels(opts: TunnelOptions) {
     }
   }
 
-  function pipeBoth(client: Duplex, app: Duplex, done: TunnelClosed): void {
+  function pipeBoth(client: Duplex, app: Duplex, done: TunnelClosed): () => void {
     let finished = false;
     let up = 0;
     let down = 0;
@@ -162,14 +162,16 @@ export function createTunnels(opts: TunnelOptions) {
     counts.piped++;
     client.pipe(app);
     app.pipe(client);
+    return end;
   }
 
   return {
     /**
      * Connects two streams both ways until either ends; `done` gets the bytes
-     * each way. Any bytes already read into `client` or `app` are delivered first.
+     * each way. Any bytes already read into `client` or `app` are delivered
+     * first. Resolves with a function that ends the tunnel early.
      */
-    async connect(client: Duplex, app: Duplex, done: TunnelClosed): Promise<void> {
+    async connect(client: Duplex, app: Duplex, done: TunnelClosed): Promise<() => void> {
       const fa = fdOf(client);
       const fb = fdOf(app);
       const relay = fa !== undefined && fb !== undefined ? relayProcess() : undefined;
@@ -182,7 +184,8 @@ export function createTunnels(opts: TunnelOptions) {
       if (client.destroyed || app.destroyed) {
         client.destroy();
         app.destroy();
-        return done(0, 0);
+        done(0, 0);
+        return () => undefined;
       }
       const id = nextId++;
       const took = await new Promise<boolean>((resolve) => {
@@ -201,6 +204,9 @@ export function createTunnels(opts: TunnelOptions) {
       // the relay holds its own descriptors now; closing ours leaves the connections up
       client.destroy();
       app.destroy();
+      return () => {
+        if (open.has(id)) relay.stdin!.write(`close ${id}\n`);
+      };
     },
 
     counts,

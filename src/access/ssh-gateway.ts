@@ -11,14 +11,25 @@ import type { SshSession, SshSessions } from './ssh-sessions.js';
 
 const { Server, Client: SshClient, utils, BaseAgent } = ssh2;
 
-/** Key types and signature algorithms people may sign in with (never SHA-1 RSA signatures). */
-const SIGNATURE_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'rsa-sha2-512']);
+/** Key types people may sign in with besides RSA (which signs with SHA-2 only, never SHA-1). */
+const SIGNATURE_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521']);
 
 /** Signed attempts one connection may make (OpenSSH's MaxAuthTries is 6); then it is closed. */
 const MAX_AUTH_ATTEMPTS = 10;
 
-/** Connections open at once that have not signed in yet; more are closed as they arrive. */
+/** Connections open at once that have not signed in yet, in all and from one address; more are closed as they arrive. */
 const MAX_UNAUTHENTICATED = 256;
+const MAX_UNAUTHENTICATED_PER_ADDRESS = 32;
+
+/**
+ * Whether a signature algorithm the client names fits the key it sends:
+ * Ed25519 and ECDSA keys sign with their own algorithm, RSA keys with
+ * SHA-256 or SHA-512 (ssh2 reports those as `ssh-rsa` with the hash).
+ */
+export function acceptableSignature(claimed: string, keyType: string, hash: string | undefined): boolean {
+  if (keyType === 'ssh-rsa') return claimed === 'ssh-rsa' && (hash === 'sha256' || hash === 'sha512');
+  return hash === undefined && claimed === keyType && SIGNATURE_ALGORITHMS.has(claimed);
+}
 
 /** How long a stopped workspace may take to start on connect before the session gives up. */
 const START_WAIT_MS = 5 * 60_000;
@@ -51,8 +62,12 @@ export function parseSshTarget(user: string, username: string): { team: string; 
 /** What one connection has learned: who signed in and where they go. */
 interface ConnectionState {
   ip: string;
-  /** authentication requests so far */
+  /** signed authentication requests so far */
   attempts: number;
+  /** aborts when the connection closes: nothing is started or opened for it after */
+  closed: AbortSignal;
+  /** the fingerprint of the key it signed in with */
+  fingerprint?: string;
   /** closes the connection */
   end(): void;
   /** set once authentication succeeded */
@@ -128,28 +143,38 @@ export function createGateway(opts: GatewayOptions) {
   }
 
   /**
-   * One authentication attempt. Unknown keys, missing workspaces and other
-   * people's are refused alike, and only once the client has signed: asked
-   * whether a key would do, the gateway says yes to any key of a type it
-   * takes, so a public key (which anyone may hold) does not reveal whether
-   * it is registered or which workspaces its owner may enter.
+   * One authentication attempt. The signature is checked first, against the
+   * key the client names and only with the algorithms that key type takes;
+   * asked whether a key would do, the gateway says yes to any such key. So a
+   * public key (which anyone may hold) reveals nothing, neither by the answer
+   * nor by its timing: whether it is registered, and where its owner may go,
+   * is looked up only for someone who holds the private key. Unknown keys,
+   * missing workspaces and other people's are then refused alike.
    */
   async function authenticate(ctx: AuthContext, state: ConnectionState): Promise<void> {
     if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
     identity.sshAttempts.check(state.ip);
-    if (ctx.signature && ++state.attempts > MAX_AUTH_ATTEMPTS) {
-      state.refusal = { reason: 'too_many_attempts', target: ctx.username };
+    const parsed = utils.parseKey(ctx.key.data);
+    const key = parsed instanceof Error || Array.isArray(parsed) ? undefined : parsed;
+    const signed = Boolean(ctx.signature && ctx.blob);
+    const target = ctx.username;
+    if (!key || !acceptableSignature(ctx.key.algo, key.type, ctx.hashAlgo)) {
+      if (signed) state.refusal = { reason: 'key_type', target };
+      return ctx.reject(['publickey']);
+    }
+    if (!signed) return ctx.accept(); // "would this key do?": any key of a type taken; sign with it
+    if (++state.attempts > MAX_AUTH_ATTEMPTS) {
+      state.refusal = { reason: 'too_many_attempts', target };
       ctx.reject([]);
       return void state.end();
     }
-    const algo = ctx.key.algo === 'ssh-rsa' && ctx.hashAlgo ? `rsa-sha2-${ctx.hashAlgo.replace('sha', '')}` : ctx.key.algo;
-    const target = ctx.username;
-    if (!SIGNATURE_ALGORITHMS.has(algo)) {
-      state.refusal = { reason: 'key_type', target };
+    // ssh2's verify returns an Error (which is truthy) when it cannot check: only `true` is a good signature
+    if (key.verify(ctx.blob!, ctx.signature!, ctx.hashAlgo) !== true) {
+      state.refusal = { reason: 'bad_signature', target };
       return ctx.reject(['publickey']);
     }
-    if (!ctx.signature || !ctx.blob) return ctx.accept(); // "would this key do?": yes, sign with it
-    const found = await store.credentials.sshKeys.byFingerprint(sshFingerprint(ctx.key.data));
+    const fingerprint = sshFingerprint(ctx.key.data);
+    const found = await store.credentials.sshKeys.byFingerprint(fingerprint);
     if (!found || found.user.disabled) {
       state.refusal = { reason: found ? 'account_disabled' : 'unknown_key', target };
       return ctx.reject(['publickey']);
@@ -161,19 +186,35 @@ export function createGateway(opts: GatewayOptions) {
       state.refusal = { reason: ws ? 'forbidden' : 'not_found', user: who, target };
       return ctx.reject(['publickey']);
     }
-    const parsed = utils.parseKey(ctx.key.data);
-    if (parsed instanceof Error || Array.isArray(parsed) || !parsed.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) {
-      state.refusal = { reason: 'bad_signature', user: who, target };
-      return ctx.reject(['publickey']);
-    }
     state.auth = { user: found.user, subject, via: 'ssh-key' };
+    state.fingerprint = fingerprint;
     state.ws = ws;
     ctx.accept();
   }
 
+  /**
+   * Whether a signed-in connection still holds: its key still registered to
+   * its person, their account enabled, the workspace there and theirs to
+   * enter. Checked before every new channel, and for every open connection
+   * whenever access changes.
+   */
+  async function stillAllowed(state: ConnectionState): Promise<boolean> {
+    const found = await store.credentials.sshKeys.byFingerprint(state.fingerprint!);
+    if (!found || found.user.id !== state.auth!.user.id || found.user.disabled) return false;
+    const ws = await store.workspaceStates.get(state.ws!.id);
+    if (!ws || ws.desired === 'deleted') return false;
+    const subject = await identity.subjectFor(found.user);
+    if (!can(subject, 'workspace.connect', resourceOf(ws))) return false;
+    state.auth = { ...state.auth!, user: found.user, subject };
+    state.ws = ws;
+    return true;
+  }
+
   /** Waits for a workspace to run, starting it when asked to be stopped and the person may; progress goes to `say`. */
   async function ensureRunning(state: ConnectionState, say: (line: string) => void): Promise<Workspace> {
+    const gone = () => new DomainError('not_running', 'the connection closed');
     let ws = (await store.workspaceStates.get(state.ws!.id)) ?? state.ws!;
+    if (state.closed.aborted) throw gone();
     if (ws.phase === 'running') return ws;
     const name = `${ws.team}/${ws.name}`;
     if (ws.desired !== 'running') {
@@ -182,6 +223,7 @@ export function createGateway(opts: GatewayOptions) {
       }
       say(`starting workspace ${name}`);
       await opts.startWorkspace(ws, state.auth!);
+      if (state.closed.aborted) throw gone();
     } else {
       say(`workspace ${name} is ${ws.phase}; waiting for it to run`);
     }
@@ -196,6 +238,7 @@ export function createGateway(opts: GatewayOptions) {
     });
     try {
       while (Date.now() < deadline) {
+        if (state.closed.aborted) throw gone();
         for (const m of events.splice(0)) say(m);
         ws = (await store.workspaceStates.get(ws.id)) ?? ws;
         if (ws.phase === 'running') return ws;
@@ -212,7 +255,8 @@ export function createGateway(opts: GatewayOptions) {
   }
 
   function handle(conn: Connection, ip: string): void {
-    const state: ConnectionState = { ip, attempts: 0, end: () => conn.end(), received: 0, sent: 0 };
+    const closing = new AbortController();
+    const state: ConnectionState = { ip, attempts: 0, closed: closing.signal, end: () => conn.end(), received: 0, sent: 0 };
     open.add(conn);
     let upstream: Promise<InstanceType<typeof SshClient>> | undefined;
     let idle: NodeJS.Timeout | undefined;
@@ -236,6 +280,7 @@ export function createGateway(opts: GatewayOptions) {
     function connectUpstream(ws: Workspace): Promise<InstanceType<typeof SshClient>> {
       upstream ??= (async () => {
         if (!opts.runtime) throw new DomainError('not_running', 'this server runs no workspaces (runtime none)');
+        if (closing.signal.aborted) throw new DomainError('not_running', 'the connection closed');
         const endpoint = await opts.runtime.endpoint(ws.id, 'ssh');
         const sock = await endpoint.connect();
         const client = new SshClient();
@@ -256,9 +301,26 @@ export function createGateway(opts: GatewayOptions) {
           });
         });
         client.on('close', () => conn.end());
+        // the person left while it was being made
+        if (closing.signal.aborted) client.end();
         return client;
       })();
       return upstream;
+    }
+
+    /** Runs `go` when the connection still holds (see stillAllowed); otherwise refuses and closes the connection. */
+    async function checked(go: () => void, refuse: () => void): Promise<boolean> {
+      const ok = await stillAllowed(state).catch((err: unknown) => {
+        log.error({ err }, 'rechecking an SSH connection failed');
+        return false;
+      });
+      if (ok && !closing.signal.aborted) {
+        go();
+        return true;
+      }
+      refuse();
+      conn.end();
+      return false;
     }
 
     conn.on('ready', () => {
@@ -266,15 +328,16 @@ export function createGateway(opts: GatewayOptions) {
       signedIn.add(sock);
       pending.get(sock)?.();
       try {
-        state.session = sessions.open('gateway', state.auth!, state.ws!, ip);
+        state.session = sessions.open('gateway', state.auth!, state.ws!, ip, { end: () => conn.end(), stillAllowed: () => stillAllowed(state) });
       } catch (err) {
         // said on the first session; nothing else may be opened
         state.refusal = { reason: 'too_many_connections', user: state.auth!.user, target: `${state.ws!.team}.${state.ws!.name}` };
         const message = (err as Error).message;
         conn.on('session', (accept) => {
           const s = accept();
-          const refuse = (acc: () => ServerChannel) => {
-            const ch = acc();
+          const refuse = (acc: (() => ServerChannel) | undefined) => {
+            const ch = acc?.();
+            if (!ch) return;
             ch.stderr.write(`atrium: ${message}\r\n`);
             ch.exit(1);
             ch.end();
@@ -293,9 +356,12 @@ export function createGateway(opts: GatewayOptions) {
       }
       // a running workspace gets its bridge now, while the client opens its session
       if (state.ws!.phase === 'running') void connectUpstream(state.ws!).catch(() => undefined);
-      conn.on('session', (accept) => bridgeSession(accept()));
+      conn.on('session', (accept, reject) => {
+        void checked(() => bridgeSession(accept()), () => reject());
+      });
       conn.on('tcpip', (accept, reject, info) => {
-        ensureRunning(state, () => undefined)
+        checked(() => undefined, () => reject())
+          .then((ok) => (ok ? ensureRunning(state, () => undefined) : Promise.reject(new Error('no longer allowed'))))
           .then((ws) => connectUpstream(ws))
           .then((up) =>
             up.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, uch) => {
@@ -383,7 +449,13 @@ export function createGateway(opts: GatewayOptions) {
           .then((ws) => connectUpstream(ws))
           .then((up) =>
             open(up, (err, c) => {
-              if (err) throw err;
+              if (err) {
+                // this channel alone is refused (an unknown subsystem, the workspace's session limit)
+                ch.stderr.write(`atrium: the workspace refused: ${safeTerminalText(err.message)}\r\n`);
+                ch.exit(1);
+                ch.end();
+                return;
+              }
               uch = c;
               uch.on('exit', (code: number | null, signal?: string, dumped?: boolean, description?: string) => {
                 if (code !== null && code !== undefined) ch.exit(code);
@@ -409,15 +481,19 @@ export function createGateway(opts: GatewayOptions) {
 
     conn.on('error', () => undefined);
     conn.on('close', () => {
+      closing.abort();
       if (idle) clearTimeout(idle);
       open.delete(conn);
       void upstream?.then((c) => c.end(), () => undefined);
       if (state.session) {
         state.session.end(state.received, state.sent);
-      } else if (state.refusal || !state.auth) {
-        identity.sshAttempts.fail(ip);
-        const r = state.refusal ?? { reason: 'no_authentication', target: '' };
-        sessions.refused('gateway', { user: r.user, target: r.target, reason: r.reason, status: r.reason === 'too_many_connections' ? 429 : 403, ip });
+      } else if (state.refusal) {
+        // a refused sign-in (not a scan, a key-scan or a health check that never tried)
+        if (state.refusal.reason !== 'rate_limited') identity.sshAttempts.fail(ip);
+        const r = state.refusal;
+        sessions.refused('gateway', { user: r.user, target: r.target, reason: r.reason, status: r.reason === 'too_many_connections' || r.reason === 'rate_limited' ? 429 : 403, ip });
+      } else if (!state.auth) {
+        sessions.metrics.refused('gateway', 'no_authentication');
       }
     });
   }
@@ -429,12 +505,24 @@ export function createGateway(opts: GatewayOptions) {
   // yet signed in are capped as a whole too.
   const raw = (server as unknown as { _srv: NetServer })._srv;
   let unauthenticated = 0;
+  const perAddress = new Map<string, number>();
   raw.prependListener('connection', (socket: Socket) => {
-    if (unauthenticated >= MAX_UNAUTHENTICATED) return void socket.destroy();
+    const address = socket.remoteAddress ?? '';
+    const fromThere = perAddress.get(address) ?? 0;
+    if (unauthenticated >= MAX_UNAUTHENTICATED || fromThere >= MAX_UNAUTHENTICATED_PER_ADDRESS) {
+      sessions.metrics.refused('gateway', 'too_many_unauthenticated');
+      return void socket.destroy();
+    }
     unauthenticated++;
+    perAddress.set(address, fromThere + 1);
     let counted = true;
     const done = () => {
-      if (counted) unauthenticated--;
+      if (counted) {
+        unauthenticated--;
+        const left = (perAddress.get(address) ?? 1) - 1;
+        if (left <= 0) perAddress.delete(address);
+        else perAddress.set(address, left);
+      }
       counted = false;
       clearTimeout(timer);
     };

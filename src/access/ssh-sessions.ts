@@ -64,6 +64,12 @@ export interface SshSession {
   end(received: number, sent: number, why?: string): void;
 }
 
+/** How an open connection is looked at again when access changes, and ended when it no longer holds. */
+export interface SessionControl {
+  end(): void;
+  stillAllowed(): Promise<boolean>;
+}
+
 /**
  * SSH sessions through either path: the cap per person, activity for the
  * idle culler (an open session keeps its workspace active), metrics, and an
@@ -77,12 +83,45 @@ export function createSshSessions(opts: {
   log: { error(obj: unknown, msg?: string): void };
 }) {
   const perUser = new Map<string, number>();
+  const live = new Set<SessionControl>();
+  let rechecking: Promise<void> | undefined;
+  let again = false;
   const audit = (row: Parameters<Store['audit']['record']>[0]) =>
     void opts.store.audit.record(row).catch((err: unknown) => opts.log.error({ err }, 'writing an SSH audit row failed'));
 
   return {
     /** Opens a session for `auth` in `ws`, or throws TooMany past the person's cap. */
-    open(path: SshPath, auth: Authenticated, ws: Workspace, ip: string): SshSession {
+    metrics: opts.metrics,
+
+    /**
+     * Looks at every open connection again (access changed somewhere: a key
+     * removed, a membership ended, an account disabled, sharing turned off)
+     * and ends those whose person may no longer enter their workspace.
+     */
+    recheck(): Promise<void> {
+      if (rechecking) {
+        again = true;
+        return rechecking;
+      }
+      rechecking = (async () => {
+        do {
+          again = false;
+          for (const c of [...live]) {
+            const ok = await c.stillAllowed().catch((err: unknown) => {
+              opts.log.error({ err }, 'rechecking an SSH session failed');
+              return false;
+            });
+            if (!ok) c.end();
+          }
+        } while (again);
+      })().finally(() => {
+        // after the assignment above, even when nothing was awaited
+        rechecking = undefined;
+      });
+      return rechecking;
+    },
+
+    open(path: SshPath, auth: Authenticated, ws: Workspace, ip: string, control: SessionControl): SshSession {
       const n = perUser.get(auth.user.id) ?? 0;
       if (n >= opts.maxPerUser) {
         opts.metrics.refused(path, 'too_many_connections');
@@ -90,6 +129,7 @@ export function createSshSessions(opts: {
         throw new TooMany('too_many_connections', `you have ${n} SSH sessions open, the most allowed; close some first`, { open: n, limit: opts.maxPerUser });
       }
       perUser.set(auth.user.id, n + 1);
+      live.add(control);
       opts.metrics.opened(path);
       opts.activity.socketOpened(ws.id);
       const started = Date.now();
@@ -99,6 +139,7 @@ export function createSshSessions(opts: {
         end(received, sent, why) {
           if (ended) return;
           ended = true;
+          live.delete(control);
           const left = (perUser.get(auth.user.id) ?? 1) - 1;
           if (left <= 0) perUser.delete(auth.user.id);
           else perUser.set(auth.user.id, left);

@@ -31,11 +31,20 @@ export function createSshTunnel(opts: {
 }) {
   const { store, identity, sessions } = opts;
 
+  /** Whether the person may still enter the workspace (access changed while the tunnel is open). */
+  async function stillAllowed(userId: string, workspaceId: string): Promise<boolean> {
+    const user = await store.users.get(userId);
+    const ws = await store.workspaceStates.get(workspaceId);
+    if (!user || user.disabled || !ws || ws.desired === 'deleted') return false;
+    return can(await identity.subjectFor(user), 'workspace.connect', resourceOf(ws));
+  }
+
   async function open(req: IncomingMessage, socket: Duplex, head: Buffer, m: RegExpExecArray, ip: string): Promise<void> {
-    const [team, name] = [decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)];
-    const target = `${team}/${name}`;
+    let target = `${m[1]}/${m[2]}`;
     let auth: Authenticated | undefined;
     try {
+      // names are plain labels: anything encoded is not one
+      const [team, name] = [m[1]!, m[2]!];
       // a token only: a browser cannot send this upgrade, and no cookie may open a shell
       auth = await identity.authenticate({ remoteAddress: ip, authorization: req.headers.authorization, headers: {} });
       if (!auth) throw new Unauthenticated('the SSH tunnel needs an API token (Authorization: Bearer …); `atrium login` makes one');
@@ -49,7 +58,17 @@ export function createSshTunnel(opts: {
       if (ws.phase !== 'running' || !opts.runtime) {
         throw new Unavailable('not_running', `workspace ${target} is ${ws.phase}`, { phase: ws.phase, desired: ws.desired }, 5);
       }
-      const session = sessions.open('tunnel', auth, ws, ip);
+      target = `${team}/${name}`;
+      /** how the tunnel is ended early, once it carries bytes; and whether it was asked to end before */
+      const early = { stop: undefined as (() => void) | undefined, asked: false };
+      const userId = auth.user.id;
+      const session = sessions.open('tunnel', auth, ws, ip, {
+        end: () => {
+          early.asked = true;
+          early.stop?.();
+        },
+        stillAllowed: () => stillAllowed(userId, ws.id),
+      });
       let stream: Duplex;
       try {
         stream = await (await opts.runtime.endpoint(ws.id, 'ssh')).connect();
@@ -66,7 +85,8 @@ export function createSshTunnel(opts: {
       if (head.length > 0) stream.write(head);
       (socket as Socket).setNoDelay?.(true);
       (stream as Socket).setNoDelay?.(true);
-      await opts.tunnels.connect(socket, stream, (received, sent) => session.end(received, sent));
+      early.stop = await opts.tunnels.connect(socket, stream, (received, sent) => session.end(received, sent));
+      if (early.asked) early.stop();
     } catch (err) {
       const refusal = err instanceof DomainError ? err : new Unavailable('bad_gateway', `workspace ${target} could not be reached`);
       if (!(err instanceof DomainError)) opts.log.error({ err, target }, 'SSH tunnel failed');
@@ -85,7 +105,10 @@ export function createSshTunnel(opts: {
     /** Answers a tunnel upgrade that `match` recognised. */
     handle(req: IncomingMessage, socket: Duplex, head: Buffer, m: RegExpExecArray): Promise<void> {
       socket.on('error', () => socket.destroy());
-      return open(req, socket, head, m, req.socket.remoteAddress ?? '');
+      return open(req, socket, head, m, req.socket.remoteAddress ?? '').catch((err: unknown) => {
+        opts.log.error({ err }, 'SSH tunnel failed');
+        socket.destroy();
+      });
     },
   };
 }

@@ -52,6 +52,8 @@ export function createSshAccess(opts: SshAccessOptions) {
       })
     : undefined;
   let port: number | undefined;
+  // a key removed, a membership ended, an account disabled: open connections that no longer hold are ended
+  const unsubscribe = opts.store.onAccessChange(() => void sessions.recheck());
   return {
     /** the gateway's port once listening (undefined: no gateway) */
     get port(): number | undefined {
@@ -64,7 +66,7 @@ export function createSshAccess(opts: SshAccessOptions) {
     upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
       const m = tunnel.match(req);
       if (!m) return false;
-      void tunnel.handle(req, socket, head, m);
+      void tunnel.handle(req, socket, head, m).catch(() => socket.destroy());
       return true;
     },
     /** SSH connections open now, both paths. */
@@ -72,6 +74,7 @@ export function createSshAccess(opts: SshAccessOptions) {
       return (gateway?.size ?? 0) + tunnels.size;
     },
     async close(): Promise<void> {
+      unsubscribe();
       tunnels.close();
       await gateway?.close();
     },

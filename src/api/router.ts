@@ -121,6 +121,9 @@ export interface RouterDeps {
  * checks, one audit row per mutating request, and the single error mapping.
  */
 export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: RouterDeps): void {
+  /** access changes (people, keys, memberships, sharing) so far: a request that made one waits for it to take effect */
+  let accessChanges = 0;
+  deps.store.onAccessChange(() => accessChanges++);
   const strictAjv = createAjv({ coerce: false });
   const coercingAjv = createAjv({ coerce: true });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));
@@ -252,9 +255,10 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
             }),
           };
           state.audit = scope;
+          const changesBefore = accessChanges;
           result = await auditScope.run(scope, () => def.handler(ctx));
-          // a key removed or a membership ended holds for the next SSH connection once this answers
-          await deps.accessSettled?.();
+          // a key removed or a membership ended by this request holds for the next SSH connection once it answers
+          if (accessChanges !== changesBefore) await deps.accessSettled?.();
         } else {
           result = await def.handler(ctx);
         }

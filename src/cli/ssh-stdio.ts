@@ -99,8 +99,10 @@ function carry(socket: Socket, head: Buffer): Promise<number> {
     if (head.length > 0) process.stdout.write(head);
     process.stdin.pipe(socket);
     socket.pipe(process.stdout);
-    socket.on('error', () => resolve(1));
-    socket.on('close', () => resolve(0));
+    // the last bytes (the exit status, the close) reach ssh before this process exits
+    const done = (code: number) => (process.stdout.writableLength === 0 ? resolve(code) : process.stdout.once('drain', () => resolve(code)));
+    socket.on('error', () => done(1));
+    socket.on('close', () => done(0));
     // ssh closed our input: the other way may still carry its last bytes
     process.stdin.on('end', () => socket.end());
   });

@@ -37,6 +37,9 @@ export function authorizedKeysOf(store: Store, keys: WorkspaceSshKeys): Authoriz
   };
 }
 
+/** The longest a request waits for its access change to reach running workspaces. */
+const SETTLE_WAIT_MS = 10_000;
+
 /**
  * Keeps the `authorized_keys` of running workspaces current: after any
  * change to people, keys, memberships or sharing, and every `everyMs`
@@ -55,6 +58,10 @@ export function createSshAccessSync(opts: {
   const written = new Map<string, string>();
   let running: Promise<void> | undefined;
   let again = false;
+  /** access changes seen, and how many of them the last finished pass covered */
+  let requested = 0;
+  let completed = 0;
+  const waiting = new Set<{ target: number; resolve: () => void }>();
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
 
@@ -63,7 +70,8 @@ export function createSshAccessSync(opts: {
     for (let afterId: string | undefined, page: Workspace[]; (page = await store.workspaceStates.running({ limit: 500, ...(afterId === undefined ? {} : { afterId }) })).length > 0; afterId = page.at(-1)!.id) {
       for (const ws of page) {
         seen.add(ws.id);
-        await syncOne(ws);
+        // one workspace that cannot be written (stopping at this moment) holds up no other; the next pass tries it again
+        await syncOne(ws).catch((err: unknown) => opts.log.error({ err, workspace: ws.id }, 'updating authorized_keys failed'));
       }
     }
     for (const id of written.keys()) if (!seen.has(id)) written.delete(id);
@@ -86,10 +94,20 @@ export function createSshAccessSync(opts: {
     running = (async () => {
       do {
         again = false;
+        const covers = requested;
         await syncAll().catch((err: unknown) => opts.log.error({ err }, 'updating authorized_keys of running workspaces failed'));
+        completed = covers;
+        for (const w of waiting) {
+          if (w.target <= completed) {
+            waiting.delete(w);
+            w.resolve();
+          }
+        }
       } while (again);
+    })().finally(() => {
+      // after the assignment above, even when nothing was awaited
       running = undefined;
-    })();
+    });
     return running;
   }
 
@@ -100,12 +118,27 @@ export function createSshAccessSync(opts: {
       if (lines) written.set(workspaceId, lines.join('\n'));
       else written.delete(workspaceId);
     },
-    /** Resolves once every change seen so far has reached running workspaces. */
+    /**
+     * Resolves once every access change seen so far has reached running
+     * workspaces, by a pass that began after it; or after `SETTLE_WAIT_MS`,
+     * so no request waits on a slow or failing pass for long.
+     */
     settled(): Promise<void> {
-      return running ?? Promise.resolve();
+      const target = requested;
+      if (completed >= target) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const w = { target, resolve };
+        waiting.add(w);
+        setTimeout(() => {
+          if (waiting.delete(w)) resolve();
+        }, SETTLE_WAIT_MS).unref();
+      });
     },
     start(): void {
-      unsubscribe = store.onAccessChange(() => void sync());
+      unsubscribe = store.onAccessChange(() => {
+        requested++;
+        void sync();
+      });
       timer = setInterval(() => void sync(), opts.everyMs);
       timer.unref();
       void sync();
