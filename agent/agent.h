@@ -71,5 +71,6 @@ void forward_output(const char *data, size_t n);
 int init_main(int argc, char **argv);    /* init.c: PID 1 of a sandbox */
 int launch_main(int argc, char **argv);  /* launch.c: `launch` and the log writer, on the host */
 int relay_main(int argc, char **argv);   /* relay.c: `relay`, on the host */
+int pipe_main(int argc, char **argv);    /* pipe.c: `pipe`, behind `atrium ssh --stdio` */
 
 #endif

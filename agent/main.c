@@ -1,6 +1,6 @@
 /*
  * atrium-agent: the platform's process inside a local workspace sandbox, and
- * its two helpers on the host. One binary, three modes:
+ * its helpers. One binary, four modes:
  *   atrium-agent --out-fd N --http-fd N --ssh-fd N [--port P] [-- app args...]
  *       inside the sandbox, as its PID 1 (init.c);
  *   atrium-agent launch --log FILE --writer-pid FILE --http SOCK --ssh SOCK ... -- runc run ...
@@ -9,7 +9,11 @@
  *   atrium-agent relay [--stall-timeout S] [--idle-timeout S]
  *       on the host, moving the bytes of upgraded connections (WebSockets
  *       through the proxy) for the control plane, so that no byte of a
- *       long-lived stream crosses its event loop (relay.c).
+ *       long-lived stream crosses its event loop (relay.c);
+ *   atrium-agent pipe
+ *       on a person's machine, behind `atrium ssh --stdio`: moves the SSH
+ *       tunnel's bytes between OpenSSH (stdin, stdout) and the upgraded
+ *       socket (descriptor 3) through the kernel (pipe.c).
  */
 #include <string.h>
 
@@ -18,5 +22,6 @@
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "launch")) return launch_main(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "relay")) return relay_main(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "pipe")) return pipe_main(argc, argv);
     return init_main(argc, argv);
 }

@@ -1,6 +1,10 @@
+import { spawn } from 'node:child_process';
+import { existsSync, writeSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { CliError, loadCredentials } from './credentials.js';
 
 // `atrium ssh --stdio <ws>`: the OpenSSH ProxyCommand. It starts on every
@@ -92,8 +96,29 @@ async function startAndWait(base: URL, token: string, team: string, name: string
   throw new CliError(`workspace ${team}/${name} did not start within 10 minutes`);
 }
 
-/** Joins stdin and stdout to the socket until either side ends. */
+/** The agent binary beside this build (`dist/agent/atrium-agent`), whose `pipe` mode moves the bytes through the kernel. */
+const AGENT = fileURLToPath(new URL('../agent/atrium-agent', import.meta.url));
+
+/**
+ * Joins stdin and stdout to the socket until either side ends: by handing
+ * the socket to `atrium-agent pipe` (splice, no copy through this process)
+ * when the agent is here and the connection is plain TCP, else in Node.
+ */
 function carry(socket: Socket, head: Buffer): Promise<number> {
+  if (!(socket instanceof TLSSocket) && existsSync(AGENT)) {
+    // what Node has read past the answer goes out first; everything after stays in the kernel for the agent
+    socket.pause();
+    const early: Buffer[] = [head];
+    for (let c = socket.read() as Buffer | null; c !== null; c = socket.read() as Buffer | null) early.push(c);
+    (socket as unknown as { _handle?: { readStop?(): void } })._handle?.readStop?.();
+    const first = Buffer.concat(early);
+    if (first.length > 0) writeSync(1, first);
+    return new Promise((resolve) => {
+      const child = spawn(AGENT, ['pipe'], { stdio: ['inherit', 'inherit', 'inherit', socket] });
+      child.on('error', () => resolve(1));
+      child.on('exit', (code) => resolve(code ?? 1));
+    });
+  }
   return new Promise((resolve) => {
     socket.setNoDelay(true);
     if (head.length > 0) process.stdout.write(head);
