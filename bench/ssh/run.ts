@@ -367,7 +367,8 @@ async function main(): Promise<number> {
   const busy = transfers.filter(({ t }) => (t.cpu.othersCpus ?? 0) > 0.1);
   if (busy.length > 0) {
     const worst = Math.max(...busy.map(({ t }) => t.cpu.othersCpus ?? 0));
-    process.stdout.write(`warning: other processes used more than 0.1 CPUs during ${busy.length} of ${transfers.length} transfers (up to ${worst.toFixed(2)}: ${busy.map(({ p, t }) => `${p.id} ${t.direction}`).join(', ')}); those figures are skewed.\n`);
+    const where = [...new Set(busy.map(({ p }) => p.id))].map((id) => `${id} ×${busy.filter(({ p }) => p.id === id).length}`).join(', ');
+    process.stdout.write(`warning: other processes used more than 0.1 CPUs during ${busy.length} of ${transfers.length} transfers (up to ${worst.toFixed(2)}; ${where}): those figures are skewed.\n`);
   }
   const stolen = transfers.filter(({ t }) => t.cpu.stealCpus > 0.05);
   if (stolen.length > 0) process.stdout.write(`warning: the hypervisor took CPU time (steal above 0.05 CPUs) during ${stolen.length} of ${transfers.length} transfers: the machine ran slower then.\n`);
