@@ -92,6 +92,8 @@ function options(): Options {
 }
 
 const started = performance.now();
+/** the server under test, once started: a run that breaks says whether it died */
+let server: AtriumForSsh | undefined;
 const log = (msg: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
 
 /** Fails early, with what to do, when something the run needs is missing. */
@@ -267,6 +269,7 @@ async function main(): Promise<number> {
     log(`starting atrium serve (local runtime) and workspace admin/ssh-bench (profile ${BENCH_PROFILE.name}: CPU limit ${BENCH_PROFILE.cpu.limit})`);
     const nodeArgs = [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...opts.nodeArgs];
     atrium = await startAtrium(work, publicKey, { workspace: 'ssh-bench', nodeArgs });
+    server = atrium;
   }
   const knownHosts = join(work, 'known_hosts');
   writeFileSync(
@@ -403,6 +406,8 @@ try {
   status = await main();
 } catch (err) {
   process.stderr.write(`bench/ssh failed: ${(err as Error).message}\n`);
+  const died = server?.died();
+  if (died) process.stderr.write(`${died}\n`);
 } finally {
   await cleanupAll();
 }

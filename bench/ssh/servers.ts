@@ -100,6 +100,8 @@ export interface AtriumForSsh {
   sandboxPid: number;
   /** deletes the workspace (with its home) and waits for its sandbox to go; then stops the server */
   stop(): Promise<void>;
+  /** when the server has exited before `stop`: how, and the end of its log */
+  died(): string | undefined;
 }
 
 /**
@@ -129,6 +131,9 @@ export async function startAtrium(work: string, clientPublicKey: string, opts: {
   });
   const proc = startProcess('Atrium', process.execPath, [...(opts.nodeArgs ?? []), main, 'serve', '--config', config, '--host', '127.0.0.1', '--port', String(port), '--ssh-port', '0', '--data-dir', dataDir, '--admin-password', password], { logFile: join(work, 'atrium.log') });
   const url = `http://127.0.0.1:${port}`;
+  let exit: string | undefined;
+  let stopping = false;
+  proc.child.on('exit', (code, signal) => (exit = signal ? `killed by ${signal}` : `exited with status ${code}`));
   await waitUntil('Atrium to answer', async () => (await fetch(`${url}/healthz`)).ok, { timeoutMs: 60_000, proc });
   const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password, token: { name: 'bench-ssh' } }) });
   if (!login.ok) throw new Error(`login: HTTP ${login.status}`);
@@ -178,8 +183,14 @@ export async function startAtrium(work: string, clientPublicKey: string, opts: {
     workspaceHostKey: keyOnly(mine.hostKey),
     sandboxPid,
     async stop() {
+      stopping = true;
       await removeWorkspace();
       await stopProcess(proc);
+    },
+    died() {
+      if (!exit || stopping) return undefined;
+      const tail = readFileSync(proc.logFile, 'utf8').trimEnd().split('\n').slice(-15).join('\n');
+      return `atrium serve ${exit} during the run; the end of its log (${proc.logFile}):\n${tail}`;
     },
   };
 }
