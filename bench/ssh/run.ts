@@ -3,7 +3,8 @@
  * the tunnel, against plain OpenSSH to this machine's own sshd, directly and
  * through it as a jump host, all in one run on loopback (issue 14).
  *
- *   sudo npx tsx bench/ssh/run.ts [--quick] [--setups 20] [--mib 512] [--transfers 3] [--paths direct,bastion,gateway,tunnel] [--cpu-prof] [--keep]
+ *   sudo npx tsx bench/ssh/run.ts [--quick] [--setups 20] [--mib 512] [--transfers 3] [--paths direct,bastion,gateway,tunnel]
+ *                                 [--cpu-prof] [--node-args=--trace-gc] [--keep] [--out DIR]
  *
  * For each path: connection setup (the median wall time of `ssh … true`),
  * throughput of a file of random bytes each way (`ssh … 'cat > /dev/null'
