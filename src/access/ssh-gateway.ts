@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, Connection, PseudoTtyInfo, ServerChannel, Session, ClientChannel, ParsedKey } from 'ssh2';
-import { can, DomainError, isValidName, platformMessage, safeTerminalText, type Subject } from '../domain/index.js';
+import { can, DomainError, parseWorkspaceRef, platformMessage, safeTerminalText, type Subject } from '../domain/index.js';
 import { sshFingerprint, type Authenticated, type Identity, type SshKeys } from '../identity/index.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Store, Workspace } from '../store/index.js';
@@ -51,12 +51,10 @@ export interface GatewayOptions {
   startWorkspace(ws: Workspace, auth: Authenticated): Promise<void>;
 }
 
-/** The workspace an SSH user names: `<ws>` in the person's own team, or `<team>.<ws>`. */
+/** The workspace an SSH user names: `<ws>` (in the person's own team) or `<team>.<ws>`, as everywhere people write one. */
 export function parseSshTarget(user: string, username: string): { team: string; name: string } | undefined {
-  const parts = user.split('.');
-  if (parts.length === 1 && isValidName(parts[0]!)) return { team: username, name: parts[0]! };
-  if (parts.length === 2 && isValidName(parts[0]!) && isValidName(parts[1]!)) return { team: parts[0]!, name: parts[1]! };
-  return undefined;
+  const ref = parseWorkspaceRef(user);
+  return ref ? { team: ref.team ?? username, name: ref.workspace } : undefined;
 }
 
 /** What one connection has learned: who signed in and where they go. */
