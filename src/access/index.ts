@@ -2,4 +2,3 @@
 export { createProxy, type Proxy, type ProxyOptions } from './proxy.js';
 export { createSshAccess, type SshAccess, type SshAccessOptions } from './ssh.js';
 export { createSshMetrics, type SshMetrics } from './ssh-sessions.js';
-export { parseSshTarget } from './ssh-gateway.js';

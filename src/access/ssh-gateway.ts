@@ -26,7 +26,7 @@ const MAX_UNAUTHENTICATED_PER_ADDRESS = 32;
  * Ed25519 and ECDSA keys sign with their own algorithm, RSA keys with
  * SHA-256 or SHA-512 (ssh2 reports those as `ssh-rsa` with the hash).
  */
-export function acceptableSignature(claimed: string, keyType: string, hash: string | undefined): boolean {
+function acceptableSignature(claimed: string, keyType: string, hash: string | undefined): boolean {
   if (keyType === 'ssh-rsa') return claimed === 'ssh-rsa' && (hash === 'sha256' || hash === 'sha512');
   return hash === undefined && claimed === keyType && SIGNATURE_ALGORITHMS.has(claimed);
 }
@@ -52,7 +52,7 @@ export interface GatewayOptions {
 }
 
 /** The workspace an SSH user names: `<ws>` (in the person's own team) or `<team>.<ws>`, as everywhere people write one. */
-export function parseSshTarget(user: string, username: string): { team: string; name: string } | undefined {
+function parseSshTarget(user: string, username: string): { team: string; name: string } | undefined {
   const ref = parseWorkspaceRef(user);
   return ref ? { team: ref.team ?? username, name: ref.workspace } : undefined;
 }
@@ -471,9 +471,9 @@ export function createGateway(opts: GatewayOptions) {
             ch.end();
           });
       };
-      const options = () => ({ env, ...(pty ? { pty } : {}), ...(agent ? { agentForward: true } : {}) });
-      session.on('shell', (accept) => run(accept?.(), (up, cb) => up.shell(pty ?? false, { env, ...(agent ? { agentForward: true } : {}) } as never, cb)));
-      session.on('exec', (accept, _reject, info) => run(accept?.(), (up, cb) => up.exec(info.command, options(), cb)));
+      const forwarded = () => ({ env, ...(agent ? { agentForward: true } : {}) });
+      session.on('shell', (accept) => run(accept?.(), (up, cb) => up.shell(pty ?? false, forwarded() as never, cb)));
+      session.on('exec', (accept, _reject, info) => run(accept?.(), (up, cb) => up.exec(info.command, { ...forwarded(), ...(pty ? { pty } : {}) }, cb)));
       session.on('subsystem', (accept, _reject, info) => run(accept?.(), (up, cb) => up.subsys(info.name, cb)));
     }
 
@@ -543,10 +543,6 @@ export function createGateway(opts: GatewayOptions) {
           resolve((server.address() as AddressInfo).port);
         });
       });
-    },
-    /** SSH connections open now. */
-    get size(): number {
-      return open.size;
     },
     close(): Promise<void> {
       for (const c of open) c.end();

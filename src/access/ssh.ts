@@ -69,10 +69,6 @@ export function createSshAccess(opts: SshAccessOptions) {
       void tunnel.handle(req, socket, head, m).catch(() => socket.destroy());
       return true;
     },
-    /** SSH connections open now, both paths. */
-    get size(): number {
-      return (gateway?.size ?? 0) + tunnels.size;
-    },
     async close(): Promise<void> {
       unsubscribe();
       tunnels.close();
