@@ -39,7 +39,7 @@ export interface ResolvedConfig {
   /** how server log lines are written: text for people, JSON for collectors */
   logFormat: 'text' | 'json';
   runtime: {
-    kind: 'local' | 'none';
+    kind: 'local' | 'kubernetes' | 'none';
     reserve: { cpuMilli: number; memoryBytes: number };
     pids: number;
     uidBase: number;
@@ -72,6 +72,8 @@ export interface ResolvedConfig {
     idleTimeoutSeconds: number;
     maxSessionsPerUser: number;
   };
+  /** the clusters and how Atrium renders its objects on them */
+  kubernetes: Config['kubernetes'] & { tokenExpirationSeconds: number };
   metrics: { open: boolean; token: string | undefined };
   defaultQuota: Quota;
   profiles: Profile[];
@@ -250,6 +252,18 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
     if (config.auth.header && config.auth.trustedProxies.length === 0) {
       throw new ConfigError('auth.header is set but auth.trustedProxies is empty: the header would be accepted from nobody');
     }
+    const clusterNames = new Set<string>();
+    for (const c of config.kubernetes.clusters) {
+      if (clusterNames.has(c.name)) throw new ConfigError(`kubernetes.clusters: name ${c.name} is used twice`);
+      if (c.name === 'local') throw new ConfigError('kubernetes.clusters: the name local means this machine; give the cluster another name');
+      clusterNames.add(c.name);
+    }
+    if (config.runtime.kind === 'kubernetes' && clusterNames.size === 0) {
+      throw new ConfigError('runtime.kind is kubernetes but kubernetes.clusters is empty: name at least one cluster (kubeconfig and context, or in-cluster)');
+    }
+    const tokenExpirationSeconds = finite('kubernetes.identity.expiration', config.kubernetes.identity.expiration);
+    // the API server refuses projected tokens shorter than 10 minutes
+    if (tokenExpirationSeconds < 600) throw new ConfigError('kubernetes.identity.expiration: must be at least 10m (the API server refuses shorter tokens)');
     return {
       raw: config,
       listen: config.listen,
@@ -307,6 +321,7 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         idleTimeoutSeconds: parseDuration(config.ssh.idleTimeout) ?? 0,
         maxSessionsPerUser: config.ssh.maxSessionsPerUser,
       },
+      kubernetes: { ...config.kubernetes, tokenExpirationSeconds },
       metrics: { open: config.metrics.open, token: metricsToken(config.metrics) },
       defaultQuota: quotaFromSpec(config.defaults.quota),
       profiles,

@@ -1,6 +1,17 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Duration, FiniteDuration, GpuType, Name, ProfileSpec, Quantity, QuotaSpec } from '../domain/index.js';
 
+const LabelKey = '^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$';
+const LabelValue = '^(([A-Za-z0-9][A-Za-z0-9._-]{0,61})?[A-Za-z0-9])?$';
+const Toleration = Type.Object(
+  {
+    key: Type.Optional(Type.String({ pattern: LabelKey })),
+    operator: Type.Optional(Type.Union([Type.Literal('Exists'), Type.Literal('Equal')])),
+    value: Type.Optional(Type.String({ pattern: LabelValue })),
+    effect: Type.Optional(Type.Union([Type.Literal('NoSchedule'), Type.Literal('PreferNoSchedule'), Type.Literal('NoExecute')])),
+  },
+  { additionalProperties: false },
+);
 const HostPattern = '^[A-Za-z0-9.:\\[\\]-]{1,253}$';
 const AddressOrCidr = Type.String({
   pattern: '^[0-9A-Fa-f.:]{2,45}(/[0-9]{1,3})?$',
@@ -66,8 +77,8 @@ export const ConfigSchema = Type.Object(
     ),
     runtime: Type.Object(
       {
-        /** local: runc sandboxes on this machine (needs root); none: workspaces are admitted but stay pending */
-        kind: Type.Union([Type.Literal('local'), Type.Literal('none')], { default: 'local' }),
+        /** local: runc sandboxes on this machine (needs root); kubernetes: the clusters under `kubernetes.clusters`; none: workspaces are admitted but stay pending */
+        kind: Type.Union([Type.Literal('local'), Type.Literal('kubernetes'), Type.Literal('none')], { default: 'local' }),
         /** CPU and memory kept for the system and Atrium itself; the rest is allocatable to guarantees */
         reserve: Type.Object({ cpu: Quantity, memory: Quantity }, { additionalProperties: false, default: { cpu: '500m', memory: '1Gi' } }),
         /** first host uid given to a user; give each Atrium on one machine its own range */
@@ -136,6 +147,80 @@ export const ConfigSchema = Type.Object(
         idleTimeout: Type.String({ ...Duration, default: '1h' }),
         /** SSH connections (gateway and tunnel) open at once per person */
         maxSessionsPerUser: Type.Integer({ minimum: 1, maximum: 100_000, default: 100 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    kubernetes: Type.Object(
+      {
+        /** team namespaces are `<prefix><team>` on every cluster */
+        namespacePrefix: Type.String({ pattern: '^[a-z]([a-z0-9-]{0,28}[a-z0-9-])?$', default: 'atrium-' }),
+        /**
+         * the identity Atrium writes with, which the admission policy lets through;
+         * found from each cluster (SelfSubjectReview) when unset, and `system:serviceaccount:atrium:atrium` in `atrium render`
+         */
+        writer: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+        /** where Atrium's pods run when it runs in the cluster: the only source admitted to workspace ports */
+        atriumNamespace: Type.String({ ...Name, default: 'atrium' }),
+        atriumPodLabels: Type.Record(Type.String({ pattern: LabelKey }), Type.String({ pattern: LabelValue }), { default: { 'app.kubernetes.io/name': 'atrium' }, maxProperties: 16 }),
+        /** address ranges Atrium connects to pods from when it runs outside the cluster with `endpoint: direct` */
+        ingressCidrs: Type.Array(AddressOrCidr, { default: [], maxItems: 64 }),
+        /** the workspace image for profiles that name none (deploy/images/workspace, built and pushed by you) */
+        defaultImage: Type.String({ minLength: 1, maxLength: 512, default: 'atrium/workspace:latest' }),
+        /** the home volumes' storage class; the cluster's default class when unset */
+        storageClass: Type.Optional(Type.String({ pattern: LabelValue, minLength: 1 })),
+        sandboxed: Type.Object(
+          {
+            runtimeClass: Type.String({ ...Name, default: 'atrium-sandboxed' }),
+            /** the CRI handler the nodes run sandboxed pods with (Kata Containers: kata, kata-qemu, kata-clh) */
+            handler: Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', default: 'kata' }),
+            /** what the guest kernel costs per pod, counted by the scheduler and quota */
+            overhead: Type.Object({ cpu: Quantity, memory: Quantity }, { additionalProperties: false, default: { cpu: '250m', memory: '160Mi' } }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        /** workload identity: the projected service-account token every workspace gets, at /var/run/secrets/atrium/identity/token */
+        identity: Type.Object(
+          {
+            audiences: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1, maxItems: 8, default: ['atrium'] }),
+            /** the kubelet refreshes the token well before this */
+            expiration: Type.String({ ...FiniteDuration, default: '1h' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        /** with an Istio mesh, an AuthorizationPolicy per team admitting only this principal (e.g. cluster.local/ns/atrium/sa/atrium) */
+        meshPrincipal: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+        /** grant every member a read-only Role (no Secrets, no exec) in their team's namespace, bound to the user `<prefix><username>` */
+        memberReadOnly: Type.Optional(Type.Object({ userPrefix: Type.String({ maxLength: 64, default: '' }) }, { additionalProperties: false })),
+        clusters: Type.Array(
+          Type.Object(
+            {
+              name: Name,
+              /** a kubeconfig file; the in-cluster service account when unset */
+              kubeconfig: Type.Optional(Type.String({ minLength: 1 })),
+              /** the kubeconfig's context; its current context when unset */
+              context: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+              /**
+               * how the proxy and the SSH gateway reach pods: `direct` (the pod IP; Atrium runs in the cluster or routes to it)
+               * or `apiserver` (the API server's port-forward, from anywhere the API server is reachable)
+               */
+              endpoint: Type.Union([Type.Literal('direct'), Type.Literal('apiserver')], { default: 'apiserver' }),
+              /** GPU node groups: the node labels that select a type and the taints its nodes carry */
+              gpuPools: Type.Array(
+                Type.Object(
+                  { type: GpuType, nodeSelector: Type.Record(Type.String({ pattern: LabelKey }), Type.String({ pattern: LabelValue }), { maxProperties: 16 }), tolerations: Type.Array(Toleration, { default: [], maxItems: 16 }) },
+                  { additionalProperties: false },
+                ),
+                { default: [], maxItems: 64 },
+              ),
+              /** scheduling constraints for every workspace pod on this cluster */
+              nodeSelector: Type.Record(Type.String({ pattern: LabelKey }), Type.String({ pattern: LabelValue }), { default: {}, maxProperties: 16 }),
+              tolerations: Type.Array(Toleration, { default: [], maxItems: 16 }),
+              storageClass: Type.Optional(Type.String({ pattern: LabelValue, minLength: 1 })),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], maxItems: 64 },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
