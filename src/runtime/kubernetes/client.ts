@@ -1,0 +1,150 @@
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeObject } from './render/index.js';
+
+/** An error answer of the API server, with its Status reason (`Conflict`, `Forbidden`, `NotFound`, `Expired` …). */
+export class KubeError extends Error {
+  constructor(readonly status: number, readonly reason: string, message: string, readonly details?: unknown) {
+    super(message);
+  }
+}
+
+/** How a cluster is reached: a kubeconfig file and context, or the pod's own service account. */
+export interface ClusterAccess {
+  kubeconfig?: string | undefined;
+  context?: string | undefined;
+}
+
+export function loadKubeConfig(access: ClusterAccess): KubeConfig {
+  const kc = new KubeConfig();
+  if (access.kubeconfig) {
+    kc.loadFromFile(access.kubeconfig);
+    if (access.context) kc.setCurrentContext(access.context);
+  } else {
+    kc.loadFromCluster();
+  }
+  if (!kc.getCurrentCluster()) throw new Error(`kubeconfig ${access.kubeconfig ?? '(in-cluster)'}: no cluster for context ${access.context ?? kc.getCurrentContext()}`);
+  return kc;
+}
+
+/** The REST path of a kind's collection or one object of it. */
+export function resourcePath(o: { apiVersion: string; kind: string; metadata?: { namespace?: string | undefined; name?: string } }, plural: string, named = true): string {
+  const base = o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
+  const ns = o.metadata?.namespace ? `/namespaces/${o.metadata.namespace}` : '';
+  return `${base}${ns}/${plural}${named && o.metadata?.name ? `/${o.metadata.name}` : ''}`;
+}
+
+/** Plurals of the kinds Atrium writes. */
+export const PLURALS: Record<string, string> = {
+  Namespace: 'namespaces',
+  ResourceQuota: 'resourcequotas',
+  LimitRange: 'limitranges',
+  ServiceAccount: 'serviceaccounts',
+  NetworkPolicy: 'networkpolicies',
+  AuthorizationPolicy: 'authorizationpolicies',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
+  PersistentVolumeClaim: 'persistentvolumeclaims',
+  Secret: 'secrets',
+  Service: 'services',
+  StatefulSet: 'statefulsets',
+  RuntimeClass: 'runtimeclasses',
+  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
+};
+
+export function pathOf(o: KubeObject, named = true): string {
+  const plural = PLURALS[o.kind];
+  if (!plural) throw new Error(`no REST path known for kind ${o.kind}`);
+  return resourcePath(o, plural, named);
+}
+
+/** The field manager every write of Atrium's uses (server-side apply). */
+export const FIELD_MANAGER = 'atrium';
+
+/**
+ * A thin client for one API server: JSON requests, server-side apply and
+ * streaming GETs, authenticated as the kubeconfig says. Counts its requests,
+ * for metrics and the benchmark.
+ */
+export function createKubeClient(kc: KubeConfig) {
+  const cluster = kc.getCurrentCluster()!;
+  const server = new URL(cluster.server);
+  const secure = server.protocol === 'https:';
+  let requests = 0;
+
+  async function options(method: string, path: string, headers: Record<string, string>): Promise<RequestOptions> {
+    const opts: RequestOptions = {
+      method,
+      host: server.hostname.replace(/^\[|\]$/g, ''),
+      port: server.port || (secure ? 443 : 80),
+      path: `${server.pathname.replace(/\/$/, '')}${path}`,
+      headers: { accept: 'application/json', ...headers },
+    };
+    await kc.applyToHTTPSOptions(opts);
+    return opts;
+  }
+
+  /** Opens a request and resolves with the response, whatever its status. */
+  async function open(method: string, path: string, body: string | undefined, headers: Record<string, string>, signal?: AbortSignal): Promise<IncomingMessage> {
+    const opts = await options(method, path, body === undefined ? headers : { 'content-length': String(Buffer.byteLength(body)), ...headers });
+    requests++;
+    return new Promise((resolve, reject) => {
+      const req = (secure ? httpsRequest : httpRequest)({ ...opts, ...(signal ? { signal } : {}) }, resolve);
+      req.on('error', reject);
+      req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${path}: no answer from ${server.host} within 30s`)));
+      req.end(body);
+    });
+  }
+
+  async function readBody(res: IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  function errorOf(status: number, text: string, what: string): KubeError {
+    let parsed: { reason?: string; message?: string; details?: unknown } = {};
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      // not a Status object: keep the text
+    }
+    return new KubeError(status, parsed.reason ?? String(status), `${what}: ${parsed.message ?? (text.slice(0, 300) || `HTTP ${status}`)}`, parsed.details);
+  }
+
+  async function call<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const res = await open(method, path, text, text === undefined ? {} : { 'content-type': contentType });
+    const out = await readBody(res);
+    if ((res.statusCode ?? 500) >= 300) throw errorOf(res.statusCode ?? 500, out, `${method} ${path}`);
+    return (out ? JSON.parse(out) : {}) as T;
+  }
+
+  return {
+    kc,
+    server: server.origin,
+    /** requests sent so far */
+    get requests() {
+      return requests;
+    },
+    get: <T>(path: string) => call<T>('GET', path),
+    delete: (path: string, body?: unknown) => call<unknown>('DELETE', path, body),
+    post: <T>(path: string, body: unknown) => call<T>('POST', path, body),
+    /**
+     * Server-side apply as Atrium's field manager. A field another manager
+     * owns is a conflict (409), reported, never forced.
+     */
+    apply: (o: KubeObject, opts: { dryRun?: boolean } = {}) =>
+      call<KubeObject>('PATCH', `${pathOf(o)}?fieldManager=${FIELD_MANAGER}&fieldValidation=Strict${opts.dryRun ? '&dryRun=All' : ''}`, o, 'application/apply-patch+yaml'),
+    /** A streaming GET (watch, log follow): the response, for the caller to read. */
+    stream: async (path: string, signal?: AbortSignal): Promise<IncomingMessage> => {
+      const res = await open('GET', path, undefined, {}, signal);
+      if ((res.statusCode ?? 500) >= 300) throw errorOf(res.statusCode ?? 500, await readBody(res), `GET ${path}`);
+      return res;
+    },
+  };
+}
+
+export type KubeClient = ReturnType<typeof createKubeClient>;

@@ -1,0 +1,143 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeError, type KubeClient } from './client.js';
+
+export interface Listed<T> {
+  metadata: { resourceVersion?: string };
+  items: T[];
+}
+
+interface Named {
+  metadata?: { uid?: string; name?: string; namespace?: string; resourceVersion?: string };
+}
+
+export interface InformerEvents<T> {
+  /** the cache holds a fresh full list (at start, and after every relist) */
+  synced?: (items: T[]) => void;
+  added?: (o: T) => void;
+  modified?: (o: T) => void;
+  deleted?: (o: T) => void;
+  /** the API server cannot be reached, or answers with errors; null when it can again */
+  unreachable?: (reason: string | null) => void;
+}
+
+/**
+ * A list-then-watch cache of one collection (`/api/v1/pods?labelSelector=…`):
+ * resumes the watch from the last resourceVersion it saw (bookmarks keep it
+ * fresh while nothing changes), relists when the API server says that
+ * version is gone (410 Expired), and backs off from 0.5 s to 30 s while the
+ * API server cannot be reached.
+ */
+export function createInformer<T extends Named>(client: KubeClient, path: string, query: string, on: InformerEvents<T>) {
+  const cache = new Map<string, T>();
+  const abort = new AbortController();
+  let resourceVersion = '';
+  let synced = false;
+  let failing: string | null = null;
+  let firstSync: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (firstSync = resolve));
+
+  const key = (o: T) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+  async function relist(): Promise<void> {
+    const list = await client.get<Listed<T>>(`${path}?${query}`);
+    const seen = new Set<string>();
+    for (const o of list.items) {
+      const k = key(o);
+      seen.add(k);
+      const had = cache.get(k);
+      cache.set(k, o);
+      if (synced && had?.metadata?.resourceVersion !== o.metadata?.resourceVersion) (had ? on.modified : on.added)?.(o);
+    }
+    for (const [k, o] of cache) {
+      if (!seen.has(k)) {
+        cache.delete(k);
+        if (synced) on.deleted?.(o);
+      }
+    }
+    resourceVersion = list.metadata.resourceVersion ?? '';
+    synced = true;
+    on.synced?.(list.items);
+    firstSync();
+  }
+
+  /** Reads one watch until it ends; returns false when the version expired and a relist is due. */
+  async function watchOnce(): Promise<boolean> {
+    const res = await client.stream(`${path}?${query}&watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(resourceVersion)}&timeoutSeconds=${300 + Math.floor(Math.random() * 300)}`, abort.signal);
+    let buffered = '';
+    for await (const chunk of res) {
+      buffered += (chunk as Buffer).toString('utf8');
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (!line.trim()) continue;
+        const ev = JSON.parse(line) as { type: string; object: T & { code?: number; message?: string } };
+        if (ev.type === 'ERROR') {
+          if (ev.object.code === 410) return false;
+          throw new KubeError(ev.object.code ?? 500, 'WatchError', ev.object.message ?? 'watch error');
+        }
+        const rv = ev.object.metadata?.resourceVersion;
+        if (rv) resourceVersion = rv;
+        if (ev.type === 'BOOKMARK') continue;
+        const k = key(ev.object);
+        if (ev.type === 'DELETED') {
+          cache.delete(k);
+          on.deleted?.(ev.object);
+        } else {
+          const had = cache.has(k);
+          cache.set(k, ev.object);
+          (had ? on.modified : on.added)?.(ev.object);
+        }
+      }
+    }
+    return true;
+  }
+
+  async function run(): Promise<void> {
+    let backoff = 500;
+    let needList = true;
+    while (!abort.signal.aborted) {
+      try {
+        if (needList) await relist();
+        needList = !(await watchOnce());
+        backoff = 500;
+        if (failing !== null) {
+          failing = null;
+          on.unreachable?.(null);
+        }
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        const e = err as Error & { status?: number; code?: string };
+        if (e instanceof KubeError && e.status === 410) needList = true;
+        // a watch that could not resume is rebuilt from a list, so no transition is missed
+        else needList = needList || !(e instanceof KubeError);
+        const reason = e.message;
+        if (failing === null || failing !== reason) {
+          failing = reason;
+          on.unreachable?.(reason);
+        }
+        await sleep(backoff, undefined, { signal: abort.signal }).catch(() => undefined);
+        backoff = Math.min(30_000, backoff * 2);
+      }
+    }
+  }
+
+  void run();
+
+  return {
+    /** resolves once the first list is in */
+    ready,
+    get synced() {
+      return synced;
+    },
+    /** the reason the API server cannot be reached now, or null */
+    get failing() {
+      return failing;
+    },
+    list: () => [...cache.values()],
+    get: (namespace: string, name: string) => cache.get(`${namespace}/${name}`),
+    stop: () => abort.abort(),
+  };
+}
+
+export type Informer<T extends Named> = ReturnType<typeof createInformer<T>>;
