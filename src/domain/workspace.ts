@@ -35,8 +35,9 @@ export function chargesCompute(desired: DesiredState, phase: Phase): boolean {
 
 /** Phases the reconciler may move a workspace to from each phase. */
 const NEXT: Record<Phase, readonly Phase[]> = {
-  pending: ['starting', 'stopped', 'failed'],
-  starting: ['running', 'stopping', 'failed'],
+  pending: ['starting', 'stopping', 'stopped', 'failed'],
+  // a cluster's scheduler can leave a started workspace waiting for capacity
+  starting: ['pending', 'running', 'stopping', 'failed'],
   running: ['stopping', 'failed'],
   stopping: ['stopped', 'failed'],
   stopped: ['pending', 'starting'],

@@ -7,6 +7,7 @@ import { authorizedKeysOf, createSshAccessSync } from './ssh-access.js';
 export { createCuller, type Culler } from './culler.js';
 export { authorizedKeysOf, type AuthorizedKeys } from './ssh-access.js';
 
+
 export interface ReconcilerOptions {
   store: Store;
   runtime: Runtime;
@@ -24,6 +25,27 @@ export interface ReconcilerOptions {
   };
   /** how often running workspaces' authorized_keys are compared with who may enter, besides on every change */
   sshAccessEveryMs?: number;
+}
+
+/** What a runtime is given to run a workspace, from its record and who may log in to it. */
+export function workspaceSpec(ws: Workspace, authorizedKeys: string[], sshKeys: ReconcilerOptions['sshKeys']): WorkspaceSpec {
+  return {
+    id: ws.id,
+    team: ws.team,
+    name: ws.name,
+    owner: { id: ws.ownerId, username: ws.owner },
+    environment: ws.spec.environment,
+    ...(ws.spec.image === undefined ? {} : { image: ws.spec.image }),
+    tier: ws.spec.tier,
+    egress: ws.spec.egress,
+    cpu: { requestMilli: ws.resources.cpuRequestMilli, limitMilli: ws.resources.cpuLimitMilli },
+    memory: { requestBytes: ws.resources.memoryRequestBytes, limitBytes: ws.resources.memoryLimitBytes },
+    gpu: { count: ws.resources.gpuCount, type: ws.resources.gpuType },
+    storageBytes: ws.resources.storageBytes,
+    basePath: `/w/${ws.team}/${ws.name}/`,
+    ssh: { hostKey: sshKeys.hostPrivateKey(ws.id), authorizedKeys },
+    agentForwarding: ws.spec.agentForwarding ?? false,
+  };
 }
 
 /**
@@ -59,23 +81,7 @@ export function createReconciler(opts: ReconcilerOptions) {
   async function specFor(ws: Workspace): Promise<WorkspaceSpec> {
     const lines = await authorizedKeys(ws);
     sshAccess.given(ws.id, lines);
-    return {
-      id: ws.id,
-      team: ws.team,
-      name: ws.name,
-      owner: { id: ws.ownerId, username: ws.owner },
-      environment: ws.spec.environment,
-      ...(ws.spec.image === undefined ? {} : { image: ws.spec.image }),
-      tier: ws.spec.tier,
-      egress: ws.spec.egress,
-      cpu: { requestMilli: ws.resources.cpuRequestMilli, limitMilli: ws.resources.cpuLimitMilli },
-      memory: { requestBytes: ws.resources.memoryRequestBytes, limitBytes: ws.resources.memoryLimitBytes },
-      gpu: { count: ws.resources.gpuCount, type: ws.resources.gpuType },
-      storageBytes: ws.resources.storageBytes,
-      basePath: `/w/${ws.team}/${ws.name}/`,
-      ssh: { hostKey: opts.sshKeys.hostPrivateKey(ws.id), authorizedKeys: lines },
-      agentForwarding: ws.spec.agentForwarding ?? false,
-    };
+    return workspaceSpec(ws, lines, opts.sshKeys);
   }
 
   async function sandboxRunning(id: string): Promise<Observation | undefined> {
@@ -88,8 +94,22 @@ export function createReconciler(opts: ReconcilerOptions) {
     }
     try {
       await runtime.start(await specFor(ws));
-      await states.note(ws.id, 'step', 'sandbox started; waiting for the app to answer');
-      await readiness(runtime, ws, readinessTimeoutMs, abort.signal);
+      if (runtime.waitReady) {
+        let current = ws;
+        await runtime.waitReady(ws.id, {
+          timeoutMs: readinessTimeoutMs,
+          signal: abort.signal,
+          progress: async (p) => {
+            // waiting for capacity shows as pending with the scheduler's reason; the rest are steps of the start
+            if (p.phase !== current.phase) current = await states.report(ws.id, { phase: p.phase, message: p.message, ...(p.phase === 'pending' ? { reason: p.message } : {}), observedGeneration: ws.generation });
+            else await states.note(ws.id, 'step', p.message);
+          },
+        });
+        if (current.phase === 'pending') await states.report(ws.id, { phase: 'starting', message: 'scheduled', observedGeneration: ws.generation });
+      } else {
+        await states.note(ws.id, 'step', 'sandbox started; waiting for the app to answer');
+        await readiness(runtime, ws, readinessTimeoutMs, abort.signal);
+      }
       await states.report(ws.id, { phase: 'running', message: `${ws.spec.environment.kind} is ready`, observedGeneration: ws.generation });
       // who may enter can have changed while it started
       void sshAccess.sync();

@@ -3,5 +3,8 @@
  * of the system drives workspaces through, and the local runtime that
  * implements it with runc sandboxes on this machine.
  */
-export type { Activity, Capacity, Connector, Endpoint, Gpu, LogOptions, Observation, Runtime, WorkspaceSpec } from './types.js';
+export type { Activity, Capacity, Connector, Endpoint, Gpu, LogOptions, Observation, ReadyProgress, Runtime, WorkspaceSpec } from './types.js';
 export { createLocalRuntime, type GpuInventoryEntry, type LocalRuntimeOptions } from './local/index.js';
+export type { KubernetesRuntime, KubeClient } from './kubernetes/index.js';
+/** The Kubernetes runtime, loaded on first use: its client library takes most of a second to load, which the local runtime never pays. */
+export const loadKubernetes = () => import('./kubernetes/index.js');

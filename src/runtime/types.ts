@@ -94,6 +94,12 @@ export interface Capacity {
   publicEgress: true | string;
 }
 
+/** What `waitReady` reports while a workspace is on its way. */
+export interface ReadyProgress {
+  phase: 'pending' | 'starting';
+  message: string;
+}
+
 export interface LogOptions {
   /** only the last N lines */
   tail?: number;
@@ -127,6 +133,13 @@ export interface Runtime {
    * list from its spec).
    */
   authorize(workspaceId: string, authorizedKeys: string[]): Promise<void>;
+  /**
+   * Waits until the workspace is ready from what the runtime observes (a
+   * pod's readiness), reporting scheduling and start-up on the way; runtimes
+   * without it are probed through `endpoint`. Waiting for capacity (phase
+   * `pending`) has no deadline; `timeoutMs` counts otherwise.
+   */
+  waitReady?(workspaceId: string, opts: { timeoutMs: number; signal: AbortSignal; progress(p: ReadyProgress): Promise<void> | void }): Promise<void>;
   /** Shows a message to the people working in the workspace (its open terminals). */
   notify(workspaceId: string, message: string): Promise<void>;
   capacity(): Promise<Capacity>;

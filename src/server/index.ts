@@ -9,8 +9,8 @@ import { inProcessLists, registerApi, restartProfile, workerLists, type RouteDef
 import type { ResolvedConfig } from '../config/index.js';
 import { createCookies, createIdentity, loadSshKeys, type Identity, type SshKeys } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
-import { createCuller, createReconciler, type Culler, type Reconciler } from '../reconciler/index.js';
-import { createLocalRuntime, type Runtime } from '../runtime/index.js';
+import { authorizedKeysOf, createCuller, createReconciler, workspaceSpec, type Culler, type Reconciler } from '../reconciler/index.js';
+import { createLocalRuntime, loadKubernetes, type Runtime } from '../runtime/index.js';
 import { ConfigError, VERSION } from '../config/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,8 +67,9 @@ function which(binary: string): boolean {
 }
 
 /** The runtime the config asks for, and the machine admission places workspaces on. */
-async function createRuntime(config: ResolvedConfig, store: Store): Promise<{ runtime: Runtime; machine: Machine } | undefined> {
+async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshKeys): Promise<{ runtime: Runtime; machine: Machine } | undefined> {
   if (config.runtime.kind === 'none') return undefined;
+  if (config.runtime.kind === 'kubernetes') return createClusterRuntime(config, store, sshKeys);
   const agentPath = config.runtime.agent ?? DEFAULT_AGENT;
   if (process.getuid?.() !== 0) {
     throw new ConfigError('the local runtime creates sandboxes and needs root: run `atrium serve` as root, or set runtime.kind: none (--runtime none) to run without workspaces');
@@ -92,6 +93,50 @@ async function createRuntime(config: ResolvedConfig, store: Store): Promise<{ ru
   return {
     runtime,
     machine: { name: 'this machine', allocatable: { cpuMilli: capacity.cpuMilli, memoryBytes: capacity.memoryBytes }, gpus, tiers: capacity.tiers, publicEgress: capacity.publicEgress },
+  };
+}
+
+/** The Kubernetes runtime on the configured cluster, and the cluster's capacity for admission. */
+async function createClusterRuntime(config: ResolvedConfig, store: Store, sshKeys: SshKeys): Promise<{ runtime: Runtime; machine: Machine }> {
+  const cluster = config.kubernetes.clusters[0]!;
+  const where = `kubernetes.clusters ${cluster.name}`;
+  const { createKubeClient, createKubernetesRuntime, loadKubeConfig, renderSettings } = await loadKubernetes();
+  let client;
+  try {
+    client = createKubeClient(loadKubeConfig({ kubeconfig: cluster.kubeconfig, context: cluster.context }));
+  } catch (err) {
+    throw new ConfigError(`${where}: ${(err as Error).message}`);
+  }
+  const workspaceKeys = { hostPrivateKey: (id: string) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id: string) => sshKeys.workspaceClient(id).publicKey };
+  const authorizedKeys = authorizedKeysOf(store, workspaceKeys);
+  const runtime = await createKubernetesRuntime({
+    cluster: cluster.name,
+    client,
+    settings: renderSettings(config.kubernetes, cluster, { stopGraceSeconds: Math.ceil(config.runtime.stopGraceMs / 1000) }),
+    endpoint: cluster.endpoint,
+    socketDir: join(config.dataDir, 'kubernetes', cluster.name),
+    lookup: {
+      async team(name) {
+        const team = await store.teams.byName(name);
+        if (!team) return undefined;
+        const members = await store.teams.members(team.id);
+        return { name: team.name, sensitive: team.sensitive, quota: team.quota, members: members.map((m) => ({ username: m.username, role: m.role })) };
+      },
+      async spec(id) {
+        const ws = await store.workspaceStates.get(id);
+        return ws && workspaceSpec(ws, await authorizedKeys(ws), workspaceKeys);
+      },
+    },
+    log: { info: (o, m) => console.log(m, o), warn: (o, m) => console.warn(m, o) },
+  }).catch((err: unknown) => {
+    throw new ConfigError(`${where}: cannot reach the API server at ${client.server}: ${(err as Error).message}`);
+  });
+  const capacity = await runtime.capacity();
+  const gpus: Record<string, number> = {};
+  for (const g of capacity.gpus) gpus[g.type] = (gpus[g.type] ?? 0) + 1;
+  return {
+    runtime,
+    machine: { name: `cluster ${cluster.name}`, allocatable: { cpuMilli: capacity.cpuMilli, memoryBytes: capacity.memoryBytes }, gpus, tiers: capacity.tiers, publicEgress: capacity.publicEgress },
   };
 }
 
@@ -128,7 +173,14 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     const where = config.database.kind === 'sqlite' ? config.database.file : redactUrl(config.database.url);
     throw new ConfigError(`database: cannot open ${config.database.kind} ${where}: ${(err as Error).message}`);
   });
-  const placed = await (options.runtime ? options.runtime(store) : createRuntime(config, store)).catch(async (err: unknown) => {
+  let sshKeys: SshKeys;
+  try {
+    sshKeys = loadSshKeys(config.dataDir);
+  } catch (err) {
+    await store.close();
+    throw new ConfigError(`dataDir: cannot read or create the SSH keys in ${join(config.dataDir, 'ssh')}: ${(err as Error).message}`);
+  }
+  const placed = await (options.runtime ? options.runtime(store) : createRuntime(config, store, sshKeys)).catch(async (err: unknown) => {
     await store.close();
     throw err;
   });
@@ -145,13 +197,6 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
   });
   const https = config.tls ? { key: readConfigFile('tls.key', config.tls.key), cert: readConfigFile('tls.cert', config.tls.cert) } : null;
   const cookies = createCookies({ https: Boolean(https), publicUrl: config.publicUrl });
-  let sshKeys: SshKeys;
-  try {
-    sshKeys = loadSshKeys(config.dataDir);
-  } catch (err) {
-    await store.close();
-    throw new ConfigError(`dataDir: cannot read or create the SSH keys in ${join(config.dataDir, 'ssh')}: ${(err as Error).message}`);
-  }
   const sshMetrics = createSshMetrics();
   // created once Fastify's logger exists; requests arriving before that reach the API alone
   let proxy: Proxy | undefined = undefined;

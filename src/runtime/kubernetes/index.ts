@@ -39,12 +39,6 @@ export interface KubernetesRuntimeOptions {
   log: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
 }
 
-/** What waitReady reports while a workspace is on its way. */
-export interface ReadyProgress {
-  phase: 'pending' | 'starting';
-  message: string;
-}
-
 export interface KubernetesRuntime extends Runtime {
   /** the identity Atrium writes with on this cluster */
   readonly writer: string;
@@ -52,8 +46,7 @@ export interface KubernetesRuntime extends Runtime {
   readonly requests: number;
   /** why the cluster cannot be reached now, or null */
   readonly unreachable: string | null;
-  /** Waits, from the watches and without probing, until the workspace's pod is ready; reports scheduling and start-up on the way. */
-  waitReady(id: string, opts: { timeoutMs: number; signal: AbortSignal; progress(p: ReadyProgress): Promise<void> | void }): Promise<void>;
+  waitReady: NonNullable<Runtime['waitReady']>;
   /** Applies every object with the API server's dry run: nothing is stored. */
   dryRun(objects: KubeObject[]): Promise<void>;
   close(): Promise<void>;
