@@ -3,10 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import type { WorkspaceSpec } from '../../types.js';
+import { HOST_KEY, SETTINGS, TEAM, workspaceSpec } from '../../../../test/k8s/fixtures.js';
 import {
   jupyterToken, renderAll, renderClusterScope, renderStatefulSet, renderTeam, renderWorkspace, toYaml,
-  type KubeObject, type RenderSettings, type TeamInput, type WorkspaceInput,
+  type KubeObject, type WorkspaceInput,
 } from './index.js';
 
 /** Golden files sit beside this test; `ATRIUM_UPDATE_GOLDEN=1` rewrites them after a deliberate change. */
@@ -16,53 +16,6 @@ function golden(name: string, objects: KubeObject[]): void {
   if (process.env.ATRIUM_UPDATE_GOLDEN === '1') writeFileSync(file, text);
   assert.equal(text, readFileSync(file, 'utf8'), `${name}.yaml differs from what the renderers make (ATRIUM_UPDATE_GOLDEN=1 rewrites it)`);
 }
-
-export const SETTINGS: RenderSettings = {
-  namespacePrefix: 'atrium-',
-  writer: 'system:serviceaccount:atrium:atrium',
-  atriumPods: { namespace: 'atrium', labels: { 'app.kubernetes.io/name': 'atrium' } },
-  ingressCidrs: [],
-  defaultImage: 'registry.example/atrium/workspace:1.0',
-  storageClass: null,
-  sandboxed: { runtimeClass: 'atrium-sandboxed', handler: 'kata', overhead: { cpu: '250m', memory: '160Mi' } },
-  tokenAudiences: ['atrium', 'sts.example.com'],
-  tokenExpirationSeconds: 3600,
-  mesh: null,
-  memberReadOnly: null,
-  gpuPools: [{ type: 'a100', nodeSelector: { 'atrium.dev/gpu': 'a100' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] }],
-  nodeSelector: {},
-  tolerations: [],
-  stopGraceSeconds: 10,
-};
-
-const HOST_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtest\n-----END OPENSSH PRIVATE KEY-----\n';
-
-export function workspaceSpec(over: Partial<WorkspaceSpec> = {}): WorkspaceSpec {
-  return {
-    id: 'w_0001',
-    team: 'ml',
-    name: 'lab',
-    owner: { id: 'u_0001', username: 'ada' },
-    environment: { kind: 'jupyter' },
-    tier: 'standard',
-    egress: 'none',
-    cpu: { requestMilli: 1000, limitMilli: 2000 },
-    memory: { requestBytes: 2 * 2 ** 30, limitBytes: 4 * 2 ** 30 },
-    gpu: { count: 0, type: null },
-    storageBytes: 10 * 2 ** 30,
-    basePath: '/w/ml/lab/',
-    ssh: { hostKey: HOST_KEY, authorizedKeys: ['restrict,pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIgateway atrium-gateway'] },
-    agentForwarding: false,
-    ...over,
-  };
-}
-
-export const TEAM: TeamInput = {
-  name: 'ml',
-  sensitive: false,
-  quota: { cpuMilli: 16000, memoryBytes: 64 * 2 ** 30, storageBytes: 500 * 2 ** 30, workspaces: 10, gpus: { a100: 2, t4: 4 } },
-  members: [{ username: 'grace', role: 'editor' }, { username: 'ada', role: 'owner' }],
-};
 
 const standard: WorkspaceInput = { spec: workspaceSpec(), running: true };
 const gpu: WorkspaceInput = {
