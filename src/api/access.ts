@@ -25,6 +25,8 @@ export interface ApiDeps {
    */
   logs: WorkspaceLogs | undefined;
   machine: Machine | undefined;
+  /** the clusters workspaces run on: this machine, or the configured Kubernetes clusters */
+  clusters: Array<{ name: string; kind: 'local' | 'kubernetes' }>;
   /** where pages of workspaces are read and written out */
   lists: Lists;
   /** SSH: the gateway people connect to, and the host key of each workspace's sshd */

@@ -34,6 +34,8 @@ export interface ApiOptions {
   /** where workspace logs are read: the one thing the API takes from the runtime */
   logs?: WorkspaceLogs | undefined;
   machine?: Machine | undefined;
+  /** the clusters workspaces run on; this machine alone when absent */
+  clusters?: Array<{ name: string; kind: 'local' | 'kubernetes' }>;
   /** where pages of workspaces are read; on the server's own thread when absent */
   lists?: Lists;
   ssh?: SshInfo | undefined;
@@ -54,6 +56,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     access: createAccess(opts.store),
     logs: opts.logs,
     machine: opts.machine,
+    clusters: opts.clusters ?? [{ name: 'local', kind: 'local' }],
     lists: opts.lists ?? inProcessLists(opts.store),
     ssh: opts.ssh,
   };

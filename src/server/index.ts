@@ -304,6 +304,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     log: app.log,
     logs: placed?.runtime,
     machine: placed?.machine,
+    clusters: config.runtime.kind === 'kubernetes' ? config.kubernetes.clusters.map((c) => ({ name: c.name, kind: 'kubernetes' as const })) : [{ name: 'local', kind: 'local' as const }],
     ssh: {
       gateway: (requestHost) => {
         const port = sshAccess.port;

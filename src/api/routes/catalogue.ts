@@ -17,11 +17,9 @@ import {
 } from '../schemas.js';
 import { poolView, profileView } from '../views.js';
 
-/** The clusters workspaces can run on; Kubernetes clusters join this list when that runtime exists. */
-const CLUSTERS = [{ name: 'local', kind: 'local' as const }];
-
 export function catalogueRoutes(deps: ApiDeps): RouteDef[] {
   const { store, access } = deps;
+  const CLUSTERS = deps.clusters;
 
   const teamName = async (id: string | null) => (id ? ((await store.teams.get(id))?.name ?? null) : null);
   const teamId = async (name: string | null | undefined) => {
@@ -111,7 +109,7 @@ export function catalogueRoutes(deps: ApiDeps): RouteDef[] {
       response: PoolView,
       status: 201,
       async handler({ body }) {
-        const cluster = body.cluster ?? 'local';
+        const cluster = body.cluster ?? CLUSTERS[0]?.name ?? 'local';
         if (!CLUSTERS.some((c) => c.name === cluster)) {
           throw new InvalidInput(`cluster ${cluster} does not exist; available: ${CLUSTERS.map((c) => c.name).join(', ')}`);
         }

@@ -205,7 +205,8 @@ export function renderMemberRole(settings: RenderSettings, team: TeamInput): Kub
     kind: 'Role',
     metadata: meta(settings, team.name, 'atrium-member-read'),
     rules: [
-      { apiGroups: [''], resources: ['pods', 'pods/log', 'services', 'persistentvolumeclaims', 'events', 'resourcequotas', 'limitranges', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['pods', 'services', 'persistentvolumeclaims', 'events', 'resourcequotas', 'limitranges', 'serviceaccounts'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch'] },
     ],
