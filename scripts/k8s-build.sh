@@ -55,6 +55,8 @@ if [ ${#missing_k8s[@]} -gt 0 ]; then
   d="$root/src/kubernetes-$KUBERNETES_VERSION"
   mkdir -p "$d"
   staging_version="v0.${KUBERNETES_VERSION#v1.}"
+  minor=${KUBERNETES_VERSION#v1.}
+  minor=${minor%%.*}
   ( cd "$d"
     if [ ! -f go.mod ]; then
       go mod init atrium.dev/k8s-testenv/kubernetes >/dev/null 2>&1
@@ -71,7 +73,7 @@ if [ ${#missing_k8s[@]} -gt 0 ]; then
     go get "${pkgs[@]/%/@$KUBERNETES_VERSION}" >&2
     for b in "${missing_k8s[@]}"; do
       log "building $b (minutes on a small machine)"
-      go build -trimpath -ldflags "$ldflags -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${KUBERNETES_VERSION#v1.}" \
+      go build -trimpath -ldflags "$ldflags -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
         -o "$bin/$b.tmp" "k8s.io/kubernetes/cmd/$b" >&2
       mv "$bin/$b.tmp" "$bin/$b"
     done )
