@@ -68,7 +68,7 @@ void forward_output(const char *data, size_t n);
  * The modes.
  */
 
-int init_main(int argc, char **argv);    /* init.c: PID 1 of a sandbox */
+int init_main(int argc, char **argv);    /* init.c: in a workspace: PID 1 of a sandbox, or under tini in the image */
 int launch_main(int argc, char **argv);  /* launch.c: `launch` and the log writer, on the host */
 int relay_main(int argc, char **argv);   /* relay.c: `relay`, on the host */
 int pipe_main(int argc, char **argv);    /* pipe.c: `pipe`, behind `atrium ssh --stdio` */

@@ -1,8 +1,11 @@
 /*
- * atrium-agent: the platform's process inside a local workspace sandbox, and
- * its helpers. One binary, four modes:
+ * atrium-agent: the platform's process inside a workspace (a local sandbox,
+ * or a container of the workspace image), and its helpers. One binary, four
+ * modes:
  *   atrium-agent --out-fd N --http-fd N --ssh-fd N [--port P] [-- app args...]
- *       inside the sandbox, as its PID 1 (init.c);
+ *       inside a local sandbox, as its PID 1;
+ *   atrium-agent --http-listen [ADDR:]PORT --ssh-listen [ADDR:]PORT --sshd-config FILE [--port P] [-- app args...]
+ *       in the workspace image, under tini, logging to stdout (init.c);
  *   atrium-agent launch --log FILE --writer-pid FILE --http SOCK --ssh SOCK ... -- runc run ...
  *       on the host, as root, to create what the sandbox is given, start the
  *       host-side log writer and start the sandbox (launch.c);

@@ -1,7 +1,8 @@
 /*
- * The output the agent forwards to the log pipe, inside the sandbox: the
- * app's, never blocking on the pipe (what does not fit is dropped and
- * counted), and the platform's own lines, marked.
+ * The output the agent forwards to the log pipe, inside the sandbox (or to
+ * its stdout, the container's log, in the workspace image): the app's, never
+ * blocking on the pipe (what does not fit is dropped and counted), and the
+ * platform's own lines, marked.
  */
 #define _GNU_SOURCE
 #include <errno.h>
