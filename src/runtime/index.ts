@@ -8,3 +8,6 @@ export { createLocalRuntime, type GpuInventoryEntry, type LocalRuntimeOptions } 
 export type { KubernetesRuntime, KubeClient } from './kubernetes/index.js';
 /** The Kubernetes runtime, loaded on first use: its client library takes most of a second to load, which the local runtime never pays. */
 export const loadKubernetes = () => import('./kubernetes/index.js');
+/** The pure Kubernetes renderers (cheap to load: no client library). */
+export * as kubernetesRender from './kubernetes/render/index.js';
+export type { KubeObject, RenderSettings, TeamInput, WorkspaceInput } from './kubernetes/render/index.js';

@@ -1,5 +1,4 @@
-import type { WorkspaceSpec } from '../../src/runtime/index.js';
-import type { RenderSettings, TeamInput } from '../../src/runtime/kubernetes/render/index.js';
+import type { RenderSettings, TeamInput, WorkspaceSpec } from '../../src/runtime/index.js';
 
 /** The settings, team and workspaces the renderers' golden files and the control-plane tests share. */
 export const SETTINGS: RenderSettings = {
