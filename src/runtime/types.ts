@@ -143,4 +143,6 @@ export interface Runtime {
   /** Shows a message to the people working in the workspace (its open terminals). */
   notify(workspaceId: string, message: string): Promise<void>;
   capacity(): Promise<Capacity>;
+  /** Stops what the runtime runs for itself (watches, forwarders); workspaces keep running. */
+  close?(): Promise<void>;
 }

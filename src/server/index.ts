@@ -387,6 +387,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
       await proxy.close();
       await culler?.stop();
       await reconciler?.stop();
+      await placed?.runtime.close?.();
       await lists.close();
       await store.close();
     },

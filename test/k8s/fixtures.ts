@@ -23,7 +23,7 @@ export const HOST_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdj
 
 export function workspaceSpec(over: Partial<WorkspaceSpec> = {}): WorkspaceSpec {
   return {
-    id: 'w_0001',
+    id: 'w_0001-x_',
     team: 'ml',
     name: 'lab',
     owner: { id: 'u_0001', username: 'ada' },

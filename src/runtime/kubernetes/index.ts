@@ -11,7 +11,7 @@ import { KubeError, pathOf, type KubeClient } from './client.js';
 import { createInformer } from './informer.js';
 import { workspacePhase } from './phase.js';
 import {
-  jupyterToken, LABEL_TEAM, LABEL_WORKSPACE_ID, namespaceOf, renderAccessSecret, renderClusterScope, renderStatefulSet, renderTeam,
+  ANNOTATION_WORKSPACE_ID, jupyterToken, LABEL_TEAM, namespaceOf, renderAccessSecret, renderClusterScope, renderStatefulSet, renderTeam,
   renderWorkspace, WORKSPACE_PORTS, workspaceNames, type KubeObject, type RenderSettings, type TeamInput,
 } from './render/index.js';
 
@@ -56,8 +56,8 @@ function digest(o: unknown): string {
   return createHash('sha256').update(JSON.stringify(o)).digest('base64url');
 }
 
-function idOf(o: { metadata?: { labels?: Record<string, string> } }): string | undefined {
-  return o.metadata?.labels?.[LABEL_WORKSPACE_ID];
+function idOf(o: { metadata?: { annotations?: Record<string, string> } }): string | undefined {
+  return o.metadata?.annotations?.[ANNOTATION_WORKSPACE_ID];
 }
 
 /**

@@ -10,7 +10,7 @@ export {
   namespaceOf, PRIVATE_V4, PRIVATE_V6, renderAuthorizationPolicy, renderLimitRange, renderMemberRole, renderNamespace,
   renderNetworkPolicies, renderResourceQuota, renderServiceAccount, renderTeam,
 } from './tenant.js';
-export { jupyterToken, renderAccessSecret, renderHome, renderService, renderStatefulSet, renderWorkspace, workspaceLabels, workspaceNames } from './workspace.js';
+export { jupyterToken, renderAccessSecret, renderHome, renderService, renderStatefulSet, renderWorkspace, workspaceAnnotations, workspaceLabels, workspaceNames } from './workspace.js';
 
 /** A team with its workspaces, as `atrium render kubernetes` prints it. */
 export interface TeamWithWorkspaces {

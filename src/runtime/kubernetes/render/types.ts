@@ -5,7 +5,8 @@ import type { WorkspaceSpec } from '../../types.js';
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'atrium' } as const;
 export const LABEL_TEAM = 'atrium.dev/team';
 export const LABEL_WORKSPACE = 'atrium.dev/workspace';
-export const LABEL_WORKSPACE_ID = 'atrium.dev/workspace-id';
+/** an annotation, not a label: workspace ids may begin or end with `-` or `_`, which label values may not */
+export const ANNOTATION_WORKSPACE_ID = 'atrium.dev/workspace-id';
 export const LABEL_COMPONENT = 'app.kubernetes.io/component';
 export const LABEL_SENSITIVE = 'atrium.dev/sensitive';
 export const LABEL_EGRESS = 'atrium.dev/egress';

@@ -4,7 +4,7 @@ import { formatBytes, formatCpu } from '../../../domain/index.js';
 import type { WorkspaceSpec } from '../../types.js';
 import { namespaceOf } from './tenant.js';
 import {
-  GPU_RESOURCE, LABEL_COMPONENT, LABEL_EGRESS, LABEL_TEAM, LABEL_WORKSPACE, LABEL_WORKSPACE_ID, MANAGED_BY, WORKSPACE_PORTS,
+  GPU_RESOURCE, LABEL_COMPONENT, LABEL_EGRESS, LABEL_TEAM, LABEL_WORKSPACE, ANNOTATION_WORKSPACE_ID, MANAGED_BY, WORKSPACE_PORTS,
   asKube, type KubeObject, type RenderSettings, type WorkspaceInput,
 } from './types.js';
 
@@ -13,9 +13,14 @@ export function workspaceNames(spec: Pick<WorkspaceSpec, 'name'>) {
   return { statefulSet: `ws-${spec.name}`, pod: `ws-${spec.name}-0`, service: `ws-${spec.name}`, home: `home-${spec.name}`, secret: `ws-${spec.name}-access` };
 }
 
-/** Labels on every object of a workspace, its pod included: the id maps what a watch sees back to the workspace. */
-export function workspaceLabels(spec: Pick<WorkspaceSpec, 'team' | 'name' | 'id'>): Record<string, string> {
-  return { ...MANAGED_BY, [LABEL_TEAM]: spec.team, [LABEL_WORKSPACE]: spec.name, [LABEL_WORKSPACE_ID]: spec.id, [LABEL_COMPONENT]: 'workspace' };
+/** Labels on every object of a workspace, its pod included; the name selects within the team's namespace. */
+export function workspaceLabels(spec: Pick<WorkspaceSpec, 'team' | 'name'>): Record<string, string> {
+  return { ...MANAGED_BY, [LABEL_TEAM]: spec.team, [LABEL_WORKSPACE]: spec.name, [LABEL_COMPONENT]: 'workspace' };
+}
+
+/** The annotation on every object of a workspace, its pod included, that maps what a watch sees back to the workspace. */
+export function workspaceAnnotations(spec: Pick<WorkspaceSpec, 'id'>): Record<string, string> {
+  return { [ANNOTATION_WORKSPACE_ID]: spec.id };
 }
 
 /**
@@ -28,7 +33,7 @@ export function jupyterToken(spec: Pick<WorkspaceSpec, 'ssh'>): string {
 }
 
 function meta(settings: RenderSettings, spec: WorkspaceSpec, name: string) {
-  return { name, namespace: namespaceOf(settings, spec.team), labels: workspaceLabels(spec) };
+  return { name, namespace: namespaceOf(settings, spec.team), labels: workspaceLabels(spec), annotations: workspaceAnnotations(spec) };
 }
 
 /** The persistent home, kept when the workspace stops and deleted only with `--purge`. */
@@ -74,7 +79,7 @@ export function renderService(settings: RenderSettings, input: WorkspaceInput): 
     metadata: meta(settings, spec, workspaceNames(spec).service),
     spec: {
       clusterIP: 'None',
-      selector: { [LABEL_WORKSPACE_ID]: spec.id },
+      selector: { [LABEL_WORKSPACE]: spec.name },
       ports: [
         { name: 'http', port: WORKSPACE_PORTS.http, targetPort: 'http', protocol: 'TCP' },
         { name: 'ssh', port: WORKSPACE_PORTS.ssh, targetPort: 'ssh', protocol: 'TCP' },
@@ -180,8 +185,8 @@ export function renderStatefulSet(settings: RenderSettings, input: WorkspaceInpu
       replicas: input.running ? 1 : 0,
       serviceName: workspaceNames(spec).service,
       podManagementPolicy: 'Parallel',
-      selector: { matchLabels: { [LABEL_WORKSPACE_ID]: spec.id } },
-      template: { metadata: { labels }, spec: podSpec(settings, spec) },
+      selector: { matchLabels: { [LABEL_WORKSPACE]: spec.name } },
+      template: { metadata: { labels, annotations: workspaceAnnotations(spec) }, spec: podSpec(settings, spec) },
     },
   };
   return asKube(sts);

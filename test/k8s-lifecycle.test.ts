@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { loadKubernetes, type KubeClient, type KubeObject } from '../src/runtime/index.js';
+import { startServer, waitUntil, type TestServer } from './helpers.js';
+import { addNodes, serviceAccountKubeconfig, startControlPlane, type ControlPlane } from './k8s/env.js';
+
+// Workspaces through Atrium's API on a real control plane: the real scheduler
+// places pods on KWOK nodes, the StatefulSet controller makes and removes them.
+
+const { createKubeClient, loadKubeConfig } = await loadKubernetes();
+let cp: ControlPlane;
+const kubectlPath = () => join(cp.env.BIN!, 'kubectl');
+let admin: KubeClient;
+let atrium: TestServer;
+
+const PROFILES = [
+  { name: 'cpu', displayName: 'CPU', environment: 'jupyter', cpu: { guarantee: '500m', limit: '1' }, memory: { guarantee: '512Mi', limit: '1Gi' }, storage: '1Gi' },
+  { name: 'gpu', displayName: 'GPU', environment: 'shell', cpu: { guarantee: '1', limit: '1' }, memory: { guarantee: '1Gi', limit: '1Gi' }, gpu: { count: 1, type: 'a100' }, storage: '1Gi' },
+];
+
+before(async () => {
+  cp = await startControlPlane();
+  const kubectl = (args: string[], input?: string) => execFileSync(kubectlPath(), ['--kubeconfig', cp.kubeconfig, ...args], { encoding: 'utf8', ...(input === undefined ? {} : { input }) });
+  const identity = parseAllDocuments(kubectl(['kustomize', 'deploy/kubernetes']))
+    .map((d) => d.toJS() as KubeObject)
+    .filter((o) => ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
+  kubectl(['apply', '-f', '-'], identity.map((o) => JSON.stringify(o)).join('\n'));
+  admin = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfig }));
+  // no storage provisioner runs here: volumes made ahead, which the PV controller binds homes to
+  for (let i = 0; i < 8; i++) {
+    await admin.post('/api/v1/persistentvolumes', {
+      apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${i}` },
+      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', storageClassName: '', hostPath: { path: `/tmp/atrium-test-pv-${i}` } },
+    });
+  }
+  await addNodes(cp, [
+    { name: 'cpu-1', cpu: '8', memory: '32Gi' },
+    { name: 'gpu-1', cpu: '8', memory: '32Gi', gpus: 1, labels: { 'atrium.dev/gpu': 'a100' }, taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }] },
+  ]);
+});
+after(async () => cp?.close());
+
+/** Atrium on the control plane; started inside the test, which owns its lifetime. */
+async function startAtrium(): Promise<void> {
+  atrium = await startServer({
+    flags: {
+      'runtime.kind': 'kubernetes',
+      'runtime.stopGrace': '1s',
+      profiles: PROFILES,
+      'defaults.quota': { cpu: '8', memory: '16Gi', storage: '20Gi', workspaces: 5, gpu: { a100: 2 } },
+      'kubernetes.clusters': [
+        {
+          name: 'test',
+          kubeconfig: await serviceAccountKubeconfig(cp, 'atrium', 'atrium'),
+          endpoint: 'apiserver',
+          gpuPools: [{ type: 'a100', nodeSelector: { 'atrium.dev/gpu': 'a100' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] }],
+        },
+      ],
+    },
+  });
+  await atrium.user('ada');
+  const pool = await atrium.call('POST', '/api/v1/gpu-pools', { token: atrium.adminToken, body: { name: 'a100s', gpuType: 'a100', cluster: 'test', size: 2, owner: 'ada' } });
+  assert.ok(pool.status === 201, JSON.stringify(pool.body));
+}
+
+/** A request that must be accepted: 2xx, or the answer in the failure. */
+async function act(method: string, path: string, token: string): Promise<void> {
+  const r = await atrium.call(method, path, { token });
+  assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+async function phase(token: string, ws: string): Promise<any> {
+  const r = await atrium.call('GET', `/api/v1/teams/ada/workspaces/${ws}`, { token });
+  return r.body;
+}
+
+/** The workspace's events so far: its event stream replays them from the start; read for a moment, then closed. */
+async function eventsOf(token: string, ws: string): Promise<string[]> {
+  let text = '';
+  try {
+    const res = await fetch(`${atrium.url}/api/v1/teams/ada/workspaces/${ws}/events`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(1500) });
+    const reader = res.body!.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString('utf8');
+    }
+  } catch {
+    // the stream stays open: the timeout ends the read
+  }
+  return text.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5));
+}
+
+test('workspaces through Atrium on a real control plane', async (t) => {
+  await startAtrium();
+  await t.test('a workspace is created, runs on a KWOK node, stops (replicas 0, home kept), starts again and is deleted with purge', lifecycle);
+  await t.test('a GPU workspace lands only on its pool\'s node, and waits pending with the scheduler\'s reason when the pool is full', gpuPool);
+});
+
+async function lifecycle(): Promise<void> {
+  const ada = await atrium.call('POST', '/api/v1/auth/login', { body: { username: 'ada', password: 'pw-ada-secret', token: { name: 't1' } } }).then((r) => r.body.token as string);
+  const created = await atrium.call('POST', '/api/v1/teams/ada/workspaces', { token: ada, body: { name: 'lab', profile: 'cpu' } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  let last: unknown;
+  await waitUntil('lab running', async () => { last = await phase(ada, 'lab'); return (last as any).phase === 'running'; }, { timeoutMs: 20_000, last: () => last });
+  const pod = await admin.get<any>('/api/v1/namespaces/atrium-ada/pods/ws-lab-0');
+  assert.equal(pod.spec.nodeName, 'cpu-1', 'the real scheduler placed it on the CPU node');
+  assert.equal(pod.status.phase, 'Running');
+
+  await act('POST', '/api/v1/teams/ada/workspaces/lab/stop', ada);
+  await waitUntil('lab stopped', async () => (await phase(ada, 'lab')).phase === 'stopped', { timeoutMs: 60_000 });
+  const sts = await admin.get<any>('/apis/apps/v1/namespaces/atrium-ada/statefulsets/ws-lab');
+  assert.equal(sts.spec.replicas, 0);
+  await waitUntil('the pod gone', async () => admin.get('/api/v1/namespaces/atrium-ada/pods/ws-lab-0').then(() => false, () => true));
+  await admin.get('/api/v1/namespaces/atrium-ada/persistentvolumeclaims/home-lab');
+
+  await act('POST', '/api/v1/teams/ada/workspaces/lab/start', ada);
+  await waitUntil('lab running again', async () => (await phase(ada, 'lab')).phase === 'running', { timeoutMs: 60_000 });
+
+  await act('DELETE', '/api/v1/teams/ada/workspaces/lab?purge=true', ada);
+  await waitUntil('lab gone', async () => (await atrium.call('GET', '/api/v1/teams/ada/workspaces/lab', { token: ada })).status === 404, { timeoutMs: 60_000 });
+  for (const path of ['/apis/apps/v1/namespaces/atrium-ada/statefulsets/ws-lab', '/api/v1/namespaces/atrium-ada/persistentvolumeclaims/home-lab', '/api/v1/namespaces/atrium-ada/secrets/ws-lab-access', '/api/v1/namespaces/atrium-ada/services/ws-lab']) {
+    await waitUntil(`${path} deleted`, async () => admin.get<any>(path).then((o) => o.metadata?.deletionTimestamp !== undefined, () => true));
+  }
+}
+
+async function gpuPool(): Promise<void> {
+  const ada = await atrium.call('POST', '/api/v1/auth/login', { body: { username: 'ada', password: 'pw-ada-secret', token: { name: 't2' } } }).then((r) => r.body.token as string);
+  assert.equal((await atrium.call('POST', '/api/v1/teams/ada/workspaces', { token: ada, body: { name: 'train', profile: 'gpu' } })).status, 201);
+  await waitUntil('train running', async () => (await phase(ada, 'train')).phase === 'running', { timeoutMs: 60_000 });
+  assert.equal((await admin.get<any>('/api/v1/namespaces/atrium-ada/pods/ws-train-0')).spec.nodeName, 'gpu-1');
+
+  assert.equal((await atrium.call('POST', '/api/v1/teams/ada/workspaces', { token: ada, body: { name: 'train2', profile: 'gpu' } })).status, 201);
+  let last: any;
+  const waiting = await waitUntil('train2 pending', async () => {
+    last = await phase(ada, 'train2');
+    return last.phase === 'pending' && last.reason ? last : undefined;
+  }, { timeoutMs: 60_000, last: () => ({ phase: last?.phase, reason: last?.reason }) });
+  assert.match(waiting.reason, /Insufficient nvidia\.com\/gpu/);
+  assert.ok((await eventsOf(ada, 'train2')).some((m) => /Insufficient nvidia\.com\/gpu/.test(m)), 'the scheduler\'s reason is among the events');
+
+  // room again: the waiting workspace runs without being asked twice
+  await act('POST', '/api/v1/teams/ada/workspaces/train/stop', ada);
+  await waitUntil('train2 running', async () => (await phase(ada, 'train2')).phase === 'running', { timeoutMs: 90_000 });
+  assert.equal((await admin.get<any>('/api/v1/namespaces/atrium-ada/pods/ws-train2-0')).spec.nodeName, 'gpu-1');
+}
