@@ -44,6 +44,8 @@ export interface KubernetesRuntime extends Runtime {
   readonly writer: string;
   /** API requests sent to this cluster so far */
   readonly requests: number;
+  /** full lists the watches have taken: one each at start, and one after every resume the API server refused as expired */
+  readonly relists: number;
   /** why the cluster cannot be reached now, or null */
   readonly unreachable: string | null;
   waitReady: NonNullable<Runtime['waitReady']>;
@@ -280,6 +282,9 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
     },
     get unreachable() {
       return unreachable;
+    },
+    get relists() {
+      return pods.relists + sets.relists + events.relists + nodes.relists;
     },
 
     ensureTenant,

@@ -32,6 +32,7 @@ export function createInformer<T extends Named>(client: KubeClient, path: string
   const abort = new AbortController();
   let resourceVersion = '';
   let synced = false;
+  let relists = 0;
   let failing: string | null = null;
   let firstSync: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (firstSync = resolve));
@@ -55,14 +56,26 @@ export function createInformer<T extends Named>(client: KubeClient, path: string
       }
     }
     resourceVersion = list.metadata.resourceVersion ?? '';
+    relists++;
     synced = true;
     on.synced?.(list.items);
     firstSync();
   }
 
+  let backoff = 500;
+  /** The API server answered: the outage, if any, is over. */
+  function reached(): void {
+    backoff = 500;
+    if (failing !== null) {
+      failing = null;
+      on.unreachable?.(null);
+    }
+  }
+
   /** Reads one watch until it ends; returns false when the version expired and a relist is due. */
   async function watchOnce(): Promise<boolean> {
     const res = await client.stream(`${path}?${query}&watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(resourceVersion)}&timeoutSeconds=${300 + Math.floor(Math.random() * 300)}`, abort.signal);
+    reached();
     let buffered = '';
     for await (const chunk of res) {
       buffered += (chunk as Buffer).toString('utf8');
@@ -94,23 +107,20 @@ export function createInformer<T extends Named>(client: KubeClient, path: string
   }
 
   async function run(): Promise<void> {
-    let backoff = 500;
     let needList = true;
     while (!abort.signal.aborted) {
       try {
-        if (needList) await relist();
-        needList = !(await watchOnce());
-        backoff = 500;
-        if (failing !== null) {
-          failing = null;
-          on.unreachable?.(null);
+        if (needList) {
+          await relist();
+          reached();
         }
+        needList = !(await watchOnce());
       } catch (err) {
         if (abort.signal.aborted) return;
         const e = err as Error & { status?: number; code?: string };
+        // the version the watch would resume from is gone (compacted, or an API server restarted with a newer cache):
+        // a fresh list, compared with the cache, reports every change meanwhile, so no transition is missed
         if (e instanceof KubeError && e.status === 410) needList = true;
-        // a watch that could not resume is rebuilt from a list, so no transition is missed
-        else needList = needList || !(e instanceof KubeError);
         const reason = e.message;
         if (failing === null || failing !== reason) {
           failing = reason;
@@ -133,6 +143,10 @@ export function createInformer<T extends Named>(client: KubeClient, path: string
     /** the reason the API server cannot be reached now, or null */
     get failing() {
       return failing;
+    },
+    /** full lists taken: the first, and one after each expired resume */
+    get relists() {
+      return relists;
     },
     list: () => [...cache.values()],
     get: (namespace: string, name: string) => cache.get(`${namespace}/${name}`),
