@@ -65,6 +65,8 @@ test('watches survive a killed and restarted API server: the expired resume is r
   const stop = await t.call('POST', '/api/v1/teams/admin/workspaces/steady/stop', { token: t.adminToken });
   assert.ok(stop.status < 300, JSON.stringify(stop.body));
   await waitUntil('steady stopped, seen through the resumed watches', async () => (await phaseOf(t, t.adminToken, 'steady')) === 'stopped', { timeoutMs: 60_000 });
+  assert.ok((await t.call('DELETE', '/api/v1/teams/admin/workspaces/steady?purge=true', { token: t.adminToken })).status < 300);
+  await waitUntil('steady deleted', async () => (await t.call('GET', '/api/v1/teams/admin/workspaces/steady', { token: t.adminToken })).status === 404);
   await t.server.close();
 });
 
