@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { waitUntil } from './helpers.js';
+import { freePort, writeSecret } from './k8s/pod.js';
 import { run } from './sandbox.js';
 
 /**
@@ -55,41 +56,6 @@ let work: string;
 let bin: string;
 let uid: number;
 let generation = 0;
-
-/** A free loopback port (bound and released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Writes a Secret volume as the kubelet does: the files in a timestamped
- * directory, `..data` linking to it, each name a link through `..data`, in a
- * world-writable sticky directory; the files root's, readable by group 100
- * (fsGroup). A second call swaps `..data` at once, as an update does.
- */
-function writeSecret(dir: string, files: Record<string, string>): void {
-  mkdirSync(dir, { recursive: true });
-  chmodSync(dir, 0o1777);
-  const version = `..2026_01_01_00_00_00.${++generation}`;
-  mkdirSync(join(dir, version), { mode: 0o755 });
-  for (const [name, content] of Object.entries(files)) {
-    const file = join(dir, version, name);
-    writeFileSync(file, content);
-    chownSync(file, 0, USERS_GID);
-    chmodSync(file, 0o440);
-  }
-  const data = join(dir, '..data');
-  const old = lstatSync(data, { throwIfNoEntry: false }) ? readlinkSync(data) : undefined;
-  symlinkSync(version, join(dir, '..data_tmp'));
-  renameSync(join(dir, '..data_tmp'), data);
-  for (const name of Object.keys(files)) if (!lstatSync(join(dir, name), { throwIfNoEntry: false })) symlinkSync(`..data/${name}`, join(dir, name));
-  if (old) rmSync(join(dir, old), { recursive: true, force: true });
-}
 
 /** An ed25519 key pair made by ssh-keygen: the private key's path, and the public key's `type base64` fields. */
 async function newKey(path: string): Promise<{ file: string; pub: string }> {
