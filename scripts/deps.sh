@@ -12,7 +12,7 @@ what=${1:-run}
 apt_packages=(ca-certificates runc openssh-server openssh-client rsync jupyter-notebook python3-ipykernel e2fsprogs gcc libc6-dev git)
 case "$what" in
   run) ;;
-  test) apt_packages+=(postgresql chromium) ;;
+  test) apt_packages+=(postgresql chromium openssl) ;;
   bench) apt_packages+=(postgresql jupyterhub wrk) ;;
   *) echo "usage: scripts/deps.sh run|test|bench" >&2; exit 2 ;;
 esac

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
+# the Kubernetes control plane the k8s-* tests run against: built from Go modules once per machine (10–25 minutes cold), then cached
+echo "==> Kubernetes control-plane binaries: $(bash scripts/k8s-build.sh)"
 
 pgdir=$(mktemp -d /tmp/atrium-test-pg.XXXXXX)
 port=$((20000 + RANDOM % 20000))
