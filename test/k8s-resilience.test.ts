@@ -57,8 +57,14 @@ test('watches survive a killed and restarted API server: the expired resume is r
 
   await cp.kill('kube-apiserver', { hard: true });
   await waitUntil('Atrium to see the API server gone', () => runtime.unreachable !== null, { timeoutMs: 30_000 });
+  const unknown = await waitUntil('steady unknown while its cluster cannot be reached', async () => {
+    const w = (await t.call('GET', '/api/v1/teams/admin/workspaces/steady', { token: t.adminToken })).body as { phase: string; reason: string };
+    return w.phase === 'unknown' ? w : undefined;
+  }, { timeoutMs: 30_000 });
+  assert.match(unknown.reason, /cluster test cannot be reached/);
   await cp.resume('kube-apiserver');
   await waitUntil('the watches back', () => runtime.unreachable === null, { timeoutMs: 60_000 });
+  await waitUntil('steady running again', async () => (await phaseOf(t, t.adminToken, 'steady')) === 'running', { timeoutMs: 60_000 });
   // the restarted API server's watch cache starts after the versions the watches held: they relist rather than miss anything
   await waitUntil('a relist after the restart', () => runtime.relists > relists, { timeoutMs: 60_000 });
 

@@ -3,7 +3,8 @@ export const DESIRED_STATES = ['running', 'stopped', 'deleted'] as const;
 export type DesiredState = (typeof DESIRED_STATES)[number];
 
 /** What the runtime reports. */
-export const PHASES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed'] as const;
+/** `unknown`: the cluster the workspace runs on cannot be reached; it returns to what the runtime sees once it can. */
+export const PHASES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'unknown'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export const ENVIRONMENT_KINDS = ['jupyter', 'shell', 'custom'] as const;
@@ -29,7 +30,7 @@ export interface WorkspaceResources {
  * resources.
  */
 export function chargesCompute(desired: DesiredState, phase: Phase): boolean {
-  if (phase === 'starting' || phase === 'running' || phase === 'stopping') return true;
+  if (phase === 'starting' || phase === 'running' || phase === 'stopping' || phase === 'unknown') return true;
   return desired === 'running' && phase !== 'failed' && phase !== 'stopped';
 }
 
@@ -42,8 +43,10 @@ const NEXT: Record<Phase, readonly Phase[]> = {
   stopping: ['stopped', 'failed'],
   stopped: ['pending', 'starting'],
   failed: ['pending', 'starting', 'stopping', 'stopped'],
+  unknown: ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed'],
 };
 
 export function canTransition(from: Phase, to: Phase): boolean {
-  return from === to || NEXT[from].includes(to);
+  // any phase can become unknown: the cluster went away under it
+  return from === to || to === 'unknown' || NEXT[from].includes(to);
 }

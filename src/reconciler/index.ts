@@ -152,8 +152,21 @@ export function createReconciler(opts: ReconcilerOptions) {
     }
     // desired running
     if (ws.phase === 'failed' && ws.observedGeneration === ws.generation) return; // waits for a new start request
-    if (ws.phase === 'running') {
+    if (ws.phase === 'running' || ws.phase === 'unknown') {
       const seen = await sandboxRunning(ws.id);
+      if (seen?.phase === 'unknown') {
+        // its cluster cannot be reached: nothing can be done there, and nothing is assumed
+        if (ws.phase !== 'unknown') await states.report(ws.id, { phase: 'unknown', reason: seen.reason ?? 'the cluster cannot be reached', message: seen.reason ?? 'the cluster cannot be reached' });
+        return;
+      }
+      if (ws.phase === 'unknown' && seen?.phase === 'running') {
+        await states.report(ws.id, { phase: 'running', message: 'the cluster can be reached again; the workspace runs' });
+        return;
+      }
+      if (ws.phase === 'unknown' && (seen?.phase === 'pending' || seen?.phase === 'starting')) {
+        await start(ws); // back, but its pod was replaced meanwhile: wait for it as for any start
+        return;
+      }
       if (seen?.phase === 'running') return;
       if (seen?.phase === 'stopping') {
         // a stop a control plane began before it died, since asked to run again: finish it, then start afresh
@@ -207,6 +220,10 @@ export function createReconciler(opts: ReconcilerOptions) {
         continue;
       }
       if (ws.desired === 'running' && ws.phase === 'running' && seen.phase === 'running') continue; // adopted as it runs
+      if (seen.phase === 'unknown') {
+        schedule(ws.id); // its cluster cannot be reached now: shown unknown, touched once it answers
+        continue;
+      }
       if (ws.desired === 'running' && ws.phase === 'running' && seen.phase === 'stopping') {
         schedule(ws.id); // reconcile finishes the interrupted stop and starts it again
         continue;
@@ -221,7 +238,7 @@ export function createReconciler(opts: ReconcilerOptions) {
   async function watch(): Promise<void> {
     for await (const o of runtime.observe(abort.signal)) {
       const ws = await states.get(o.workspaceId);
-      if (ws && ws.desired === 'running' && o.phase !== 'running' && !inFlight.has(ws.id)) schedule(ws.id);
+      if (ws && ws.desired === 'running' && (o.phase !== 'running' || ws.phase === 'unknown') && !inFlight.has(ws.id)) schedule(ws.id);
     }
   }
 

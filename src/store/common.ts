@@ -220,7 +220,7 @@ export function isUniqueViolation(err: unknown): boolean {
  */
 export function holdsCompute(eb: ExpressionBuilder<Database, 'workspaces'>) {
   return eb.or([
-    eb('workspaces.phase', 'in', ['starting', 'running', 'stopping']),
+    eb('workspaces.phase', 'in', ['starting', 'running', 'stopping', 'unknown']),
     eb.and([eb('workspaces.desired', '=', 'running'), eb('workspaces.phase', '=', 'pending')]),
   ]);
 }

@@ -114,6 +114,8 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
     deleted: (p) => notify(idOf(p)),
     unreachable: (reason) => {
       unreachable = reason;
+      // every workspace of this cluster is now unknown, or back to what the watches see
+      for (const id of knownIds()) notify(id);
     },
   });
   const sets = createInformer<V1StatefulSet>(client, '/apis/apps/v1/statefulsets', `labelSelector=${WORKSPACE_SELECTOR}`, {
@@ -269,7 +271,14 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
     }
   }
 
+  function knownIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const o of [...sets.list(), ...pods.list()]) if (idOf(o)) ids.add(idOf(o)!);
+    return ids;
+  }
+
   function observationOf(id: string): Observation | undefined {
+    if (unreachable !== null && (setOf(id) || podOf(id))) return { workspaceId: id, phase: 'unknown', reason: `cluster ${opts.cluster} cannot be reached: ${unreachable}` };
     const p = phaseOf(id);
     return p && { workspaceId: id, phase: p.phase, ...(p.reason ? { reason: p.reason } : {}) };
   }
@@ -332,10 +341,7 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
     },
 
     async inventory() {
-      const ids = new Set<string>();
-      for (const s of sets.list()) if (idOf(s)) ids.add(idOf(s)!);
-      for (const p of pods.list()) if (idOf(p)) ids.add(idOf(p)!);
-      return [...ids].map(observationOf).filter((o): o is Observation => o !== undefined);
+      return [...knownIds()].map(observationOf).filter((o): o is Observation => o !== undefined);
     },
 
     async *observe(signal) {

@@ -5,6 +5,7 @@ const PHASE_TONE: Record<string, string> = {
   stopping: 'busy',
   stopped: 'idle',
   failed: 'bad',
+  unknown: 'bad',
 };
 
 /** A workspace's phase as a coloured badge; "deleting" once it has been asked to go. */

@@ -95,6 +95,7 @@ export function WorkspacePageView({ ws, canConnect, canReadLogs, onDeleted }: { 
 
 function stateText(ws: WorkspaceView): string {
   if (ws.desired === 'deleted') return 'Being deleted.';
+  if (ws.phase === 'unknown') return `Its cluster cannot be reached${ws.reason ? `: ${ws.reason}` : ''}. It is shown again as it is once the cluster answers.`;
   if (ws.phase === 'running') return `Running since ${ago(ws.startedAt)}.`;
   if (ws.desired === 'running') return 'Starting.';
   if (ws.phase === 'stopping') return 'Stopping. The home is kept.';
