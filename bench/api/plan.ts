@@ -146,6 +146,7 @@ function workspaceRow(
     gpu_type: r.gpuType,
     gpu_pool_id: null,
     gpu_pool_name: null,
+    cluster: '',
     storage_bytes: r.storageBytes,
     spec: JSON.stringify(spec),
     purge: 0,

@@ -24,7 +24,7 @@ export interface ApiDeps {
    * runtime is configured: workspaces are then admitted and stay pending.
    */
   logs: WorkspaceLogs | undefined;
-  machine: Machine | undefined;
+  machines: Machine[];
   /** the clusters workspaces run on: this machine, or the configured Kubernetes clusters */
   clusters: Array<{ name: string; kind: 'local' | 'kubernetes' }>;
   /** where pages of workspaces are read and written out */

@@ -33,7 +33,8 @@ export interface ApiOptions {
   log: { error(obj: unknown, msg?: string): void };
   /** where workspace logs are read: the one thing the API takes from the runtime */
   logs?: WorkspaceLogs | undefined;
-  machine?: Machine | undefined;
+  /** where workspaces are placed (kept current by the caller); no placement check when empty */
+  machines?: Machine[];
   /** the clusters workspaces run on; this machine alone when absent */
   clusters?: Array<{ name: string; kind: 'local' | 'kubernetes' }>;
   /** where pages of workspaces are read; on the server's own thread when absent */
@@ -55,7 +56,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     sessionTtlSeconds: opts.sessionTtlSeconds,
     access: createAccess(opts.store),
     logs: opts.logs,
-    machine: opts.machine,
+    machines: opts.machines ?? [],
     clusters: opts.clusters ?? [{ name: 'local', kind: 'local' }],
     lists: opts.lists ?? inProcessLists(opts.store),
     ssh: opts.ssh,

@@ -70,6 +70,7 @@ export function workspaceView(w: WorkspaceSummary): WorkspaceView {
     reason: w.reason,
     resources: resourcesView(w.resources),
     gpuPool: w.gpuPool,
+    cluster: w.cluster || 'local',
     environment: w.spec.environment.kind,
     tier: w.spec.tier,
     url: `/w/${w.team}/${w.name}/`,

@@ -33,6 +33,7 @@ export function workspaceSpec(ws: Workspace, authorizedKeys: string[], sshKeys: 
     id: ws.id,
     team: ws.team,
     name: ws.name,
+    ...(ws.cluster ? { cluster: ws.cluster } : {}),
     owner: { id: ws.ownerId, username: ws.owner },
     environment: ws.spec.environment,
     ...(ws.spec.image === undefined ? {} : { image: ws.spec.image }),

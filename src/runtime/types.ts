@@ -12,6 +12,8 @@ export interface WorkspaceSpec {
   id: string;
   team: string;
   name: string;
+  /** the Kubernetes cluster placement chose for it; absent on this machine */
+  cluster?: string;
   /** the owning user: each user gets their own host uid */
   owner: { id: string; username: string };
   environment: { kind: EnvironmentKind; command?: string[]; port?: number };

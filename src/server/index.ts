@@ -10,7 +10,7 @@ import type { ResolvedConfig } from '../config/index.js';
 import { createCookies, createIdentity, loadSshKeys, type Identity, type SshKeys } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
 import { authorizedKeysOf, createCuller, createReconciler, workspaceSpec, type Culler, type Reconciler } from '../reconciler/index.js';
-import { createLocalRuntime, loadKubernetes, type Runtime } from '../runtime/index.js';
+import { createLocalRuntime, loadKubernetes, type KubernetesRuntime, type Runtime } from '../runtime/index.js';
 import { ConfigError, VERSION } from '../config/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,9 +67,9 @@ function which(binary: string): boolean {
 }
 
 /** The runtime the config asks for, and the machine admission places workspaces on. */
-async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshKeys): Promise<{ runtime: Runtime; machine: Machine } | undefined> {
+async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshKeys): Promise<{ runtime: Runtime; machines: Machine[]; refresh?: () => Promise<void> } | undefined> {
   if (config.runtime.kind === 'none') return undefined;
-  if (config.runtime.kind === 'kubernetes') return createClusterRuntime(config, store, sshKeys);
+  if (config.runtime.kind === 'kubernetes') return createClusterRuntimes(config, store, sshKeys);
   const agentPath = config.runtime.agent ?? DEFAULT_AGENT;
   if (process.getuid?.() !== 0) {
     throw new ConfigError('the local runtime creates sandboxes and needs root: run `atrium serve` as root, or set runtime.kind: none (--runtime none) to run without workspaces');
@@ -87,57 +87,70 @@ async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshK
     pids: config.runtime.pids,
     stopGraceMs: config.runtime.stopGraceMs,
   });
-  const capacity = await runtime.capacity();
-  const gpus: Record<string, number> = {};
-  for (const g of capacity.gpus) gpus[g.type] = (gpus[g.type] ?? 0) + 1;
-  return {
-    runtime,
-    machine: { name: 'this machine', allocatable: { cpuMilli: capacity.cpuMilli, memoryBytes: capacity.memoryBytes }, gpus, tiers: capacity.tiers, publicEgress: capacity.publicEgress },
-  };
+  return { runtime, machines: [await machineOf(runtime, 'this machine')] };
 }
 
-/** The Kubernetes runtime on the configured cluster, and the cluster's capacity for admission. */
-async function createClusterRuntime(config: ResolvedConfig, store: Store, sshKeys: SshKeys): Promise<{ runtime: Runtime; machine: Machine }> {
-  const cluster = config.kubernetes.clusters[0]!;
-  const where = `kubernetes.clusters ${cluster.name}`;
-  const { createKubeClient, createKubernetesRuntime, loadKubeConfig, renderSettings } = await loadKubernetes();
-  let client;
-  try {
-    client = createKubeClient(loadKubeConfig({ kubeconfig: cluster.kubeconfig, context: cluster.context }));
-  } catch (err) {
-    throw new ConfigError(`${where}: ${(err as Error).message}`);
-  }
-  const workspaceKeys = { hostPrivateKey: (id: string) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id: string) => sshKeys.workspaceClient(id).publicKey };
-  const authorizedKeys = authorizedKeysOf(store, workspaceKeys);
-  const runtime = await createKubernetesRuntime({
-    cluster: cluster.name,
-    client,
-    settings: renderSettings(config.kubernetes, cluster, { stopGraceSeconds: Math.ceil(config.runtime.stopGraceMs / 1000) }),
-    endpoint: cluster.endpoint,
-    socketDir: join(config.dataDir, 'kubernetes', cluster.name),
-    lookup: {
-      async team(name) {
-        const team = await store.teams.byName(name);
-        if (!team) return undefined;
-        const members = await store.teams.members(team.id);
-        return { name: team.name, sensitive: team.sensitive, quota: team.quota, members: members.map((m) => ({ username: m.username, role: m.role })) };
-      },
-      async spec(id) {
-        const ws = await store.workspaceStates.get(id);
-        return ws && workspaceSpec(ws, await authorizedKeys(ws), workspaceKeys);
-      },
-    },
-    log: { info: (o, m) => console.log(m, o), warn: (o, m) => console.warn(m, o) },
-  }).catch((err: unknown) => {
-    throw new ConfigError(`${where}: cannot reach the API server at ${client.server}: ${(err as Error).message}`);
-  });
+/** A runtime's capacity as admission places on it. */
+async function machineOf(runtime: Runtime, name: string, cluster?: string): Promise<Machine> {
   const capacity = await runtime.capacity();
   const gpus: Record<string, number> = {};
   for (const g of capacity.gpus) gpus[g.type] = (gpus[g.type] ?? 0) + 1;
-  return {
-    runtime,
-    machine: { name: `cluster ${cluster.name}`, allocatable: { cpuMilli: capacity.cpuMilli, memoryBytes: capacity.memoryBytes }, gpus, tiers: capacity.tiers, publicEgress: capacity.publicEgress },
+  return { name, ...(cluster ? { cluster } : {}), allocatable: { cpuMilli: capacity.cpuMilli, memoryBytes: capacity.memoryBytes }, gpus, tiers: capacity.tiers, publicEgress: capacity.publicEgress };
+}
+
+/**
+ * The Kubernetes runtime on every configured cluster, as one runtime that
+ * finds each workspace's cluster, and each cluster's capacity for admission
+ * (refreshed from the node watches every 30 s).
+ */
+async function createClusterRuntimes(config: ResolvedConfig, store: Store, sshKeys: SshKeys): Promise<{ runtime: Runtime; machines: Machine[]; refresh: () => Promise<void> }> {
+  const { createClusterSet, createKubeClient, createKubernetesRuntime, loadKubeConfig, renderSettings } = await loadKubernetes();
+  const workspaceKeys = { hostPrivateKey: (id: string) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id: string) => sshKeys.workspaceClient(id).publicKey };
+  const authorizedKeys = authorizedKeysOf(store, workspaceKeys);
+  const lookup = {
+    async team(name: string) {
+      const team = await store.teams.byName(name);
+      if (!team) return undefined;
+      const members = await store.teams.members(team.id);
+      return { name: team.name, sensitive: team.sensitive, quota: team.quota, members: members.map((m) => ({ username: m.username, role: m.role })) };
+    },
+    async spec(id: string) {
+      const ws = await store.workspaceStates.get(id);
+      return ws && workspaceSpec(ws, await authorizedKeys(ws), workspaceKeys);
+    },
   };
+  const runtimes: KubernetesRuntime[] = [];
+  for (const cluster of config.kubernetes.clusters) {
+    const where = `kubernetes.clusters ${cluster.name}`;
+    let client;
+    try {
+      client = createKubeClient(loadKubeConfig({ kubeconfig: cluster.kubeconfig, context: cluster.context }));
+    } catch (err) {
+      throw new ConfigError(`${where}: ${(err as Error).message}`);
+    }
+    const server = client.server;
+    runtimes.push(
+      await createKubernetesRuntime({
+        cluster: cluster.name,
+        client,
+        settings: renderSettings(config.kubernetes, cluster, { stopGraceSeconds: Math.ceil(config.runtime.stopGraceMs / 1000) }),
+        endpoint: cluster.endpoint,
+        socketDir: join(config.dataDir, 'kubernetes', cluster.name),
+        lookup,
+        log: { info: (o, m) => console.log(m, o), warn: (o, m) => console.warn(m, o) },
+      }).catch((err: unknown) => {
+        throw new ConfigError(`${where}: cannot reach the API server at ${server}: ${(err as Error).message}`);
+      }),
+    );
+  }
+  const machines: Machine[] = [];
+  const refresh = async () => {
+    const fresh = await Promise.all(runtimes.map((r) => machineOf(r, `cluster ${r.name}`, r.name)));
+    machines.splice(0, machines.length, ...fresh);
+  };
+  await refresh();
+  const runtime = createClusterSet(runtimes, async (id) => (await store.workspaceStates.get(id))?.cluster || undefined);
+  return { runtime, machines, refresh };
 }
 
 export interface ServerOptions {
@@ -180,7 +193,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     await store.close();
     throw new ConfigError(`dataDir: cannot read or create the SSH keys in ${join(config.dataDir, 'ssh')}: ${(err as Error).message}`);
   }
-  const placed = await (options.runtime ? options.runtime(store) : createRuntime(config, store, sshKeys)).catch(async (err: unknown) => {
+  const placed = await (options.runtime ? options.runtime(store).then((r) => ({ runtime: r.runtime, machines: [r.machine], refresh: undefined })) : createRuntime(config, store, sshKeys)).catch(async (err: unknown) => {
     await store.close();
     throw err;
   });
@@ -274,7 +287,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     async startWorkspace(ws, auth) {
       const target = `${ws.team}/${ws.name}`;
       try {
-        await store.workspaces.start(ws, restartProfile(ws, profilesByName), placed?.machine);
+        await store.workspaces.start(ws, restartProfile(ws, profilesByName), placed?.machines);
         await store.audit.record({ actorId: auth.user.id, actor: auth.user.username, action: 'workspace.start', target, result: 'ok', status: 200, ip: '', details: { via: 'ssh' } });
       } catch (err) {
         const e = err as { code?: string; status?: number; message: string };
@@ -303,7 +316,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     version: VERSION,
     log: app.log,
     logs: placed?.runtime,
-    machine: placed?.machine,
+    machines: placed?.machines ?? [],
     clusters: config.runtime.kind === 'kubernetes' ? config.kubernetes.clusters.map((c) => ({ name: c.name, kind: 'kubernetes' as const })) : [{ name: 'local', kind: 'local' as const }],
     ssh: {
       gateway: (requestHost) => {
@@ -334,6 +347,9 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     ? createCuller({ store, runtime: placed.runtime, log: app.log, everyMs: config.runtime.cullEveryMs, warnBeforeMs: config.runtime.idleWarningMs, cpuActive: config.runtime.cpuActive })
     : undefined;
   const sweep = setInterval(() => void store.credentials.sessions.removeExpired().catch((err: unknown) => app.log.error({ err }, 'session sweep failed')), 3600_000);
+  // clusters gain and lose nodes: admission places on what their node watches show now
+  const capacityRefresh = placed?.refresh && setInterval(() => void placed.refresh!().catch((err: unknown) => app.log.error({ err }, 'reading cluster capacity failed')), 30_000);
+  capacityRefresh?.unref();
   sweep.unref();
 
   const server: Server = {
@@ -382,6 +398,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     },
     async close() {
       clearInterval(sweep);
+      if (capacityRefresh) clearInterval(capacityRefresh);
       await sshAccess.close();
       await app.close();
       await proxy.close();

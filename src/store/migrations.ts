@@ -198,6 +198,13 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           where gpu_pool_id is not null`.execute(db);
       },
     },
+    '0005_workspace_cluster': {
+      async up(db: Kysely<unknown>) {
+        // The cluster placement chose, kept for the workspace's life (its home lives there);
+        // '' for workspaces on this machine's local runtime, and for those created before clusters existed.
+        await db.schema.alterTable('workspaces').addColumn('cluster', 'text', (c) => c.notNull().defaultTo('')).execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

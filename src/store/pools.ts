@@ -51,7 +51,7 @@ async function heldByPool(ex: Executor, poolIds: string[], teamId?: string): Pro
  * admission needs. On PostgreSQL the pool rows are locked so that concurrent
  * admissions of different teams into one pool serialize.
  */
-export async function poolRoomForTeam(ex: Executor, dialect: 'sqlite' | 'postgres', teamId: string, gpuType: string): Promise<Array<PoolRoom & { id: string }>> {
+export async function poolRoomForTeam(ex: Executor, dialect: 'sqlite' | 'postgres', teamId: string, gpuType: string, cluster?: string): Promise<Array<PoolRoom & { id: string }>> {
   let q = ex
     .selectFrom('gpu_pools')
     .leftJoin('gpu_grants', (j) => j.onRef('gpu_grants.pool_id', '=', 'gpu_pools.id').on('gpu_grants.team_id', '=', teamId))
@@ -59,6 +59,8 @@ export async function poolRoomForTeam(ex: Executor, dialect: 'sqlite' | 'postgre
     .where('gpu_pools.gpu_type', '=', gpuType)
     .where((eb) => eb.or([eb('gpu_pools.owner_team_id', '=', teamId), eb('gpu_grants.team_id', '=', teamId)]))
     .orderBy('gpu_pools.name');
+  // a pool's GPUs are on one cluster: only that cluster's pools serve a workspace placed there
+  if (cluster !== undefined) q = q.where('gpu_pools.cluster', '=', cluster);
   if (dialect === 'postgres') q = q.forUpdate('gpu_pools');
   const pools = await q.execute();
   const ids = pools.map((p) => p.id);

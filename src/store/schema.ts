@@ -103,6 +103,7 @@ export interface WorkspacesTable {
   gpu_pool_id: string | null;
   /** the pool's name, copied with its id: pool names never change */
   gpu_pool_name: string | null;
+  cluster: string;
   storage_bytes: number;
   /** JSON: environment, image, tier, egress, idle timeout, copied from the profile */
   spec: string;

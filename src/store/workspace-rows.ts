@@ -34,6 +34,8 @@ export interface Workspace {
   gpuPoolId: string | null;
   /** name of the GPU pool its GPUs come from */
   gpuPool: string | null;
+  /** the Kubernetes cluster placement chose, for the workspace's life; '' on this machine */
+  cluster: string;
   spec: WorkspaceSettings;
   purge: boolean;
   generation: number;
@@ -65,6 +67,7 @@ const SUMMARY_COLUMNS = [
   'workspaces.gpu_count',
   'workspaces.gpu_type',
   'workspaces.gpu_pool_name',
+  'workspaces.cluster',
   'workspaces.storage_bytes',
   'workspaces.spec',
   'workspaces.created_at',
@@ -98,6 +101,7 @@ function toSummary(r: SummaryRow): WorkspaceSummary {
       storageBytes: Number(r.storage_bytes),
     },
     gpuPool: r.gpu_pool_name,
+    cluster: r.cluster,
     spec: JSON.parse(r.spec) as WorkspaceSettings,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),

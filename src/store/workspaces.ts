@@ -39,7 +39,8 @@ export interface NewWorkspace {
   shared: boolean;
   start: boolean;
   /** where it would run, for the placement check; absent when no runtime places workspaces */
-  machine?: Machine;
+  /** where it may be placed; none: no placement check */
+  machines?: Machine[];
 }
 
 /**
@@ -126,7 +127,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
     async create(input: NewWorkspace): Promise<Workspace> {
       try {
         return await transaction(ctx, async (tx) => {
-          const { team, pool } = await admitIn(tx, dialect, input.teamId, input.profile, { compute: input.start, storage: true }, input.machine);
+          const { team, pool, cluster } = await admitIn(tx, dialect, input.teamId, input.profile, { compute: input.start, storage: true }, { machines: input.machines ?? [] });
           const now = ctx.now();
           const p = input.profile;
           const spec: WorkspaceSettings = {
@@ -159,6 +160,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
               gpu_count: p.resources.gpuCount,
               gpu_type: p.resources.gpuType,
               ...pool,
+              cluster,
               storage_bytes: p.resources.storageBytes,
               spec: JSON.stringify(spec),
               purge: 0,
@@ -187,13 +189,13 @@ export function createWorkspacesRepo(ctx: StoreContext) {
     },
 
     /** Asks a workspace to run, admitting its compute again (storage is already held). Idempotent. */
-    async start(ws: Workspace, profile: Profile, machine?: Machine): Promise<Workspace> {
+    async start(ws: Workspace, profile: Profile, machines: Machine[] = []): Promise<Workspace> {
       return transaction(ctx, async (tx) => {
         const current = (await workspaceById(tx.db, ws.id)) ?? ws;
         if (current.desired === 'running' && current.phase !== 'failed') return current;
-        const { pool } = await admitIn(tx, dialect, ws.teamId, profile, { compute: true, storage: false }, machine);
+        const { pool, cluster } = await admitIn(tx, dialect, ws.teamId, profile, { compute: true, storage: false }, { machines, cluster: current.cluster || undefined });
         const phase: Phase = current.phase === 'stopped' || current.phase === 'failed' ? 'pending' : current.phase;
-        await changeDesired(tx, current, 'running', `start requested`, { phase, reason: '', ...pool });
+        await changeDesired(tx, current, 'running', `start requested`, { phase, reason: '', ...pool, cluster });
         return (await workspaceById(tx.db, ws.id))!;
       });
     },

@@ -90,7 +90,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
           profile,
           shared: body.shared ?? false,
           start: body.start ?? true,
-          ...(deps.machine ? { machine: deps.machine } : {}),
+          machines: deps.machines,
         });
         return workspaceView(ws);
       },
@@ -146,7 +146,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: WorkspaceView,
       async handler({ user, params }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.operate');
-        return workspaceView(await store.workspaces.start(ws, admissionProfile(ws), deps.machine));
+        return workspaceView(await store.workspaces.start(ws, admissionProfile(ws), deps.machines));
       },
     }),
     route({

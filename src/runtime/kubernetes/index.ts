@@ -18,6 +18,7 @@ import {
 export { createKubeClient, KubeError, loadKubeConfig, type KubeClient } from './client.js';
 export { renderSettings, DEFAULT_WRITER, type ClusterConfig, type KubernetesConfig } from './settings.js';
 export * as render from './render/index.js';
+export { createClusterSet } from './clusters.js';
 
 const WORKSPACE_SELECTOR = encodeURIComponent('app.kubernetes.io/managed-by=atrium,app.kubernetes.io/component=workspace');
 
@@ -42,6 +43,8 @@ export interface KubernetesRuntimeOptions {
 export interface KubernetesRuntime extends Runtime {
   /** the identity Atrium writes with on this cluster */
   readonly writer: string;
+  /** whether the watches see objects of the workspace on this cluster */
+  holds(id: string): boolean;
   /** API requests sent to this cluster so far */
   readonly requests: number;
   /** full lists the watches have taken: one each at start, and one after every resume the API server refused as expired */
@@ -297,6 +300,7 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
     },
 
     ensureTenant,
+    holds: (id) => Boolean(setOf(id) ?? podOf(id)),
 
     async start(spec) {
       specs.set(spec.id, spec);
