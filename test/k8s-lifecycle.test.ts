@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { loadKubernetes, type KubeClient, type KubeObject } from '../src/runtime/index.js';
 import { startServer, waitUntil, type TestServer } from './helpers.js';
-import { addNodes, serviceAccountKubeconfig, startControlPlane, type ControlPlane } from './k8s/env.js';
+import { addNodes, criLog, logsFrom, serviceAccountKubeconfig, startControlPlane, type ControlPlane } from './k8s/env.js';
 
 // Workspaces through Atrium's API on a real control plane: the real scheduler
 // places pods on KWOK nodes, the StatefulSet controller makes and removes them.
@@ -109,6 +111,14 @@ async function lifecycle(): Promise<void> {
   const pod = await admin.get<any>('/api/v1/namespaces/atrium-ada/pods/ws-lab-0');
   assert.equal(pod.spec.nodeName, 'cpu-1', 'the real scheduler placed it on the CPU node');
   assert.equal(pod.status.phase, 'Running');
+
+  // the app's output through Atrium's logs endpoint, read from pods/log
+  const logFile = join(mkdtempSync(join(tmpdir(), 'atrium-k8s-logs-')), 'workspace.log');
+  writeFileSync(logFile, criLog(['[I 12:00:00 NotebookApp] Serving notebooks from local directory: /home/jovyan', 'second line']));
+  await logsFrom(cp, 'atrium-ada', 'ws-lab-0', logFile);
+  const logs = await atrium.call('GET', '/api/v1/teams/ada/workspaces/lab/logs?tail=10', { token: ada });
+  assert.equal(logs.status, 200);
+  assert.match(String(logs.body), /Serving notebooks from local directory: \/home\/jovyan\nsecond line/);
 
   await act('POST', '/api/v1/teams/ada/workspaces/lab/stop', ada);
   await waitUntil('lab stopped', async () => (await phase(ada, 'lab')).phase === 'stopped', { timeoutMs: 60_000 });
