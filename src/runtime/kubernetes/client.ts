@@ -87,12 +87,22 @@ export function createKubeClient(kc: KubeConfig) {
   }
 
   /** Opens a request and resolves with the response, whatever its status. */
-  async function open(method: string, path: string, body: string | undefined, headers: Record<string, string>, signal?: AbortSignal): Promise<IncomingMessage> {
+  /**
+   * Opens a request and resolves with the response, whatever its status. A
+   * plain request must answer within 30 s; a stream (a watch, a log follow)
+   * may stay quiet as long as it likes, and TCP keep-alive finds a peer that
+   * went away without a word.
+   */
+  async function open(method: string, path: string, body: string | undefined, headers: Record<string, string>, signal?: AbortSignal, streaming = false): Promise<IncomingMessage> {
     const opts = await options(method, path, body === undefined ? headers : { 'content-length': String(Buffer.byteLength(body)), ...headers });
     requests++;
     return new Promise((resolve, reject) => {
-      const req = (secure ? httpsRequest : httpRequest)({ ...opts, ...(signal ? { signal } : {}) }, resolve);
+      const req = (secure ? httpsRequest : httpRequest)({ ...opts, ...(signal ? { signal } : {}) }, (res) => {
+        if (streaming) req.setTimeout(0);
+        resolve(res);
+      });
       req.on('error', reject);
+      req.on('socket', (s) => s.setKeepAlive(true, 15_000));
       req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${path}: no answer from ${server.host} within 30s`)));
       req.end(body);
     });
@@ -140,7 +150,7 @@ export function createKubeClient(kc: KubeConfig) {
       call<KubeObject>('PATCH', `${pathOf(o)}?fieldManager=${FIELD_MANAGER}&fieldValidation=Strict${opts.dryRun ? '&dryRun=All' : ''}`, o, 'application/apply-patch+yaml'),
     /** A streaming GET (watch, log follow): the response, for the caller to read. */
     stream: async (path: string, signal?: AbortSignal): Promise<IncomingMessage> => {
-      const res = await open('GET', path, undefined, {}, signal);
+      const res = await open('GET', path, undefined, {}, signal, true);
       if ((res.statusCode ?? 500) >= 300) throw errorOf(res.statusCode ?? 500, await readBody(res), `GET ${path}`);
       return res;
     },

@@ -8,7 +8,10 @@ import type { KubernetesRuntime } from './index.js';
  * plane recorded for it. An unreachable cluster affects only its own
  * workspaces (they show `unknown`).
  */
-export function createClusterSet(clusters: KubernetesRuntime[], clusterOf: (workspaceId: string) => Promise<string | undefined>): Runtime & { clusters: KubernetesRuntime[] } {
+/** Several clusters as one runtime, and each cluster's own. */
+export type ClusterSet = Runtime & { clusters: KubernetesRuntime[] };
+
+export function createClusterSet(clusters: KubernetesRuntime[], clusterOf: (workspaceId: string) => Promise<string | undefined>): ClusterSet {
   const byName = new Map(clusters.map((c) => [c.name, c]));
 
   function named(name: string | undefined): KubernetesRuntime {

@@ -18,7 +18,7 @@ import {
 export { createKubeClient, KubeError, loadKubeConfig, type KubeClient } from './client.js';
 export { renderSettings, DEFAULT_WRITER, type ClusterConfig, type KubernetesConfig } from './settings.js';
 export * as render from './render/index.js';
-export { createClusterSet } from './clusters.js';
+export { createClusterSet, type ClusterSet } from './clusters.js';
 
 const WORKSPACE_SELECTOR = encodeURIComponent('app.kubernetes.io/managed-by=atrium,app.kubernetes.io/component=workspace');
 

@@ -24,7 +24,7 @@ export interface InformerEvents<T> {
  * A list-then-watch cache of one collection (`/api/v1/pods?labelSelector=…`):
  * resumes the watch from the last resourceVersion it saw (bookmarks keep it
  * fresh while nothing changes), relists when the API server says that
- * version is gone (410 Expired), and backs off from 0.5 s to 30 s while the
+ * version is gone (410 Expired), and backs off from 0.5 s to 8 s while the
  * API server cannot be reached.
  */
 export function createInformer<T extends Named>(client: KubeClient, path: string, query: string, on: InformerEvents<T>) {
@@ -127,7 +127,7 @@ export function createInformer<T extends Named>(client: KubeClient, path: string
           on.unreachable?.(reason);
         }
         await sleep(backoff, undefined, { signal: abort.signal }).catch(() => undefined);
-        backoff = Math.min(30_000, backoff * 2);
+        backoff = Math.min(8_000, backoff * 2);
       }
     }
   }
