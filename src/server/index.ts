@@ -9,8 +9,8 @@ import { inProcessLists, registerApi, restartProfile, workerLists, type RouteDef
 import type { ResolvedConfig } from '../config/index.js';
 import { createCookies, createIdentity, loadSshKeys, type Identity, type SshKeys } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
-import { authorizedKeysOf, createCuller, createReconciler, workspaceSpec, type Culler, type Reconciler } from '../reconciler/index.js';
-import { createLocalRuntime, loadKubernetes, type Runtime } from '../runtime/index.js';
+import { createClusterInputs, createCuller, createReconciler, type Culler, type Reconciler, type WorkspaceKeys } from '../reconciler/index.js';
+import { createLocalRuntime, loadKubernetes, renderSettings, type Runtime } from '../runtime/index.js';
 import { ConfigError, VERSION } from '../config/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -96,37 +96,35 @@ async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshK
   };
 }
 
+/** The per-workspace keys of the control plane's SSH keys, as runtimes and renderers take them. */
+function workspaceKeys(sshKeys: SshKeys): WorkspaceKeys {
+  return { hostPrivateKey: (id) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id) => sshKeys.workspaceClient(id).publicKey };
+}
+
+/** A pod's grace between SIGTERM and SIGKILL, in the whole seconds Kubernetes takes. */
+function stopGraceSeconds(config: ResolvedConfig): number {
+  return Math.ceil(config.runtime.stopGraceMs / 1000);
+}
+
 /** The Kubernetes runtime on the configured cluster, and the cluster's capacity for admission. */
 async function createClusterRuntime(config: ResolvedConfig, store: Store, sshKeys: SshKeys): Promise<{ runtime: Runtime; machine: Machine }> {
   const cluster = config.kubernetes.clusters[0]!;
   const where = `kubernetes.clusters ${cluster.name}`;
-  const { createKubeClient, createKubernetesRuntime, loadKubeConfig, renderSettings } = await loadKubernetes();
+  const { createKubeClient, createKubernetesRuntime, loadKubeConfig } = await loadKubernetes();
   let client;
   try {
     client = createKubeClient(loadKubeConfig({ kubeconfig: cluster.kubeconfig, context: cluster.context }));
   } catch (err) {
     throw new ConfigError(`${where}: ${(err as Error).message}`);
   }
-  const workspaceKeys = { hostPrivateKey: (id: string) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id: string) => sshKeys.workspaceClient(id).publicKey };
-  const authorizedKeys = authorizedKeysOf(store, workspaceKeys);
+  const inputs = createClusterInputs(store, workspaceKeys(sshKeys));
   const runtime = await createKubernetesRuntime({
     cluster: cluster.name,
     client,
-    settings: renderSettings(config.kubernetes, cluster, { stopGraceSeconds: Math.ceil(config.runtime.stopGraceMs / 1000) }),
+    settings: renderSettings(config.kubernetes, cluster, { stopGraceSeconds: stopGraceSeconds(config) }),
     endpoint: cluster.endpoint,
     socketDir: join(config.dataDir, 'kubernetes', cluster.name),
-    lookup: {
-      async team(name) {
-        const team = await store.teams.byName(name);
-        if (!team) return undefined;
-        const members = await store.teams.members(team.id);
-        return { name: team.name, sensitive: team.sensitive, quota: team.quota, members: members.map((m) => ({ username: m.username, role: m.role })) };
-      },
-      async spec(id) {
-        const ws = await store.workspaceStates.get(id);
-        return ws && workspaceSpec(ws, await authorizedKeys(ws), workspaceKeys);
-      },
-    },
+    lookup: inputs,
     log: { info: (o, m) => console.log(m, o), warn: (o, m) => console.warn(m, o) },
   }).catch((err: unknown) => {
     throw new ConfigError(`${where}: cannot reach the API server at ${client.server}: ${(err as Error).message}`);
@@ -305,6 +303,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     logs: placed?.runtime,
     machine: placed?.machine,
     clusters: config.runtime.kind === 'kubernetes' ? config.kubernetes.clusters.map((c) => ({ name: c.name, kind: 'kubernetes' as const })) : [{ name: 'local', kind: 'local' as const }],
+    kubernetes: { config: config.kubernetes, stopGraceSeconds: stopGraceSeconds(config), workspaceKeys: workspaceKeys(sshKeys) },
     ssh: {
       gateway: (requestHost) => {
         const port = sshAccess.port;
@@ -327,7 +326,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
         runtime: placed.runtime,
         log: app.log,
         readinessTimeoutMs: config.runtime.readinessTimeoutMs,
-        sshKeys: { hostPrivateKey: (id) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id) => sshKeys.workspaceClient(id).publicKey },
+        sshKeys: workspaceKeys(sshKeys),
       })
     : undefined;
   const culler = placed
