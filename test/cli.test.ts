@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
 
 /**
  * End to end through the built artefacts the README uses: `atrium serve` as a
@@ -29,8 +30,8 @@ function atrium(args: string[], input?: string): Promise<{ code: number; stdout:
   });
 }
 
-async function serve(dataDir: string): Promise<{ child: ChildProcess; output: string; url: string }> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--ssh-port', '0', '--data-dir', dataDir, '--runtime', 'none'], { env: { ...env, ATRIUM_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function serve(dataDir: string, moreEnv: Record<string, string> = {}): Promise<{ child: ChildProcess; output: string; url: string }> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--ssh-port', '0', '--data-dir', dataDir, '--runtime', 'none'], { env: { ...env, ATRIUM_LOG_LEVEL: 'warn', ...moreEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
@@ -113,6 +114,57 @@ describe('CLI against `atrium serve`', () => {
     assert.doesNotMatch(second.output, /created the platform admin/);
     assert.equal((await atrium(['login', second.url, '-u', 'admin', '--password-stdin'], 'new-admin-password\n')).code, 0);
     assert.match((await atrium(['ws', 'ls'])).stdout, /admin\/mine/);
+  });
+
+  test('render kubernetes prints what Atrium applies to a cluster, which it never contacts; Secrets\' data only with --secrets', async () => {
+    // the cluster's kubeconfig does not exist and the server runs no runtime: rendering needs neither
+    const server = await serve(join(dir, 'render'), { ATRIUM_KUBERNETES_CLUSTERS: '[{name: east, kubeconfig: /nonexistent}]' });
+    after(() => server.child.kill('SIGKILL'));
+    const password = /password: (\S+)/.exec(server.output)![1]!;
+    assert.equal((await atrium(['login', server.url, '-u', 'admin', '--password-stdin'], `${password}\n`)).code, 0);
+    assert.equal((await atrium(['teams', 'create', 'ml', '--owner', 'admin'])).code, 0);
+    assert.equal((await atrium(['ws', 'create', 'ml/lab', '--profile', 'small', '--detach'])).code, 0);
+    assert.equal((await atrium(['ws', 'create', 'ml/idle', '--profile', 'small', '--no-start'])).code, 0);
+
+    const help = await atrium(['render', 'kubernetes', '--help']);
+    assert.match(help.stdout, /Secrets come without their data/);
+    assert.match(help.stdout, /--secrets/);
+
+    const yaml = await atrium(['render', 'kubernetes', '--cluster', 'east']);
+    assert.equal(yaml.code, 0, yaml.stderr);
+    assert.equal(yaml.stderr, '');
+    const objects = parseAllDocuments(yaml.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string }; spec?: any; stringData?: unknown });
+    assert.equal(objects[0]!.kind, 'RuntimeClass');
+    const sts = (name: string) => objects.find((o) => o.kind === 'StatefulSet' && o.metadata.name === name)!;
+    assert.equal(sts('ws-lab').spec.replicas, 1);
+    assert.equal(sts('ws-idle').spec.replicas, 0);
+    const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'ws-lab-access')!;
+    assert.equal(secret.stringData, undefined);
+    assert.doesNotMatch(yaml.stdout, /PRIVATE KEY/);
+
+    const json = await atrium(['render', 'kubernetes', '--cluster', 'east', '-o', 'json']);
+    assert.equal(json.code, 0, json.stderr);
+    const list = JSON.parse(json.stdout);
+    assert.equal(list.kind, 'List');
+    assert.deepEqual(list.items, objects);
+    assert.match((await atrium(['render', 'kubernetes', '--cluster', 'east', '--secrets'])).stdout, /BEGIN OPENSSH PRIVATE KEY/);
+    const team = parseAllDocuments((await atrium(['render', 'kubernetes', '--cluster', 'east', '--team', 'ml'])).stdout).map((d) => d.toJS());
+    assert.ok(team.every((o: any) => o.metadata.name === 'atrium-ml' || o.metadata.namespace === 'atrium-ml'));
+
+    // failures: a message on stderr, nothing on stdout, and the exit code of their kind
+    const unnamed = await atrium(['render', 'kubernetes']);
+    assert.equal(unnamed.code, 2);
+    assert.match(unnamed.stderr, /runs workspaces on this machine, not on Kubernetes; name a cluster .* with --cluster/);
+    const unknown = await atrium(['render', 'kubernetes', '--cluster', 'west']);
+    assert.equal(unknown.code, 4);
+    assert.equal(unknown.stdout, '');
+    assert.match(unknown.stderr, /not_found: cluster west not found; Kubernetes clusters: east/);
+    assert.equal((await atrium(['render', 'kubernetes', '--cluster', 'east', '-o', 'xml'])).code, 2);
+    assert.equal((await atrium(['users', 'create', 'bob', '--password-stdin'], 'bob-password-1\n')).code, 0);
+    assert.equal((await atrium(['login', server.url, '-u', 'bob', '--password-stdin'], 'bob-password-1\n')).code, 0);
+    const refused = await atrium(['render', 'kubernetes', '--cluster', 'east']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /forbidden: only platform admins may do this/);
   });
 
   test('a bad configuration fails at start with the key and where it came from', async () => {

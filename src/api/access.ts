@@ -1,7 +1,8 @@
 import { can, Forbidden, NotFound, type Action, type Profile, type Quota } from '../domain/index.js';
 import type { Authenticated, Cookies, Identity } from '../identity/index.js';
 import type { Machine, Store, Team, Workspace } from '../store/index.js';
-import type { Runtime } from '../runtime/index.js';
+import type { ClusterInputs } from '../reconciler/index.js';
+import type { KubernetesConfig, Runtime } from '../runtime/index.js';
 
 /** A workspace's output, as the runtime keeps it. */
 export type WorkspaceLogs = Pick<Runtime, 'logs'>;
@@ -31,6 +32,16 @@ export interface ApiDeps {
   lists: Lists;
   /** SSH: the gateway people connect to, and the host key of each workspace's sshd */
   ssh: SshInfo | undefined;
+  /** what rendering a cluster's objects takes; absent, no cluster has any */
+  kubernetes: KubernetesRendering | undefined;
+}
+
+/** What the API renders clusters' objects from: the `kubernetes` config and the store's teams and workspaces. */
+export interface KubernetesRendering {
+  config: KubernetesConfig;
+  /** a pod's grace between SIGTERM and SIGKILL */
+  stopGraceSeconds: number;
+  inputs: ClusterInputs;
 }
 
 /** What the API tells people about reaching workspaces over SSH. */

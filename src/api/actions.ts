@@ -12,7 +12,7 @@ export const ROUTE_ACTIONS = [
   'member.list', 'member.set', 'member.remove', 'quota.read', 'quota.update', 'usage.read',
   'workspace.list', 'workspace.read', 'workspace.create', 'workspace.update', 'workspace.start', 'workspace.stop', 'workspace.delete', 'workspace.logs', 'workspace.events', 'workspace.ssh',
   'events.read',
-  'profile.list', 'profile.read', 'cluster.list',
+  'profile.list', 'profile.read', 'cluster.list', 'cluster.render',
   'gpupool.list', 'gpupool.read', 'gpupool.create', 'gpupool.update', 'gpupool.delete', 'grant.list', 'grant.set', 'grant.remove',
   'audit.list',
 ] as const;

@@ -13,7 +13,10 @@ import { meRoutes } from './routes/me.js';
 import { teamRoutes } from './routes/teams.js';
 import { userRoutes } from './routes/users.js';
 import { workspaceRoutes } from './routes/workspaces.js';
+import { clusterObjectRoutes } from './routes/cluster-objects.js';
 import { Type } from '@sinclair/typebox';
+import { createClusterInputs, type WorkspaceKeys } from '../reconciler/index.js';
+import type { KubernetesConfig } from '../runtime/index.js';
 
 export { isApiError, errorMessage, schemas } from './contract.js';
 export type { RouteDef } from './router.js';
@@ -42,6 +45,8 @@ export interface ApiOptions {
   ssh?: SshInfo | undefined;
   /** resolves once the effects of access changes have reached running workspaces (their authorized_keys) */
   accessSettled?: () => Promise<void>;
+  /** what rendering the configured clusters' objects takes: the `kubernetes` config, the pods' stop grace, the per-workspace SSH keys */
+  kubernetes?: { config: KubernetesConfig; stopGraceSeconds: number; workspaceKeys: WorkspaceKeys };
 }
 
 /** Registers the whole REST API (and /healthz) on a Fastify instance; returns the route definitions. */
@@ -60,6 +65,11 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     clusters: opts.clusters ?? [{ name: 'local', kind: 'local' }],
     lists: opts.lists ?? inProcessLists(opts.store),
     ssh: opts.ssh,
+    kubernetes: opts.kubernetes && {
+      config: opts.kubernetes.config,
+      stopGraceSeconds: opts.kubernetes.stopGraceSeconds,
+      inputs: createClusterInputs(opts.store, opts.kubernetes.workspaceKeys),
+    },
   };
   const routes: RouteDef[] = [
     ...authRoutes(deps),
@@ -68,6 +78,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     ...teamRoutes(deps),
     ...workspaceRoutes(deps),
     ...catalogueRoutes(deps),
+    ...clusterObjectRoutes(deps),
     ...auditRoutes(deps),
   ];
   let document: unknown;

@@ -36,7 +36,13 @@ export function openApiDocument(routes: RouteDef[], version: string) {
       ? { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }
       : status === '204'
         ? { description: 'done' }
-        : { description: 'ok', content: { 'application/json': { schema: plain(def.response as TSchema) } } };
+        : {
+            description: 'ok',
+            content: {
+              'application/json': { schema: plain(def.response as TSchema) },
+              ...Object.fromEntries(Object.entries(def.alternates ?? {}).map(([type, schema]) => [type, { schema: plain(schema) }])),
+            },
+          };
     const errors = Object.fromEntries(
       Object.entries(ERROR_STATUSES).map(([code, description]) => [code, { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]),
     );

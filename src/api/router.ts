@@ -50,7 +50,17 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   status?: 200 | 201 | 204;
   /** a Server-Sent Events stream rather than one JSON document */
   stream?: boolean;
-  handler(ctx: RouteContext<P, Q, B>): Promise<R extends TSchema ? Static<R> | SerializedJson<Static<R>> : unknown>;
+  /** other media types the route answers with when asked, besides `response` as JSON (the handler returns a {@link TextBody}) */
+  alternates?: Record<string, TSchema>;
+  handler(ctx: RouteContext<P, Q, B>): Promise<R extends TSchema ? Static<R> | SerializedJson<Static<R>> | TextBody : unknown>;
+}
+
+/** A response body in another media type than JSON, one of the route's `alternates`. */
+export class TextBody {
+  constructor(
+    readonly contentType: string,
+    readonly text: string,
+  ) {}
 }
 
 /** Declares a route; the one schema per part validates it, types the handler and documents it. */
@@ -266,6 +276,7 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
         if (status === 204) return reply.code(204).send();
         // written out already, by the serializer compiled from this route's response schema
         if (result instanceof SerializedJson) return reply.code(status).type('application/json; charset=utf-8').send(result.json);
+        if (result instanceof TextBody) return reply.code(status).type(result.contentType).send(result.text);
         return reply.code(status).send(result);
       },
     });

@@ -196,6 +196,41 @@ export type GrantView = Static<typeof GrantView>;
 
 export const ClusterView = Type.Object({ name: Type.String(), kind: Literals(['local', 'kubernetes'] as const) });
 
+export const ClusterParams = Type.Object({ cluster: Name }, strict);
+export const ClusterObjectsQuery = Type.Object(
+  {
+    team: Type.Optional(Type.String({ ...Name, description: "only this team's namespace and workspaces, without the cluster-scoped objects" })),
+    secrets: Type.Boolean({
+      default: false,
+      description: "include the data of workspace Secrets (each sshd's private host key, each app's token); without it a Secret is its metadata, annotated atrium.dev/data, and Atrium writes the data when it starts the workspace",
+    }),
+    format: Type.Optional(Literals(['json', 'yaml'] as const, 'yaml: one multi-document YAML stream (as Accept: application/yaml); JSON otherwise')),
+  },
+  strict,
+);
+/** A Kubernetes object as Atrium renders it: its kind and metadata, and the kind's own fields as they are. */
+export const KubeObjectView = Type.Object(
+  {
+    apiVersion: Type.String(),
+    kind: Type.String(),
+    metadata: Type.Object(
+      {
+        name: Type.String(),
+        namespace: Type.Optional(Type.String()),
+        labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+        annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: true },
+);
+export const ClusterObjectList = Type.Object(
+  { apiVersion: Type.Literal('v1'), kind: Type.Literal('List'), items: Type.Array(KubeObjectView) },
+  { description: 'a Kubernetes List, which `kubectl apply -f` takes as it is' },
+);
+export type ClusterObjectList = Static<typeof ClusterObjectList>;
+
 export const AuditView = Type.Object({
   id: Type.Integer(),
   at: Time,

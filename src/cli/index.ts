@@ -4,16 +4,18 @@ export { sshStdio } from './ssh-stdio.js';
 
 /** Adds every command; each group's modules load here, so `atrium ssh --stdio` (which needs none of them) starts without them. */
 export async function registerCommands(program: Command): Promise<void> {
-  const [{ registerServe }, { registerAccount }, { registerWorkspaces }, { registerAdmin }, { registerSsh }] = await Promise.all([
+  const [{ registerServe }, { registerAccount }, { registerWorkspaces }, { registerAdmin }, { registerSsh }, { registerRender }] = await Promise.all([
     import('./serve.js'),
     import('./account.js'),
     import('./workspaces.js'),
     import('./admin.js'),
     import('./ssh.js'),
+    import('./render.js'),
   ]);
   registerServe(program);
   registerAccount(program);
   registerWorkspaces(program);
   registerSsh(program);
   registerAdmin(program);
+  registerRender(program);
 }

@@ -22,7 +22,7 @@ export type Resource =
 export const ACTIONS = [
   /** read the catalogue: profiles, clusters, GPU pools */
   'platform.read',
-  /** administer: users, teams, quotas, pools, grants, audit */
+  /** administer: users, teams, quotas, pools, grants, audit; render a cluster's objects (they can hold every workspace's keys) */
   'platform.admin',
   'user.read',
   /** one's own password, SSH keys and tokens */

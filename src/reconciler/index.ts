@@ -3,9 +3,12 @@ import type { Store, Workspace } from '../store/index.js';
 import type { Observation, Runtime, WorkspaceSpec } from '../runtime/index.js';
 import { readiness } from './readiness.js';
 import { authorizedKeysOf, createSshAccessSync } from './ssh-access.js';
+import { workspaceSpec, type WorkspaceKeys } from './spec.js';
 
 export { createCuller, type Culler } from './culler.js';
 export { authorizedKeysOf, type AuthorizedKeys } from './ssh-access.js';
+export { workspaceSpec, type WorkspaceKeys } from './spec.js';
+export { createClusterInputs, type ClusterInputs } from './cluster-inputs.js';
 
 
 export interface ReconcilerOptions {
@@ -17,36 +20,9 @@ export interface ReconcilerOptions {
   /** how often every unsettled workspace is looked at again, besides events */
   resyncMs?: number;
   /** the per-workspace SSH keys the control plane holds */
-  sshKeys: {
-    /** the workspace sshd's host key (OpenSSH private key) */
-    hostPrivateKey(workspaceId: string): string;
-    /** the public key line the gateway logs in to it with */
-    gatewayPublicKey(workspaceId: string): string;
-  };
+  sshKeys: WorkspaceKeys;
   /** how often running workspaces' authorized_keys are compared with who may enter, besides on every change */
   sshAccessEveryMs?: number;
-}
-
-/** What a runtime is given to run a workspace, from its record and who may log in to it. */
-export function workspaceSpec(ws: Workspace, authorizedKeys: string[], sshKeys: ReconcilerOptions['sshKeys']): WorkspaceSpec {
-  return {
-    id: ws.id,
-    team: ws.team,
-    name: ws.name,
-    ...(ws.cluster ? { cluster: ws.cluster } : {}),
-    owner: { id: ws.ownerId, username: ws.owner },
-    environment: ws.spec.environment,
-    ...(ws.spec.image === undefined ? {} : { image: ws.spec.image }),
-    tier: ws.spec.tier,
-    egress: ws.spec.egress,
-    cpu: { requestMilli: ws.resources.cpuRequestMilli, limitMilli: ws.resources.cpuLimitMilli },
-    memory: { requestBytes: ws.resources.memoryRequestBytes, limitBytes: ws.resources.memoryLimitBytes },
-    gpu: { count: ws.resources.gpuCount, type: ws.resources.gpuType },
-    storageBytes: ws.resources.storageBytes,
-    basePath: `/w/${ws.team}/${ws.name}/`,
-    ssh: { hostKey: sshKeys.hostPrivateKey(ws.id), authorizedKeys },
-    agentForwarding: ws.spec.agentForwarding ?? false,
-  };
 }
 
 /**

@@ -10,4 +10,6 @@ export type { ClusterSet, KubernetesRuntime, KubeClient } from './kubernetes/ind
 export const loadKubernetes = () => import('./kubernetes/index.js');
 /** The pure Kubernetes renderers (cheap to load: no client library). */
 export * as kubernetesRender from './kubernetes/render/index.js';
-export type { KubeObject, RenderSettings, TeamInput, WorkspaceInput } from './kubernetes/render/index.js';
+export type { KubeObject, RenderSettings, TeamInput, TeamWithWorkspaces, WorkspaceInput } from './kubernetes/render/index.js';
+/** A cluster's render settings from the config (cheap as well: the client library stays unloaded). */
+export { DEFAULT_WRITER, renderSettings, type ClusterConfig, type KubernetesConfig } from './kubernetes/settings.js';

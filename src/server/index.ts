@@ -9,7 +9,7 @@ import { inProcessLists, registerApi, restartProfile, workerLists, type RouteDef
 import type { ResolvedConfig } from '../config/index.js';
 import { createCookies, createIdentity, loadSshKeys, type Identity, type SshKeys } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
-import { authorizedKeysOf, createCuller, createReconciler, workspaceSpec, type Culler, type Reconciler } from '../reconciler/index.js';
+import { createClusterInputs, createCuller, createReconciler, type Culler, type Reconciler, type WorkspaceKeys } from '../reconciler/index.js';
 import { createLocalRuntime, loadKubernetes, type KubernetesRuntime, type Runtime } from '../runtime/index.js';
 import { ConfigError, VERSION } from '../config/index.js';
 import { existsSync } from 'node:fs';
@@ -90,6 +90,16 @@ async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshK
   return { runtime, machines: [await machineOf(runtime, 'this machine')] };
 }
 
+/** The per-workspace keys of the control plane's SSH keys, as runtimes and renderers take them. */
+function workspaceKeys(sshKeys: SshKeys): WorkspaceKeys {
+  return { hostPrivateKey: (id) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id) => sshKeys.workspaceClient(id).publicKey };
+}
+
+/** A pod's grace between SIGTERM and SIGKILL, in the whole seconds Kubernetes takes. */
+function stopGraceSeconds(config: ResolvedConfig): number {
+  return Math.ceil(config.runtime.stopGraceMs / 1000);
+}
+
 /** A runtime's capacity as admission places on it. */
 async function machineOf(runtime: Runtime, name: string, cluster?: string): Promise<Machine> {
   const capacity = await runtime.capacity();
@@ -105,20 +115,7 @@ async function machineOf(runtime: Runtime, name: string, cluster?: string): Prom
  */
 async function createClusterRuntimes(config: ResolvedConfig, store: Store, sshKeys: SshKeys): Promise<{ runtime: Runtime; machines: Machine[]; refresh: () => Promise<void> }> {
   const { createClusterSet, createKubeClient, createKubernetesRuntime, loadKubeConfig, renderSettings } = await loadKubernetes();
-  const workspaceKeys = { hostPrivateKey: (id: string) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id: string) => sshKeys.workspaceClient(id).publicKey };
-  const authorizedKeys = authorizedKeysOf(store, workspaceKeys);
-  const lookup = {
-    async team(name: string) {
-      const team = await store.teams.byName(name);
-      if (!team) return undefined;
-      const members = await store.teams.members(team.id);
-      return { name: team.name, sensitive: team.sensitive, quota: team.quota, members: members.map((m) => ({ username: m.username, role: m.role })) };
-    },
-    async spec(id: string) {
-      const ws = await store.workspaceStates.get(id);
-      return ws && workspaceSpec(ws, await authorizedKeys(ws), workspaceKeys);
-    },
-  };
+  const lookup = createClusterInputs(store, workspaceKeys(sshKeys));
   const runtimes: KubernetesRuntime[] = [];
   for (const cluster of config.kubernetes.clusters) {
     const where = `kubernetes.clusters ${cluster.name}`;
@@ -133,7 +130,7 @@ async function createClusterRuntimes(config: ResolvedConfig, store: Store, sshKe
       await createKubernetesRuntime({
         cluster: cluster.name,
         client,
-        settings: renderSettings(config.kubernetes, cluster, { stopGraceSeconds: Math.ceil(config.runtime.stopGraceMs / 1000) }),
+        settings: renderSettings(config.kubernetes, cluster, { stopGraceSeconds: stopGraceSeconds(config) }),
         endpoint: cluster.endpoint,
         socketDir: join(config.dataDir, 'kubernetes', cluster.name),
         lookup,
@@ -318,6 +315,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     logs: placed?.runtime,
     machines: placed?.machines ?? [],
     clusters: config.runtime.kind === 'kubernetes' ? config.kubernetes.clusters.map((c) => ({ name: c.name, kind: 'kubernetes' as const })) : [{ name: 'local', kind: 'local' as const }],
+    kubernetes: { config: config.kubernetes, stopGraceSeconds: stopGraceSeconds(config), workspaceKeys: workspaceKeys(sshKeys) },
     ssh: {
       gateway: (requestHost) => {
         const port = sshAccess.port;
@@ -340,7 +338,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
         runtime: placed.runtime,
         log: app.log,
         readinessTimeoutMs: config.runtime.readinessTimeoutMs,
-        sshKeys: { hostPrivateKey: (id) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id) => sshKeys.workspaceClient(id).publicKey },
+        sshKeys: workspaceKeys(sshKeys),
       })
     : undefined;
   const culler = placed

@@ -102,6 +102,12 @@ export function createWorkspacesRepo(ctx: StoreContext) {
       return r && toWorkspace(r);
     },
 
+    /** Every workspace of a team that is not deleted, as full records, by name: what a cluster holds of the team. */
+    async ofTeam(teamId: string): Promise<Workspace[]> {
+      const rows = await selectWorkspaces(db).where('workspaces.team_id', '=', teamId).where('workspaces.deleted_at', 'is', null).orderBy('workspaces.name').execute();
+      return rows.map(toWorkspace);
+    },
+
     async listTeam(teamId: string, opts: { limit: number; cursor?: string; ownerId?: string }): Promise<Page<WorkspaceSummary>> {
       const after = decodeCursor<string>(opts.cursor, 'string');
       const q = teamList({ owner: Boolean(opts.ownerId), after: after !== undefined, limit: opts.limit + 1 }, { teamId, ownerId: opts.ownerId, after });

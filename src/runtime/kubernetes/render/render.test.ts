@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { HOST_KEY, SETTINGS, TEAM, workspaceSpec } from '../../../../test/k8s/fixtures.js';
 import {
-  jupyterToken, renderAll, renderClusterScope, renderStatefulSet, renderTeam, renderWorkspace, toYaml,
+  jupyterToken, renderAll, renderClusterScope, renderStatefulSet, renderTeam, renderWorkspace, renderYaml, toYaml, withoutSecretData,
   type KubeObject, type WorkspaceInput,
 } from './index.js';
 
@@ -111,4 +111,30 @@ test('the LimitRange uses the API\'s field name default, not the client model\'s
   const lr = renderTeam(SETTINGS, TEAM).find((o) => o.kind === 'LimitRange') as any;
   assert.deepEqual(lr.spec.limits[0].default, { cpu: '500m', memory: '512Mi' });
   assert.equal(lr.spec.limits[0]._default, undefined);
+});
+
+test('without Secret data: a Secret keeps its metadata and type and says what Atrium writes; every other object is unchanged', () => {
+  const objects = renderAll(SETTINGS, [{ team: TEAM, workspaces: [standard] }]);
+  const out = withoutSecretData(objects);
+  assert.equal(out.length, objects.length);
+  for (const [i, o] of out.entries()) if (o.kind !== 'Secret') assert.equal(o, objects[i]);
+  const secret = out.find((o) => o.kind === 'Secret')!;
+  assert.deepEqual(Object.keys(secret), ['apiVersion', 'kind', 'metadata', 'type']);
+  assert.equal(secret.metadata.name, 'ws-lab-access');
+  assert.equal(secret.metadata.annotations?.['atrium.dev/data'], 'written by Atrium, not rendered: authorized_keys, jupyter_token, ssh_host_ed25519_key');
+  assert.equal(secret.metadata.annotations?.['atrium.dev/workspace-id'], standard.spec.id);
+  assert.doesNotMatch(toYaml(out), /PRIVATE KEY|jupyter_token:/);
+  // the rendered objects themselves are left as they were
+  assert.ok((objects.find((o) => o.kind === 'Secret') as any).stringData.ssh_host_ed25519_key.includes('PRIVATE KEY'));
+});
+
+test('renderYaml writes a team at a time what toYaml writes of renderAll, Secrets without their data unless asked', () => {
+  const teams = [
+    { team: TEAM, workspaces: [standard, gpu] },
+    { team: { ...TEAM, name: 'secure', sensitive: true }, workspaces: [sandboxed] },
+  ];
+  assert.equal(renderYaml(SETTINGS, teams), toYaml(withoutSecretData(renderAll(SETTINGS, teams))));
+  assert.equal(renderYaml(SETTINGS, teams, { secretData: true }), toYaml(renderAll(SETTINGS, teams)));
+  assert.equal(renderYaml(SETTINGS, teams, { clusterScope: false }), toYaml(withoutSecretData(renderAll(SETTINGS, teams, { clusterScope: false }))));
+  assert.equal(renderYaml(SETTINGS, []), toYaml(withoutSecretData(renderClusterScope(SETTINGS))));
 });

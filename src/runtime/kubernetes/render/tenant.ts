@@ -1,7 +1,7 @@
 import type { V1LimitRange, V1Namespace, V1NetworkPolicy, V1ResourceQuota, V1Role, V1RoleBinding, V1ServiceAccount } from '@kubernetes/client-node';
 import { formatBytes, formatCpu } from '../../../domain/index.js';
 import {
-  GPU_RESOURCE, LABEL_COMPONENT, LABEL_EGRESS, LABEL_SENSITIVE, LABEL_TEAM, MANAGED_BY, WORKSPACE_PORTS,
+  GPU_RESOURCE, LABEL_COMPONENT, LABEL_EGRESS, LABEL_MANAGED_BY, LABEL_SENSITIVE, LABEL_TEAM, MANAGED_BY, WORKSPACE_PORTS,
   asKube, type KubeObject, type RenderSettings, type TeamInput,
 } from './types.js';
 
@@ -11,7 +11,8 @@ export function namespaceOf(settings: Pick<RenderSettings, 'namespacePrefix'>, t
 }
 
 function teamLabels(team: string): Record<string, string> {
-  return { ...MANAGED_BY, [LABEL_TEAM]: team, [LABEL_COMPONENT]: 'tenant' };
+  // every key written out: V8 builds `{ ...MANAGED_BY, [LABEL_TEAM]: team }` some 40 times slower (see workspaceLabels)
+  return { [LABEL_MANAGED_BY]: 'atrium', [LABEL_TEAM]: team, [LABEL_COMPONENT]: 'tenant' };
 }
 
 function meta(settings: RenderSettings, team: string, name: string) {

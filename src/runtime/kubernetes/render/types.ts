@@ -1,8 +1,9 @@
 import type { Quota } from '../../../domain/index.js';
 import type { WorkspaceSpec } from '../../types.js';
 
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 /** Every object Atrium writes carries this label; pruning and the admission policy select by it. */
-export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'atrium' } as const;
+export const MANAGED_BY = { [LABEL_MANAGED_BY]: 'atrium' } as const;
 export const LABEL_TEAM = 'atrium.dev/team';
 export const LABEL_WORKSPACE = 'atrium.dev/workspace';
 /** an annotation, not a label: workspace ids may begin or end with `-` or `_`, which label values may not */
@@ -12,6 +13,8 @@ export const LABEL_SENSITIVE = 'atrium.dev/sensitive';
 export const LABEL_EGRESS = 'atrium.dev/egress';
 /** on cluster-scoped objects that belong to no team (RuntimeClass, admission policies) */
 export const LABEL_SCOPE = 'atrium.dev/scope';
+/** on a Secret rendered without its data: what Atrium writes into it */
+export const ANNOTATION_DATA = 'atrium.dev/data';
 
 /** Ports of a workspace pod: the app (through the agent, or Jupyter itself) and a fresh sshd per connection. */
 export const WORKSPACE_PORTS = { http: 8888, ssh: 2222 } as const;

@@ -4,7 +4,7 @@ import { formatBytes, formatCpu } from '../../../domain/index.js';
 import type { WorkspaceSpec } from '../../types.js';
 import { namespaceOf } from './tenant.js';
 import {
-  GPU_RESOURCE, LABEL_COMPONENT, LABEL_EGRESS, LABEL_TEAM, LABEL_WORKSPACE, ANNOTATION_WORKSPACE_ID, MANAGED_BY, WORKSPACE_PORTS,
+  GPU_RESOURCE, LABEL_COMPONENT, LABEL_EGRESS, LABEL_MANAGED_BY, LABEL_TEAM, LABEL_WORKSPACE, ANNOTATION_WORKSPACE_ID, WORKSPACE_PORTS,
   asKube, type KubeObject, type RenderSettings, type WorkspaceInput,
 } from './types.js';
 
@@ -15,7 +15,9 @@ export function workspaceNames(spec: Pick<WorkspaceSpec, 'name'>) {
 
 /** Labels on every object of a workspace, its pod included; the name selects within the team's namespace. */
 export function workspaceLabels(spec: Pick<WorkspaceSpec, 'team' | 'name'>): Record<string, string> {
-  return { ...MANAGED_BY, [LABEL_TEAM]: spec.team, [LABEL_WORKSPACE]: spec.name, [LABEL_COMPONENT]: 'workspace' };
+  // Every key written out, here and in the pod's labels: V8 builds `{ ...MANAGED_BY, [LABEL_TEAM]: … }` (a spread,
+  // then computed keys) some 40 times slower, 2 µs against 50 ns, which was a fifth of rendering 10,000 workspaces.
+  return { [LABEL_MANAGED_BY]: 'atrium', [LABEL_TEAM]: spec.team, [LABEL_WORKSPACE]: spec.name, [LABEL_COMPONENT]: 'workspace' };
 }
 
 /** The annotation on every object of a workspace, its pod included, that maps what a watch sees back to the workspace. */
@@ -176,7 +178,7 @@ function podSpec(settings: RenderSettings, spec: WorkspaceSpec): V1PodSpec {
  */
 export function renderStatefulSet(settings: RenderSettings, input: WorkspaceInput): KubeObject {
   const { spec } = input;
-  const labels = { ...workspaceLabels(spec), [LABEL_EGRESS]: spec.egress };
+  const labels = { [LABEL_MANAGED_BY]: 'atrium', [LABEL_TEAM]: spec.team, [LABEL_WORKSPACE]: spec.name, [LABEL_COMPONENT]: 'workspace', [LABEL_EGRESS]: spec.egress };
   const sts: V1StatefulSet = {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',

@@ -1,0 +1,32 @@
+import type { WorkspaceSpec } from '../runtime/index.js';
+import type { Workspace } from '../store/index.js';
+
+/** The per-workspace SSH keys the control plane holds (`loadSshKeys` in identity). */
+export interface WorkspaceKeys {
+  /** the workspace sshd's host key (OpenSSH private key) */
+  hostPrivateKey(workspaceId: string): string;
+  /** the public key line the gateway logs in to it with */
+  gatewayPublicKey(workspaceId: string): string;
+}
+
+/** What a runtime is given to run a workspace, from its record and who may log in to it. */
+export function workspaceSpec(ws: Workspace, authorizedKeys: string[], sshKeys: WorkspaceKeys): WorkspaceSpec {
+  return {
+    id: ws.id,
+    team: ws.team,
+    name: ws.name,
+    ...(ws.cluster ? { cluster: ws.cluster } : {}),
+    owner: { id: ws.ownerId, username: ws.owner },
+    environment: ws.spec.environment,
+    ...(ws.spec.image === undefined ? {} : { image: ws.spec.image }),
+    tier: ws.spec.tier,
+    egress: ws.spec.egress,
+    cpu: { requestMilli: ws.resources.cpuRequestMilli, limitMilli: ws.resources.cpuLimitMilli },
+    memory: { requestBytes: ws.resources.memoryRequestBytes, limitBytes: ws.resources.memoryLimitBytes },
+    gpu: { count: ws.resources.gpuCount, type: ws.resources.gpuType },
+    storageBytes: ws.resources.storageBytes,
+    basePath: `/w/${ws.team}/${ws.name}/`,
+    ssh: { hostKey: sshKeys.hostPrivateKey(ws.id), authorizedKeys },
+    agentForwarding: ws.spec.agentForwarding ?? false,
+  };
+}
