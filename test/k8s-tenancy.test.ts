@@ -111,7 +111,9 @@ test('defence in depth, enforced by the API server: Pod Security, the admission 
   await refused('an editor reading a workspace Secret by changing it', () =>
     eve.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ws-lab-access', namespace: 'atrium-ml' }, stringData: { authorized_keys: 'ssh-ed25519 AAAA eve' } }), 403, /Atrium manages this namespace/);
 
-  // the sandboxed tier binds everyone in sensitive namespaces, cluster administrators included
+  // the sandboxed tier binds everyone in sensitive namespaces, cluster administrators included (each policy switches on by itself)
+  await waitUntil('the sandboxed-tier policy to refuse', () =>
+    admin.post('/api/v1/namespaces/atrium-secure/pods?dryRun=All', pod('atrium-secure', 'probe')).then(() => false, (err: unknown) => err instanceof KubeError && err.status === 403), { timeoutMs: 30_000, everyMs: 250 });
   await refused('a pod without the sandboxed RuntimeClass in a sensitive namespace', () => admin.post('/api/v1/namespaces/atrium-secure/pods', pod('atrium-secure', 'plain')), 403, /sandboxed RuntimeClass atrium-sandboxed/);
   // Pod Security restricted, whoever writes
   await refused('a privileged pod', () => admin.post('/api/v1/namespaces/atrium-ml/pods', pod('atrium-ml', 'root', { securityContext: {}, containers: [{ name: 'c', image: 'busybox', securityContext: { privileged: true } }] })), 403, /violates PodSecurity "restricted:latest"/);
