@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { loadKubernetes, type KubeClient } from '../src/runtime/index.js';
 import { startServer, waitUntil, type TestServer } from './helpers.js';
-import { addNodes, portForwardTo, serviceAccountKubeconfig, startControlPlane, type ControlPlane } from './k8s/env.js';
+import { addNodes, portForwardTo, addVolumes, installAtrium, startControlPlane, type ControlPlane } from './k8s/env.js';
 import { freePort, USERS_GID, writeSecret } from './k8s/pod.js';
 import { run } from './sandbox.js';
 
@@ -42,16 +42,10 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'atrium-k8s-access-'));
   chmodSync(work, 0o755);
   cp = await startControlPlane();
-  const kubectl = (args: string[]) => execFileSync(join(cp.env.BIN!, 'kubectl'), ['--kubeconfig', cp.kubeconfig, ...args], { encoding: 'utf8' });
-  kubectl(['apply', '-f', 'deploy/kubernetes/namespace.yaml', '-f', 'deploy/kubernetes/clusterrole.yaml', '-f', 'deploy/kubernetes/clusterrolebinding.yaml']);
-  kubectl(['apply', '-n', 'atrium', '-f', 'deploy/kubernetes/serviceaccount.yaml']);
   admin = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfig }));
-  await admin.post('/api/v1/persistentvolumes', {
-    apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'pv-0' },
-    spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: '', hostPath: { path: '/tmp/atrium-test-pv-0' } },
-  });
+  atriumKubeconfig = await installAtrium(cp);
+  await addVolumes(cp, 1);
   await addNodes(cp, [{ name: 'node-1', cpu: '8', memory: '32Gi' }]);
-  atriumKubeconfig = await serviceAccountKubeconfig(cp, 'atrium', 'atrium');
 });
 after(async () => {
   pod?.kill('SIGTERM');

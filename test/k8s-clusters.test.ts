@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadKubernetes, type KubeClient } from '../src/runtime/index.js';
 import { startServer, waitUntil, type TestServer } from './helpers.js';
-import { addNodes, serviceAccountKubeconfig, startControlPlane, type ControlPlane } from './k8s/env.js';
+import { addNodes, addVolumes, installAtrium, startControlPlane, type ControlPlane } from './k8s/env.js';
 
 // Two control planes, each with its own etcd: placement by grants and
 // capacity across both, a workspace kept on its cluster for life, and an
@@ -15,18 +13,11 @@ const planes = new Map<string, { cp: ControlPlane; admin: KubeClient; kubeconfig
 
 async function plane(name: string, nodes: Parameters<typeof addNodes>[1]): Promise<void> {
   const cp = await startControlPlane({ name });
-  const kubectl = (args: string[]) => execFileSync(join(cp.env.BIN!, 'kubectl'), ['--kubeconfig', cp.kubeconfig, ...args], { encoding: 'utf8' });
-  kubectl(['apply', '-f', 'deploy/kubernetes/namespace.yaml', '-f', 'deploy/kubernetes/clusterrole.yaml', '-f', 'deploy/kubernetes/clusterrolebinding.yaml']);
-  kubectl(['apply', '-n', 'atrium', '-f', 'deploy/kubernetes/serviceaccount.yaml']);
   const admin = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfig }));
-  for (let i = 0; i < 6; i++) {
-    await admin.post('/api/v1/persistentvolumes', {
-      apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${i}` },
-      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: '', hostPath: { path: `/tmp/atrium-test-pv-${name}-${i}` } },
-    });
-  }
+  const kubeconfig = await installAtrium(cp);
+  await addVolumes(cp, 6);
   await addNodes(cp, nodes);
-  planes.set(name, { cp, admin, kubeconfig: await serviceAccountKubeconfig(cp, 'atrium', 'atrium') });
+  planes.set(name, { cp, admin, kubeconfig });
 }
 
 before(async () => {

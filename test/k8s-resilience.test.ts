@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { stringify } from 'yaml';
 import { loadKubernetes, type ClusterSet, type KubeClient, type KubeObject } from '../src/runtime/index.js';
 import { ADMIN_PASSWORD, startServer, waitUntil, type TestServer } from './helpers.js';
-import { addNodes, serviceAccountKubeconfig, startControlPlane, type ControlPlane } from './k8s/env.js';
+import { addNodes, addVolumes, installAtrium, startControlPlane, type ControlPlane } from './k8s/env.js';
 
 // What Atrium survives on a real control plane: its API server killed and
 // restarted under its watches, and Atrium itself killed with SIGKILL while it
@@ -24,18 +24,10 @@ const PROFILE = { name: 'tiny', displayName: 'Tiny', environment: 'shell', cpu: 
 
 before(async () => {
   cp = await startControlPlane();
-  const kubectl = (args: string[], input?: string) => execFileSync(join(cp.env.BIN!, 'kubectl'), ['--kubeconfig', cp.kubeconfig, ...args], { encoding: 'utf8', ...(input === undefined ? {} : { input }) });
-  kubectl(['apply', '-f', 'deploy/kubernetes/namespace.yaml', '-f', 'deploy/kubernetes/clusterrole.yaml', '-f', 'deploy/kubernetes/clusterrolebinding.yaml']);
-  kubectl(['apply', '-n', 'atrium', '-f', 'deploy/kubernetes/serviceaccount.yaml']);
   admin = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfig }));
-  for (let i = 0; i < 12; i++) {
-    await admin.post('/api/v1/persistentvolumes', {
-      apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${i}` },
-      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', storageClassName: '', hostPath: { path: `/tmp/atrium-test-pv-${i}` } },
-    });
-  }
+  atriumKubeconfig = await installAtrium(cp);
+  await addVolumes(cp, 12);
   await addNodes(cp, [{ name: 'node-1', cpu: '16', memory: '64Gi' }]);
-  atriumKubeconfig = await serviceAccountKubeconfig(cp, 'atrium', 'atrium');
 });
 after(async () => {
   await cp?.close();

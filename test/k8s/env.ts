@@ -349,3 +349,34 @@ export function criLog(lines: string[], stream: 'stdout' | 'stderr' = 'stdout'):
   const at = new Date().toISOString();
   return lines.map((line) => `${at} ${stream} F ${line}\n`).join('');
 }
+
+const DEPLOY = resolve(dirname(fileURLToPath(import.meta.url)), '../../deploy/kubernetes');
+
+/**
+ * Atrium's own identity on the cluster, exactly as deploy/kubernetes makes
+ * it (its namespace, ServiceAccount, ClusterRole and binding), and a
+ * kubeconfig that authenticates as that ServiceAccount: Atrium in tests
+ * writes with it, never as a cluster administrator.
+ */
+export async function installAtrium(cp: ControlPlane): Promise<string> {
+  const kubectl = (args: string[]) => {
+    const r = spawnSync(join(cp.env.BIN!, 'kubectl'), ['--kubeconfig', cp.kubeconfig, ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  };
+  kubectl(['apply', '-f', join(DEPLOY, 'namespace.yaml'), '-f', join(DEPLOY, 'clusterrole.yaml'), '-f', join(DEPLOY, 'clusterrolebinding.yaml')]);
+  kubectl(['apply', '-n', 'atrium', '-f', join(DEPLOY, 'serviceaccount.yaml')]);
+  return serviceAccountKubeconfig(cp, 'atrium', 'atrium');
+}
+
+/** PersistentVolumes made ahead, for homes to bind to: no storage provisioner runs here. */
+export async function addVolumes(cp: ControlPlane, count: number, size = '1Gi'): Promise<void> {
+  const core = cp.kc.makeApiClient(CoreV1Api);
+  for (let i = 0; i < count; i++) {
+    await core.createPersistentVolume({
+      body: {
+        apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${i}` },
+        spec: { capacity: { storage: size }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', storageClassName: '', hostPath: { path: `/tmp/atrium-test-pv-${cp.name}-${i}` } },
+      },
+    });
+  }
+}
