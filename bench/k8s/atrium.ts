@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { loadConfig } from '../../src/config/index.js';
-import type { KubernetesRuntime } from '../../src/runtime/index.js';
+import type { ClusterSet, KubernetesRuntime } from '../../src/runtime/index.js';
 import { createServer, type Server } from '../../src/server/index.js';
 
 /**
@@ -53,7 +53,8 @@ export async function startAtrium(opts: { work: string; kubeconfig: string; logL
   const password = randomBytes(12).toString('hex');
   await server.identity.bootstrapAdmin('admin', password);
   const url = await server.listen();
-  const runtime = server.runtime as KubernetesRuntime | undefined;
+  // one cluster: its runtime counts the requests it sends
+  const runtime = (server.runtime as ClusterSet | undefined)?.clusters?.[0];
   if (!runtime || typeof runtime.requests !== 'number') throw new Error('Atrium started without its Kubernetes runtime');
   // keep-alive connections, enough that a burst of creates is not queued in the client for long
   const http = new Pool(url, { connections: 64, pipelining: 1 });
