@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { logLines, platformMessage } from '../domain/index.js';
 import type { Store, Workspace } from '../store/index.js';
 import type { Observation, Runtime, WorkspaceSpec } from '../runtime/index.js';
@@ -50,6 +51,8 @@ export function createReconciler(opts: ReconcilerOptions) {
   const inFlight = new Map<string, Promise<void>>();
   const again = new Set<string>();
   const abort = new AbortController();
+  // every start waiting for its workspace listens on it
+  setMaxListeners(0, abort.signal);
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
   const authorizedKeys = authorizedKeysOf(store, opts.sshKeys);

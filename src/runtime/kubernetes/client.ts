@@ -1,5 +1,5 @@
-import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from './render/index.js';
 
@@ -73,6 +73,33 @@ export function createKubeClient(kc: KubeConfig) {
   const server = new URL(cluster.server);
   const secure = server.protocol === 'https:';
   let requests = 0;
+  /**
+   * One keep-alive agent for every request, so that connections (and their
+   * TLS handshakes) are reused: the kubeconfig's own options come with a new
+   * agent each time. A new one is made only when the TLS credentials change
+   * (a rotated client certificate).
+   */
+  let agent: { key: string; agent: HttpsAgent | HttpAgent } | undefined;
+  function agentFor(opts: RequestOptions): HttpsAgent | HttpAgent {
+    const key = JSON.stringify([opts.ca, opts.cert, opts.key, opts.pfx, opts.passphrase, opts.rejectUnauthorized, opts.servername].map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v)));
+    if (agent?.key === key) return agent.agent;
+    agent?.agent.destroy();
+    const common = { keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 64 };
+    const made = secure
+      ? new HttpsAgent({
+          ...common,
+          ...(opts.ca ? { ca: opts.ca } : {}),
+          ...(opts.cert ? { cert: opts.cert } : {}),
+          ...(opts.key ? { key: opts.key } : {}),
+          ...(opts.pfx ? { pfx: opts.pfx } : {}),
+          ...(opts.passphrase ? { passphrase: opts.passphrase } : {}),
+          ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
+          ...(opts.servername ? { servername: opts.servername } : {}),
+        })
+      : new HttpAgent(common);
+    agent = { key, agent: made };
+    return made;
+  }
 
   async function options(method: string, path: string, headers: Record<string, string>): Promise<RequestOptions> {
     const opts: RequestOptions = {
@@ -82,7 +109,10 @@ export function createKubeClient(kc: KubeConfig) {
       path: `${server.pathname.replace(/\/$/, '')}${path}`,
       headers: { accept: 'application/json', ...headers },
     };
+    // credentials (a service account's token is read again as it rotates) and TLS settings from the kubeconfig
     await kc.applyToHTTPSOptions(opts);
+    // through a proxy the kubeconfig names, its own agent carries the connection
+    if (!cluster.proxyUrl) opts.agent = agentFor(opts);
     return opts;
   }
 
@@ -135,6 +165,8 @@ export function createKubeClient(kc: KubeConfig) {
   return {
     kc,
     server: server.origin,
+    /** Closes the idle connections kept for reuse. */
+    close: () => agent?.agent.destroy(),
     /** requests sent so far */
     get requests() {
       return requests;

@@ -161,7 +161,41 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
   }
 
   const teamDigests = new Map<string, string>();
-  async function ensureTenant(team: string): Promise<void> {
+  /** per team, the tenant pass under way and the one queued behind it */
+  const tenantPasses = new Map<string, { running: Promise<void>; queued?: Promise<void> }>();
+  /**
+   * Applies the team's tenant objects when they changed. A call while a pass
+   * runs queues one more pass (it may carry a change the running one read too
+   * early), and every call meanwhile joins that queued pass: a burst of starts
+   * in one team costs one or two passes, not one each.
+   */
+  function ensureTenant(team: string): Promise<void> {
+    const passes = tenantPasses.get(team);
+    if (passes?.queued) return passes.queued;
+    const pass = (after: Promise<void> | undefined): Promise<void> => {
+      const p = (after ? after.catch(() => undefined) : Promise.resolve()).then(() => {
+        const current = tenantPasses.get(team);
+        if (current?.queued === p) tenantPasses.set(team, { running: p });
+        return applyTenant(team);
+      });
+      void p
+        .catch(() => undefined)
+        .then(() => {
+          const current = tenantPasses.get(team);
+          if (current?.running === p && !current.queued) tenantPasses.delete(team);
+        });
+      return p;
+    };
+    if (passes) {
+      const queued = pass(passes.running);
+      tenantPasses.set(team, { running: passes.running, queued });
+      return queued;
+    }
+    const running = pass(undefined);
+    tenantPasses.set(team, { running });
+    return running;
+  }
+  async function applyTenant(team: string): Promise<void> {
     const input = await opts.lookup.team(team);
     if (!input) throw new Error(`team ${team} does not exist`);
     const objects = renderTeam(settings, input);
@@ -517,6 +551,7 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
       for (const i of [pods, sets, events, nodes]) i.stop();
       for (const id of new Set([...forwards.keys()].map((k) => k.replace(/-(http|ssh)$/, '')))) await closeForwards(id);
       await sleep(0);
+      client.close();
     },
   };
   return runtime;
