@@ -1,20 +1,17 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, before, test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
-import { loadKubernetes, type KubeClient, type KubeObject } from '../src/runtime/index.js';
+import { loadKubernetes, type KubeClient } from '../src/runtime/index.js';
 import { startServer, waitUntil, type TestServer } from './helpers.js';
-import { addNodes, criLog, logsFrom, serviceAccountKubeconfig, startControlPlane, type ControlPlane } from './k8s/env.js';
+import { addNodes, addVolumes, criLog, installAtrium, logsFrom, startControlPlane, type ControlPlane } from './k8s/env.js';
 
 // Workspaces through Atrium's API on a real control plane: the real scheduler
 // places pods on KWOK nodes, the StatefulSet controller makes and removes them.
 
 const { createKubeClient, loadKubeConfig } = await loadKubernetes();
 let cp: ControlPlane;
-const kubectlPath = () => join(cp.env.BIN!, 'kubectl');
 let admin: KubeClient;
 let atrium: TestServer;
 
@@ -23,21 +20,13 @@ const PROFILES = [
   { name: 'gpu', displayName: 'GPU', environment: 'shell', cpu: { guarantee: '1', limit: '1' }, memory: { guarantee: '1Gi', limit: '1Gi' }, gpu: { count: 1, type: 'a100' }, storage: '1Gi' },
 ];
 
+let atriumKubeconfig: string;
+
 before(async () => {
   cp = await startControlPlane();
-  const kubectl = (args: string[], input?: string) => execFileSync(kubectlPath(), ['--kubeconfig', cp.kubeconfig, ...args], { encoding: 'utf8', ...(input === undefined ? {} : { input }) });
-  const identity = parseAllDocuments(kubectl(['kustomize', 'deploy/kubernetes']))
-    .map((d) => d.toJS() as KubeObject)
-    .filter((o) => ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
-  kubectl(['apply', '-f', '-'], identity.map((o) => JSON.stringify(o)).join('\n'));
+  atriumKubeconfig = await installAtrium(cp);
   admin = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfig }));
-  // no storage provisioner runs here: volumes made ahead, which the PV controller binds homes to
-  for (let i = 0; i < 8; i++) {
-    await admin.post('/api/v1/persistentvolumes', {
-      apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${i}` },
-      spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', storageClassName: '', hostPath: { path: `/tmp/atrium-test-pv-${i}` } },
-    });
-  }
+  await addVolumes(cp, 8);
   await addNodes(cp, [
     { name: 'cpu-1', cpu: '8', memory: '32Gi' },
     { name: 'gpu-1', cpu: '8', memory: '32Gi', gpus: 1, labels: { 'atrium.dev/gpu': 'a100' }, taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }] },
@@ -56,7 +45,7 @@ async function startAtrium(): Promise<void> {
       'kubernetes.clusters': [
         {
           name: 'test',
-          kubeconfig: await serviceAccountKubeconfig(cp, 'atrium', 'atrium'),
+          kubeconfig: atriumKubeconfig,
           endpoint: 'apiserver',
           gpuPools: [{ type: 'a100', nodeSelector: { 'atrium.dev/gpu': 'a100' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] }],
         },

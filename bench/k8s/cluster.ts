@@ -2,10 +2,8 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { loadKubernetes, type KubeClient, type KubeObject } from '../../src/runtime/index.js';
-import { addNodes, CONTROL_PLANE_COMPONENTS, startControlPlane, type ControlPlane } from '../../test/k8s/env.js';
-import { REPO_ROOT } from '../lib/paths.js';
+import { loadKubernetes, type KubeClient } from '../../src/runtime/index.js';
+import { addNodes, addVolumes, CONTROL_PLANE_COMPONENTS, installAtrium, startControlPlane, type ControlPlane } from '../../test/k8s/env.js';
 
 /**
  * The control plane the benchmark runs on: the test environment's etcd,
@@ -16,6 +14,8 @@ import { REPO_ROOT } from '../lib/paths.js';
 
 export interface Cluster {
   cp: ControlPlane;
+  /** authenticates as Atrium's ServiceAccount (deploy/kubernetes), bound to its ClusterRole */
+  atriumKubeconfig: string;
   /** a client with the admin's client certificate (system:masters) */
   admin: KubeClient;
   /** runs the control plane's kubectl as the admin; rejects with its output when it fails */
@@ -42,19 +42,6 @@ export function runKubectl(path: string, kubeconfig: string, args: string[], inp
   });
 }
 
-/** Runs `fn` over `items` with at most `parallel` at a time. */
-export async function pool<T>(items: T[], parallel: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(parallel, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i]!, i);
-      }
-    }),
-  );
-}
-
 /**
  * Starts the control plane, gives Atrium its ServiceAccount and ClusterRole
  * (the Namespace, ServiceAccount, ClusterRole and ClusterRoleBinding of
@@ -68,10 +55,7 @@ export async function setupCluster(opts: { nodes: NodeShape; volumes: number; lo
   const { createKubeClient, loadKubeConfig } = await loadKubernetes();
   const admin = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfig }));
 
-  const identity = parseAllDocuments(await kubectl(['kustomize', join(REPO_ROOT, 'deploy', 'kubernetes')]))
-    .map((d) => d.toJS() as KubeObject)
-    .filter((o) => ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
-  await kubectl(['apply', '-f', '-'], identity.map((o) => JSON.stringify(o)).join('\n'));
+  const atriumKubeconfig = await installAtrium(cp);
 
   opts.log(`adding ${opts.nodes.count} KWOK nodes (${opts.nodes.cpu} CPUs, ${opts.nodes.memory}, ${opts.nodes.pods} pods each)`);
   await addNodes(
@@ -81,29 +65,12 @@ export async function setupCluster(opts: { nodes: NodeShape; volumes: number; lo
 
   opts.log(`creating ${opts.volumes} PersistentVolumes (1Gi, storageClassName '') for the homes`);
   const started = performance.now();
-  await pool(
-    Array.from({ length: opts.volumes }, (_, i) => i),
-    16,
-    async (i) => {
-      const name = `bench-pv-${String(i).padStart(5, '0')}`;
-      await admin.post('/api/v1/persistentvolumes', {
-        apiVersion: 'v1',
-        kind: 'PersistentVolume',
-        metadata: { name },
-        spec: {
-          capacity: { storage: '1Gi' },
-          accessModes: ['ReadWriteOnce'],
-          persistentVolumeReclaimPolicy: 'Retain',
-          storageClassName: '',
-          hostPath: { path: `/tmp/atrium-bench-k8s-pv/${name}` },
-        },
-      });
-    },
-  );
+  await addVolumes(cp, opts.volumes, { parallel: 16 });
   opts.log(`  ${opts.volumes} volumes in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   return {
     cp,
+    atriumKubeconfig,
     admin,
     kubectl,
     kubectlPath,

@@ -18,7 +18,6 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { serviceAccountKubeconfig } from '../../test/k8s/env.js';
 import { hostProbeMs } from '../lib/cpu.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { cleanupAll, cleanupOnSignals, onCleanup, run } from '../lib/proc.js';
@@ -371,7 +370,7 @@ async function main(): Promise<number> {
   const serverVersion = (JSON.parse(version || '{}') as { serverVersion?: { gitVersion?: string } }).serverVersion?.gitVersion ?? 'unknown';
 
   log('starting Atrium in this process (runtime.kind kubernetes, as the ServiceAccount atrium/atrium)');
-  const atrium = await startAtrium({ work, kubeconfig: await serviceAccountKubeconfig(cluster.cp, 'atrium', 'atrium'), logLevel: 'error' });
+  const atrium = await startAtrium({ work, kubeconfig: cluster.atriumKubeconfig, logLevel: 'error' });
   onCleanup('Atrium', () => atrium.close());
   const pods = new PodWatch(cluster);
   onCleanup('pod watch', () => pods.close());

@@ -73,7 +73,7 @@ export interface ResolvedConfig {
     maxSessionsPerUser: number;
   };
   /** the clusters and how Atrium renders its objects on them */
-  kubernetes: Config['kubernetes'] & { tokenExpirationSeconds: number };
+  kubernetes: Config['kubernetes'] & { tokenExpirationSeconds: number; startTimeoutMs: number };
   metrics: { open: boolean; token: string | undefined };
   defaultQuota: Quota;
   profiles: Profile[];
@@ -264,6 +264,8 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
     const tokenExpirationSeconds = finite('kubernetes.identity.expiration', config.kubernetes.identity.expiration);
     // the API server refuses projected tokens shorter than 10 minutes
     if (tokenExpirationSeconds < 600) throw new ConfigError('kubernetes.identity.expiration: must be at least 10m (the API server refuses shorter tokens)');
+    const startTimeoutMs = finite('kubernetes.startTimeout', config.kubernetes.startTimeout) * 1000;
+    if (startTimeoutMs < 10_000) throw new ConfigError('kubernetes.startTimeout: must be at least 10s (a pod takes seconds to be made and started on any cluster)');
     return {
       raw: config,
       listen: config.listen,
@@ -321,7 +323,7 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         idleTimeoutSeconds: parseDuration(config.ssh.idleTimeout) ?? 0,
         maxSessionsPerUser: config.ssh.maxSessionsPerUser,
       },
-      kubernetes: { ...config.kubernetes, tokenExpirationSeconds },
+      kubernetes: { ...config.kubernetes, tokenExpirationSeconds, startTimeoutMs },
       metrics: { open: config.metrics.open, token: metricsToken(config.metrics) },
       defaultQuota: quotaFromSpec(config.defaults.quota),
       profiles,

@@ -187,6 +187,11 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
+        /**
+         * how long a cluster may take to make a workspace's pod and start its container (image pull included); waiting
+         * for a node with room has no deadline, and once the container runs the app has `runtime.readinessTimeout` to answer
+         */
+        startTimeout: Type.String({ ...FiniteDuration, default: '15m' }),
         /** with an Istio mesh, an AuthorizationPolicy per team admitting only this principal (e.g. cluster.local/ns/atrium/sa/atrium) */
         meshPrincipal: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
         /** grant every member a read-only Role (no Secrets, no exec) in their team's namespace, bound to the user `<prefix><username>` */

@@ -132,6 +132,7 @@ async function createClusterRuntimes(config: ResolvedConfig, store: Store, sshKe
         client,
         settings: renderSettings(config.kubernetes, cluster, { stopGraceSeconds: stopGraceSeconds(config) }),
         endpoint: cluster.endpoint,
+        startTimeoutMs: config.kubernetes.startTimeoutMs,
         socketDir: join(config.dataDir, 'kubernetes', cluster.name),
         lookup,
         log: { info: (o, m) => console.log(m, o), warn: (o, m) => console.warn(m, o) },

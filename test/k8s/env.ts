@@ -368,15 +368,22 @@ export async function installAtrium(cp: ControlPlane): Promise<string> {
   return serviceAccountKubeconfig(cp, 'atrium', 'atrium');
 }
 
-/** PersistentVolumes made ahead, for homes to bind to: no storage provisioner runs here. */
-export async function addVolumes(cp: ControlPlane, count: number, size = '1Gi'): Promise<void> {
+/**
+ * PersistentVolumes made ahead, for homes to bind to: no storage provisioner
+ * runs here. `parallel` creates go at once (a benchmark makes thousands).
+ */
+export async function addVolumes(cp: ControlPlane, count: number, opts: { size?: string; parallel?: number } = {}): Promise<void> {
   const core = cp.kc.makeApiClient(CoreV1Api);
-  for (let i = 0; i < count; i++) {
-    await core.createPersistentVolume({
-      body: {
-        apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${i}` },
-        spec: { capacity: { storage: size }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', storageClassName: '', hostPath: { path: `/tmp/atrium-test-pv-${cp.name}-${i}` } },
-      },
-    });
-  }
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      await core.createPersistentVolume({
+        body: {
+          apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${String(i).padStart(5, '0')}` },
+          spec: { capacity: { storage: opts.size ?? '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', storageClassName: '', hostPath: { path: `/tmp/atrium-test-pv-${cp.name}-${i}` } },
+        },
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel ?? 1, count)) }, worker));
 }

@@ -84,7 +84,9 @@ export function createKubeClient(kc: KubeConfig) {
     const key = JSON.stringify([opts.ca, opts.cert, opts.key, opts.pfx, opts.passphrase, opts.rejectUnauthorized, opts.servername].map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v)));
     if (agent?.key === key) return agent.agent;
     agent?.agent.destroy();
-    const common = { keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 64 };
+    // an idle connection is closed after 30 s, before API servers close theirs (kube-apiserver: 90 s), so a request
+    // is rarely sent on a connection the server is closing; `open` retries the few that are
+    const common = { keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 64, timeout: 30_000 };
     const made = secure
       ? new HttpsAgent({
           ...common,
@@ -116,7 +118,6 @@ export function createKubeClient(kc: KubeConfig) {
     return opts;
   }
 
-  /** Opens a request and resolves with the response, whatever its status. */
   /**
    * Opens a request and resolves with the response, whatever its status. A
    * plain request must answer within 30 s; a stream (a watch, a log follow)
@@ -125,13 +126,25 @@ export function createKubeClient(kc: KubeConfig) {
    */
   async function open(method: string, path: string, body: string | undefined, headers: Record<string, string>, signal?: AbortSignal, streaming = false): Promise<IncomingMessage> {
     const opts = await options(method, path, body === undefined ? headers : { 'content-length': String(Buffer.byteLength(body)), ...headers });
-    requests++;
+    for (let attempt = 1; ; attempt++) {
+      requests++;
+      try {
+        return await send(opts, method, path, body, signal, streaming);
+      } catch (err) {
+        // a kept-alive connection the server closed as the request went out: it never reached the server, so it is sent again, once
+        if (attempt === 1 && (err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET' && !signal?.aborted) continue;
+        throw err;
+      }
+    }
+  }
+
+  function send(opts: RequestOptions, method: string, path: string, body: string | undefined, signal: AbortSignal | undefined, streaming: boolean): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const req = (secure ? httpsRequest : httpRequest)({ ...opts, ...(signal ? { signal } : {}) }, (res) => {
         if (streaming) req.setTimeout(0);
         resolve(res);
       });
-      req.on('error', reject);
+      req.on('error', (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
       req.on('socket', (s) => s.setKeepAlive(true, 15_000));
       req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${path}: no answer from ${server.host} within 30s`)));
       req.end(body);

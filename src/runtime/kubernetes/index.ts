@@ -30,6 +30,8 @@ export interface KubernetesRuntimeOptions {
   settings: RenderSettings;
   /** how the proxy and gateway reach pods */
   endpoint: 'direct' | 'apiserver';
+  /** how long the cluster may take to make a pod and start its container, waiting for a node with room aside */
+  startTimeoutMs: number;
   /** root-only directory for the Unix sockets that front port-forwards */
   socketDir: string;
   /** the control plane's view of teams and workspaces, for objects that need more than a workspace id */
@@ -120,12 +122,12 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
       // every workspace of this cluster is now unknown, or back to what the watches see
       for (const id of knownIds()) notify(id);
     },
-  });
+  }, { index: idOf });
   const sets = createInformer<V1StatefulSet>(client, '/apis/apps/v1/statefulsets', `labelSelector=${WORKSPACE_SELECTOR}`, {
     added: (s) => notify(idOf(s)),
     modified: (s) => notify(idOf(s)),
     deleted: (s) => notify(idOf(s)),
-  });
+  }, { index: idOf });
   const podEvent = (e: CoreV1Event) => {
     const name = e.involvedObject?.name ?? '';
     const ns = e.involvedObject?.namespace ?? '';
@@ -145,10 +147,10 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
   await apply(renderClusterScope(settings));
 
   function setOf(id: string): V1StatefulSet | undefined {
-    return sets.list().find((s) => idOf(s) === id);
+    return sets.byIndex(id);
   }
   function podOf(id: string): V1Pod | undefined {
-    return pods.list().find((p) => idOf(p) === id);
+    return pods.byIndex(id);
   }
   function phaseOf(id: string) {
     return workspacePhase(setOf(id), podOf(id));
@@ -411,7 +413,11 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
     },
 
     async waitReady(id, o) {
-      const deadline = Date.now() + o.timeoutMs;
+      // two clocks: the cluster's, to make the pod and start its container (restarted when a node is found after a
+      // wait for room), then the app's, to answer once its container runs
+      let clusterDeadline = Date.now() + opts.startTimeoutMs;
+      let appDeadline: number | undefined;
+      let wasPending = false;
       let said = '';
       const seenEvents = new Set<string>();
       for (;;) {
@@ -433,13 +439,24 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
           said = now;
           await o.progress({ phase: p.phase, message: p.reason ?? p.phase });
         }
+        const pending = p?.phase === 'pending';
+        if (wasPending && !pending) clusterDeadline = Date.now() + opts.startTimeoutMs;
+        wasPending = pending;
+        if (appDeadline === undefined && podOf(id)?.status?.phase === 'Running') appDeadline = Date.now() + o.timeoutMs;
         // waiting for capacity has no deadline: the pod runs when a node has room, as Kubernetes schedules it
-        const left = p?.phase === 'pending' ? 60_000 : deadline - Date.now();
-        if (left <= 0) throw new Error(`the app did not answer within ${Math.round(o.timeoutMs / 1000)}s`);
+        const left = pending ? 60_000 : (appDeadline ?? clusterDeadline) - Date.now();
+        if (left <= 0) {
+          throw new Error(
+            appDeadline === undefined
+              ? `the cluster did not start the pod within ${Math.round(opts.startTimeoutMs / 1000)}s (kubernetes.startTimeout): ${p?.reason ?? 'no pod'}`
+              : `the app did not answer within ${Math.round(o.timeoutMs / 1000)}s`,
+          );
+        }
         const events = eventCount.get(id) ?? 0;
+        const running = podOf(id)?.status?.phase === 'Running';
         await until(id, () => {
           const q = phaseOf(id);
-          return q?.phase !== p?.phase || q?.reason !== p?.reason || (eventCount.get(id) ?? 0) !== events;
+          return q?.phase !== p?.phase || q?.reason !== p?.reason || (eventCount.get(id) ?? 0) !== events || (podOf(id)?.status?.phase === 'Running') !== running;
         }, Math.min(left, 5000), o.signal);
       }
     },

@@ -27,8 +27,10 @@ export interface InformerEvents<T> {
  * version is gone (410 Expired), and backs off from 0.5 s to 8 s while the
  * API server cannot be reached.
  */
-export function createInformer<T extends Named>(client: KubeClient, path: string, query: string, on: InformerEvents<T>) {
+export function createInformer<T extends Named>(client: KubeClient, path: string, query: string, on: InformerEvents<T>, opts: { index?: (o: T) => string | undefined } = {}) {
   const cache = new Map<string, T>();
+  /** `opts.index`'s value → the cache key of the object holding it (one object per value) */
+  const indexed = new Map<string, string>();
   const abort = new AbortController();
   let resourceVersion = '';
   let synced = false;
@@ -38,6 +40,21 @@ export function createInformer<T extends Named>(client: KubeClient, path: string
   const ready = new Promise<void>((resolve) => (firstSync = resolve));
 
   const key = (o: T) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+  function put(k: string, o: T): T | undefined {
+    const had = cache.get(k);
+    const before = had && opts.index?.(had);
+    const after = opts.index?.(o);
+    if (before !== undefined && before !== after && indexed.get(before) === k) indexed.delete(before);
+    if (after !== undefined) indexed.set(after, k);
+    cache.set(k, o);
+    return had;
+  }
+  function drop(k: string): void {
+    const had = cache.get(k);
+    const v = had && opts.index?.(had);
+    if (v !== undefined && indexed.get(v) === k) indexed.delete(v);
+    cache.delete(k);
+  }
 
   async function relist(): Promise<void> {
     const list = await client.get<Listed<T>>(`${path}?${query}`);
@@ -45,13 +62,12 @@ export function createInformer<T extends Named>(client: KubeClient, path: string
     for (const o of list.items) {
       const k = key(o);
       seen.add(k);
-      const had = cache.get(k);
-      cache.set(k, o);
+      const had = put(k, o);
       if (synced && had?.metadata?.resourceVersion !== o.metadata?.resourceVersion) (had ? on.modified : on.added)?.(o);
     }
     for (const [k, o] of cache) {
       if (!seen.has(k)) {
-        cache.delete(k);
+        drop(k);
         if (synced) on.deleted?.(o);
       }
     }
@@ -94,11 +110,10 @@ export function createInformer<T extends Named>(client: KubeClient, path: string
         if (ev.type === 'BOOKMARK') continue;
         const k = key(ev.object);
         if (ev.type === 'DELETED') {
-          cache.delete(k);
+          drop(k);
           on.deleted?.(ev.object);
         } else {
-          const had = cache.has(k);
-          cache.set(k, ev.object);
+          const had = put(k, ev.object);
           (had ? on.modified : on.added)?.(ev.object);
         }
       }
@@ -150,6 +165,11 @@ export function createInformer<T extends Named>(client: KubeClient, path: string
     },
     list: () => [...cache.values()],
     get: (namespace: string, name: string) => cache.get(`${namespace}/${name}`),
+    /** the object whose `opts.index` value is `value` */
+    byIndex: (value: string): T | undefined => {
+      const k = indexed.get(value);
+      return k === undefined ? undefined : cache.get(k);
+    },
     stop: () => abort.abort(),
   };
 }
