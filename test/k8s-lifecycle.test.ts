@@ -89,6 +89,7 @@ test('workspaces through Atrium on a real control plane', async (t) => {
   await startAtrium();
   await t.test('a workspace is created, runs on a KWOK node, stops (replicas 0, home kept), starts again and is deleted with purge', lifecycle);
   await t.test('a GPU workspace lands only on its pool\'s node, and waits pending with the scheduler\'s reason when the pool is full', gpuPool);
+  await t.test('a team\'s changed quota and members reach its namespace at once, and a deleted team\'s namespace is deleted', teamChanges);
 });
 
 async function lifecycle(): Promise<void> {
@@ -145,4 +146,40 @@ async function gpuPool(): Promise<void> {
   await act('POST', '/api/v1/teams/ada/workspaces/train/stop', ada);
   await waitUntil('train2 running', async () => (await phase(ada, 'train2')).phase === 'running', { timeoutMs: 90_000 });
   assert.equal((await admin.get<any>('/api/v1/namespaces/atrium-ada/pods/ws-train2-0')).spec.nodeName, 'gpu-1');
+}
+
+async function teamChanges(): Promise<void> {
+  const adminToken = atrium.adminToken;
+  const quota = { cpu: '4', memory: '8Gi', storage: '10Gi', workspaces: 2 };
+  assert.equal((await atrium.call('POST', '/api/v1/teams', { token: adminToken, body: { name: 'lab-b', owner: 'ada', quota } })).status, 201);
+  const ada = await atrium.call('POST', '/api/v1/auth/login', { body: { username: 'ada', password: 'pw-ada-secret', token: { name: 't3' } } }).then((r) => r.body.token as string);
+  assert.equal((await atrium.call('POST', '/api/v1/teams/lab-b/workspaces', { token: ada, body: { name: 'one', profile: 'cpu' } })).status, 201);
+  await waitUntil('one running', async () => (await atrium.call('GET', '/api/v1/teams/lab-b/workspaces/one', { token: ada })).body.phase === 'running', { timeoutMs: 30_000 });
+  const hard = async () => (await admin.get<any>('/api/v1/namespaces/atrium-lab-b/resourcequotas/atrium-quota')).spec.hard;
+  assert.equal((await hard())['limits.cpu'], '4');
+
+  // a quota change reaches the ResourceQuota with no workspace started
+  const changed = await atrium.call('PATCH', '/api/v1/teams/lab-b/quota', { token: adminToken, body: { cpu: '6' } });
+  assert.equal(changed.status, 200, JSON.stringify(changed.body));
+  let seen: unknown;
+  await waitUntil('the ResourceQuota says 6 CPUs', async () => {
+    seen = await hard();
+    return (seen as Record<string, string>)['limits.cpu'] === '6';
+  }, { timeoutMs: 15_000, last: () => seen });
+
+  // a team with a workspace left keeps its namespace; once it is empty and deleted, the namespace goes
+  assert.equal((await atrium.call('DELETE', '/api/v1/teams/lab-b', { token: adminToken })).status, 409);
+  await act('DELETE', '/api/v1/teams/lab-b/workspaces/one?purge=true', ada);
+  await waitUntil('one gone', async () => (await atrium.call('GET', '/api/v1/teams/lab-b/workspaces/one', { token: ada })).status === 404, { timeoutMs: 30_000 });
+  await waitUntil('the team deleted', async () => (await atrium.call('DELETE', '/api/v1/teams/lab-b', { token: adminToken })).status === 204, { timeoutMs: 15_000 });
+  let ns: any;
+  await waitUntil('the namespace deleted', async () => {
+    ns = await admin.get<any>('/api/v1/namespaces/atrium-lab-b').catch((err: Error & { status?: number }) => {
+      if (err.status === 404) return null;
+      throw err;
+    });
+    return ns === null || Boolean(ns.metadata.deletionTimestamp);
+  }, { timeoutMs: 30_000, last: () => ns?.status });
+  // the teams that remain keep theirs
+  assert.ok(await admin.get('/api/v1/namespaces/atrium-ada'));
 }

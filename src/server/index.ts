@@ -67,9 +67,9 @@ function which(binary: string): boolean {
 }
 
 /** The runtime the config asks for, and the machine admission places workspaces on. */
-async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshKeys): Promise<{ runtime: Runtime; machines: Machine[]; refresh?: () => Promise<void> } | undefined> {
+async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshKeys, log: RuntimeLog): Promise<Placed | undefined> {
   if (config.runtime.kind === 'none') return undefined;
-  if (config.runtime.kind === 'kubernetes') return createClusterRuntimes(config, store, sshKeys);
+  if (config.runtime.kind === 'kubernetes') return createClusterRuntimes(config, store, sshKeys, log);
   const agentPath = config.runtime.agent ?? DEFAULT_AGENT;
   if (process.getuid?.() !== 0) {
     throw new ConfigError('the local runtime creates sandboxes and needs root: run `atrium serve` as root, or set runtime.kind: none (--runtime none) to run without workspaces');
@@ -95,6 +95,47 @@ function workspaceKeys(sshKeys: SshKeys): WorkspaceKeys {
   return { hostPrivateKey: (id) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id) => sshKeys.workspaceClient(id).publicKey };
 }
 
+type RuntimeLog = { info(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void };
+
+/**
+ * The runtime is made before the server's logger exists: its lines go to
+ * standard error until `target` is set to that logger.
+ */
+function lateLog(): RuntimeLog & { target?: RuntimeLog } {
+  return {
+    info(obj, msg) {
+      if (this.target) this.target.info(obj, msg);
+      else console.error(msg, obj);
+    },
+    warn(obj, msg) {
+      if (this.target) this.target.warn(obj, msg);
+      else console.error(msg, obj);
+    },
+  };
+}
+
+/** Runs `fn` now, or once more after the run under way (which may have read too early): never two at once. */
+function coalesced(fn: () => Promise<void>): { run(): Promise<void>; idle(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const run = (): Promise<void> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await fn();
+      } while (again);
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  return { run, idle: () => running ?? Promise.resolve() };
+}
+
 /** A pod's grace between SIGTERM and SIGKILL, in the whole seconds Kubernetes takes. */
 function stopGraceSeconds(config: ResolvedConfig): number {
   return Math.ceil(config.runtime.stopGraceMs / 1000);
@@ -113,7 +154,7 @@ async function machineOf(runtime: Runtime, name: string, cluster?: string): Prom
  * finds each workspace's cluster, and each cluster's capacity for admission
  * (refreshed from the node watches every 30 s).
  */
-async function createClusterRuntimes(config: ResolvedConfig, store: Store, sshKeys: SshKeys): Promise<{ runtime: Runtime; machines: Machine[]; refresh: () => Promise<void> }> {
+async function createClusterRuntimes(config: ResolvedConfig, store: Store, sshKeys: SshKeys, log: RuntimeLog): Promise<Placed> {
   const { createClusterSet, createKubeClient, createKubernetesRuntime, loadKubeConfig, renderSettings } = await loadKubernetes();
   const lookup = createClusterInputs(store, workspaceKeys(sshKeys));
   const runtimes: KubernetesRuntime[] = [];
@@ -135,7 +176,7 @@ async function createClusterRuntimes(config: ResolvedConfig, store: Store, sshKe
         startTimeoutMs: config.kubernetes.startTimeoutMs,
         socketDir: join(config.dataDir, 'kubernetes', cluster.name),
         lookup,
-        log: { info: (o, m) => console.log(m, o), warn: (o, m) => console.warn(m, o) },
+        log,
       }).catch((err: unknown) => {
         throw new ConfigError(`${where}: cannot reach the API server at ${server}: ${(err as Error).message}`);
       }),
@@ -148,7 +189,26 @@ async function createClusterRuntimes(config: ResolvedConfig, store: Store, sshKe
   };
   await refresh();
   const runtime = createClusterSet(runtimes, async (id) => (await store.workspaceStates.get(id))?.cluster || undefined);
-  return { runtime, machines, refresh };
+  const syncTenants = async () => {
+    for (const r of runtimes) {
+      try {
+        await r.syncTenants();
+      } catch (err) {
+        log.warn({ err, cluster: r.name }, 'bringing the team namespaces in line failed; tried again at the next team change');
+      }
+    }
+  };
+  return { runtime, machines, refresh, syncTenants };
+}
+
+/** The runtime the server drives, the machines admission places on, and what keeps them current. */
+interface Placed {
+  runtime: Runtime;
+  machines: Machine[];
+  /** reads capacity again (clusters gain and lose nodes) */
+  refresh?: () => Promise<void>;
+  /** applies team changes (quota, members, deletion) to what the runtime made for teams */
+  syncTenants?: () => Promise<void>;
 }
 
 export interface ServerOptions {
@@ -191,7 +251,8 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     await store.close();
     throw new ConfigError(`dataDir: cannot read or create the SSH keys in ${join(config.dataDir, 'ssh')}: ${(err as Error).message}`);
   }
-  const placed = await (options.runtime ? options.runtime(store).then((r) => ({ runtime: r.runtime, machines: [r.machine], refresh: undefined })) : createRuntime(config, store, sshKeys)).catch(async (err: unknown) => {
+  const runtimeLog = lateLog();
+  const placed: Placed | undefined = await (options.runtime ? options.runtime(store).then((r): Placed => ({ runtime: r.runtime, machines: [r.machine] })) : createRuntime(config, store, sshKeys, runtimeLog)).catch(async (err: unknown) => {
     await store.close();
     throw err;
   });
@@ -243,6 +304,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }) as unknown as FastifyInstance;
+  runtimeLog.target = app.log;
   proxy = createProxy({
     store,
     identity,
@@ -350,6 +412,12 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
   const capacityRefresh = placed?.refresh && setInterval(() => void placed.refresh!().catch((err: unknown) => app.log.error({ err }, 'reading cluster capacity failed')), 30_000);
   capacityRefresh?.unref();
   sweep.unref();
+  // a team's quota, members or deletion reach its namespaces at once, not at its next workspace start; every 10 minutes
+  // too, for changes another control-plane process made
+  const tenants = placed?.syncTenants && coalesced(placed.syncTenants);
+  const unsubscribeTenants = tenants && store.onTeamChange(() => void tenants.run());
+  const tenantSweep = tenants && setInterval(() => void tenants.run(), 600_000);
+  tenantSweep?.unref();
 
   const server: Server = {
     app,
@@ -390,6 +458,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
       // Adoption can take a while with many sandboxes; the API answers meanwhile (each workspace is reconciled one step at a time).
       void reconciler?.start().catch((err: unknown) => app.log.error({ err }, 'the reconciler could not start'));
       culler?.start();
+      void tenants?.run();
       const addr = app.server.address();
       const actualPort = typeof addr === 'object' && addr ? addr.port : port;
       server.url = `${https ? 'https' : 'http'}://${urlHost(host)}:${actualPort}`;
@@ -397,6 +466,9 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     },
     async close() {
       clearInterval(sweep);
+      unsubscribeTenants?.();
+      clearInterval(tenantSweep);
+      await tenants?.idle();
       if (capacityRefresh) clearInterval(capacityRefresh);
       await sshAccess.close();
       await app.close();

@@ -40,6 +40,12 @@ export function accessChanged(ctx: StoreContext): void {
   ctx.bus.emit('access');
 }
 
+/** Tells listeners that a team was made, changed or deleted, or its members changed (what a runtime made for it may be stale). */
+export function teamsChanged(ctx: StoreContext): void {
+  ctx.bus.emit('teams');
+  accessChanged(ctx);
+}
+
 /** One audit row as written; `at` is set by the writer. */
 export interface AuditRow {
   actorId: string | null;

@@ -51,6 +51,11 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
       bus.on('access', listener);
       return () => bus.off('access', listener);
     },
+    /** Calls `listener` whenever a team is made, changed or deleted, or its members change; returns an unsubscribe function. */
+    onTeamChange(listener: () => void): () => void {
+      bus.on('teams', listener);
+      return () => bus.off('teams', listener);
+    },
     /** Raw database access for maintenance and tests (checksums); application code uses the repositories. */
     db,
     close: () => db.destroy(),

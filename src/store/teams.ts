@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import { Conflict, NotFound, type Quota, type Role, type Usage } from '../domain/index.js';
 import {
-  accessChanged,
+  teamsChanged,
   decodeCursor,
   holdsCompute,
   isUniqueViolation,
@@ -151,7 +151,7 @@ export function createTeamsRepo(ctx: StoreContext) {
             await tx.db.insertInto('memberships').values({ team_id: row.id, user_id: input.ownerId, role: 'owner', created_at: now }).execute();
           }
         });
-        accessChanged(ctx);
+        teamsChanged(ctx);
       } catch (err) {
         if (isUniqueViolation(err)) throw new Conflict(`team ${input.name} already exists`, 'name_taken');
         throw err;
@@ -167,6 +167,7 @@ export function createTeamsRepo(ctx: StoreContext) {
       await db.updateTable('teams').set(set).where('id', '=', id).execute();
       const r = await db.selectFrom('teams').selectAll().where('id', '=', id).executeTakeFirst();
       if (!r) throw new NotFound(`team ${id}`);
+      teamsChanged(ctx);
       return toTeam(r);
     },
 
@@ -191,7 +192,7 @@ export function createTeamsRepo(ctx: StoreContext) {
         await tx.db.deleteFrom('events').where('team_id', '=', team.id).execute();
         await tx.db.deleteFrom('teams').where('id', '=', team.id).execute();
       });
-      accessChanged(ctx);
+      teamsChanged(ctx);
     },
 
     async members(teamId: string): Promise<Member[]> {
@@ -218,7 +219,7 @@ export function createTeamsRepo(ctx: StoreContext) {
           await tx.db.insertInto('memberships').values({ team_id: team.id, user_id: userId, role, created_at: ctx.now() }).execute();
         }
       });
-      accessChanged(ctx);
+      teamsChanged(ctx);
     },
 
     async removeMember(team: Team, userId: string): Promise<boolean> {
@@ -230,7 +231,7 @@ export function createTeamsRepo(ctx: StoreContext) {
         }
         await tx.db.deleteFrom('memberships').where('team_id', '=', team.id).where('user_id', '=', userId).execute();
         return true;
-      }).finally(() => accessChanged(ctx));
+      }).finally(() => teamsChanged(ctx));
     },
 
     usage: (teamId: string) => teamUsage(db, teamId),

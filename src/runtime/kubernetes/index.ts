@@ -4,14 +4,14 @@ import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Duplex, PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PortForward, type CoreV1Event, type V1Node, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node';
+import { PortForward, type CoreV1Event, type V1Namespace, type V1Node, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node';
 import { parseBytes, parseCpu } from '../../domain/index.js';
 import type { Activity, Capacity, Endpoint, Gpu, LogOptions, Observation, Runtime, WorkspaceSpec } from '../types.js';
 import { KubeError, pathOf, type KubeClient } from './client.js';
 import { createInformer } from './informer.js';
 import { workspacePhase } from './phase.js';
 import {
-  ANNOTATION_WORKSPACE_ID, jupyterToken, LABEL_TEAM, namespaceOf, renderAccessSecret, renderClusterScope, renderStatefulSet, renderTeam,
+  ANNOTATION_WORKSPACE_ID, jupyterToken, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_TEAM, namespaceOf, renderAccessSecret, renderClusterScope, renderStatefulSet, renderTeam,
   renderWorkspace, WORKSPACE_PORTS, workspaceNames, type KubeObject, type RenderSettings, type TeamInput,
 } from './render/index.js';
 
@@ -56,6 +56,13 @@ export interface KubernetesRuntime extends Runtime {
   waitReady: NonNullable<Runtime['waitReady']>;
   /** Applies every object with the API server's dry run: nothing is stored. */
   dryRun(objects: KubeObject[]): Promise<void>;
+  /**
+   * Brings every team namespace Atrium made on the cluster in line with the
+   * control plane: a team's changed quota, members or sensitivity are
+   * applied, and the namespace of a deleted team is deleted (once no
+   * workspace of it is left there).
+   */
+  syncTenants(): Promise<{ updated: number; deleted: number }>;
   close(): Promise<void>;
 }
 
@@ -208,6 +215,32 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
     teamDigests.set(team, d);
   }
 
+  async function syncTenants(): Promise<{ updated: number; deleted: number }> {
+    const out = { updated: 0, deleted: 0 };
+    const list = await client.get<{ items: V1Namespace[] }>(`/api/v1/namespaces?labelSelector=${encodeURIComponent(`${LABEL_MANAGED_BY}=atrium,${LABEL_COMPONENT}=tenant`)}`);
+    for (const ns of list.items) {
+      const name = ns.metadata?.name;
+      const team = ns.metadata?.labels?.[LABEL_TEAM];
+      if (!name || !team || ns.metadata?.deletionTimestamp || !name.startsWith(settings.namespacePrefix)) continue;
+      if (await opts.lookup.team(team)) {
+        const before = client.requests;
+        await ensureTenant(team);
+        if (client.requests !== before) out.updated++;
+        continue;
+      }
+      // a team is deleted only once its workspaces are; one still being removed keeps the namespace until it is gone
+      if (sets.list().some((s) => s.metadata?.namespace === name) || pods.list().some((p) => p.metadata?.namespace === name)) continue;
+      await client.delete(`/api/v1/namespaces/${name}`).catch((err: unknown) => {
+        if (!(err instanceof KubeError && err.status === 404)) throw err;
+      });
+      teamDigests.delete(team);
+      for (const path of applied.keys()) if (path.includes(`/namespaces/${name}/`) || path.endsWith(`/namespaces/${name}`)) applied.delete(path);
+      opts.log.info({ cluster: opts.cluster, namespace: name }, `deleted the namespace of deleted team ${team}`);
+      out.deleted++;
+    }
+    return out;
+  }
+
   /** Deletes the team's objects of optional kinds that are no longer rendered (a mesh or member role switched off). */
   async function pruneTeam(team: string, keep: KubeObject[]): Promise<void> {
     const ns = namespaceOf(settings, team);
@@ -336,6 +369,7 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
     },
 
     ensureTenant,
+    syncTenants,
     holds: (id) => Boolean(setOf(id) ?? podOf(id)),
 
     async start(spec) {
