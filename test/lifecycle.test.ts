@@ -31,7 +31,11 @@ test('workspace lifecycle on the local runtime', { skip: available === true ? fa
   const devDir = mkdtempSync(join(tmpdir(), 'atrium-fake-gpu-'));
   after(() => rmSync(devDir, { recursive: true, force: true }));
   for (const i of [0, 1]) execFileSync('mknod', [join(devDir, `nvidia${i}`), 'c', '195', String(i)]);
-  const t = await startSandboxServer({ 'runtime.gpus': [0, 1].map((i) => ({ index: i, type: 'fake', uuid: `GPU-fake-${i}`, path: join(devDir, `nvidia${i}`) })) });
+  const t = await startSandboxServer({
+    'runtime.gpus': [0, 1].map((i) => ({ index: i, type: 'fake', uuid: `GPU-fake-${i}`, path: join(devDir, `nvidia${i}`) })),
+    // an uplink this machine lacks: public egress cannot be offered (test/egress.test.ts gives it one)
+    'runtime.egress': { uplink: 'atrium-none0' },
+  });
   const mia = await t.user('mia');
   await t.addKey(mia, 'mia');
   await t.call('PATCH', '/api/v1/teams/mia/quota', { token: t.adminToken, body: { gpu: { fake: 3 }, workspaces: 20 } });
@@ -153,5 +157,6 @@ test('workspace lifecycle on the local runtime', { skip: available === true ? fa
     assert.equal(h100.body.error.message, 'this machine has no GPU of type h100; profile h100 needs 1');
     const online = await t.call('POST', '/api/v1/teams/mia/workspaces', { token: mia, body: { name: 'online', profile: 'online' } });
     assert.equal(online.body.error.code, 'egress_unavailable');
+    assert.equal(online.body.error.message, 'profile online asks for public egress: runtime.egress.uplink: no interface atrium-none0 on this host');
   });
 });

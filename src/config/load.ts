@@ -50,6 +50,7 @@ export interface ResolvedConfig {
     cpuActive: number;
     agent: string | undefined;
     gpus: Array<{ index: number; type: string; uuid: string; path: string }>;
+    egress: Config['runtime']['egress'];
   };
   proxy: {
     isolation: 'origin' | 'single-origin';
@@ -302,6 +303,7 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         cpuActive: config.runtime.cpuActive,
         agent: config.runtime.agent,
         gpus: config.runtime.gpus,
+        egress: config.runtime.egress,
       },
       proxy: {
         isolation: config.proxy.isolation,

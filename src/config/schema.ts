@@ -103,6 +103,20 @@ export const ConfigSchema = Type.Object(
           ),
           { default: [], maxItems: 1024 },
         ),
+        /** public egress for profiles with `egress: public`: a network namespace and veth per workspace, NAT and nftables filters on the host */
+        egress: Type.Object(
+          {
+            /** addresses for workspace links (IPv4, /8 to /24); the first is the platform's DNS relay. Give each Atrium on one machine its own */
+            subnet: Type.String({ pattern: '^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$', default: '10.88.0.0/16' }),
+            /** the interface egress leaves by; the host's default route's when unset */
+            uplink: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,15}$' })),
+            /** the next hop on the uplink; the default route's when unset */
+            gateway: Type.Optional(Type.String({ pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$' })),
+            /** resolvers the DNS relay asks; the host's /etc/resolv.conf's when unset */
+            dns: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9A-Fa-f.:]{2,45}$' }), { minItems: 1, maxItems: 8 })),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

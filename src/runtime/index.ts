@@ -5,6 +5,7 @@
  */
 export type { Activity, Capacity, Connector, Endpoint, Gpu, LogOptions, Observation, ReadyProgress, Runtime, WorkspaceSpec } from './types.js';
 export { createLocalRuntime, type GpuInventoryEntry, type LocalRuntimeOptions } from './local/index.js';
+export { egressNames } from './local/egress.js';
 export type { ClusterSet, KubernetesRuntime, KubeClient } from './kubernetes/index.js';
 /** The Kubernetes runtime, loaded on first use: its client library takes most of a second to load, which the local runtime never pays. */
 export const loadKubernetes = () => import('./kubernetes/index.js');

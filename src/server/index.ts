@@ -86,6 +86,8 @@ async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshK
     gpuInventory: config.runtime.gpus,
     pids: config.runtime.pids,
     stopGraceMs: config.runtime.stopGraceMs,
+    egress: config.runtime.egress,
+    log,
   });
   return { runtime, machines: [await machineOf(runtime, 'this machine')] };
 }

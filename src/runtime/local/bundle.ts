@@ -30,6 +30,8 @@ export interface BundleInput {
   cgroupsPath: string;
   /** extra read-only bind mounts: host path → sandbox path */
   readOnly: Array<{ source: string; destination: string }>;
+  /** a network namespace prepared on the host (public egress); a new one with loopback only when unset */
+  netns?: string | undefined;
 }
 
 const CPU_PERIOD_US = 100_000;
@@ -40,7 +42,8 @@ const NOFILE = 16_384;
  * The OCI runtime configuration of one workspace sandbox (design §6): a
  * read-only root made of the host's /usr and a generated /etc, the home
  * bind-mounted, tmpfs /tmp; new pid, ipc, uts, mount and network namespaces
- * (the network one has loopback only); cgroup limits; no capabilities, no new
+ * (the network one has loopback only, or is the one the host prepared for
+ * public egress); cgroup limits; no capabilities, no new
  * privileges, and the seccomp profile.
  */
 export function ociConfig(b: BundleInput): Record<string, unknown> {
@@ -79,7 +82,7 @@ export function ociConfig(b: BundleInput): Record<string, unknown> {
       ...b.readOnly.map((m) => ({ destination: m.destination, type: 'bind', source: m.source, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] })),
     ],
     linux: {
-      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network' }, { type: 'cgroup' }],
+      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, b.netns ? { type: 'network', path: b.netns } : { type: 'network' }, { type: 'cgroup' }],
       cgroupsPath: b.cgroupsPath,
       resources: {
         memory: { limit: b.memoryBytes, swap: b.memoryBytes, disableOOMKiller: false },

@@ -21,6 +21,8 @@ export interface EtcInput {
   /** variables SSH sessions get too (sshd starts them with a clean environment) */
   sessionEnv: Record<string, string>;
   agentForwarding: boolean;
+  /** the resolver the sandbox asks (public egress), none when unset */
+  resolver?: string | undefined;
 }
 
 export function passwd(uid: number, gid: number): string {
@@ -67,8 +69,11 @@ export function sshdConfig(sessionEnv: Record<string, string> = {}, agentForward
   ].join('\n');
 }
 
+/** Names from files; hosts by DNS too, which only a sandbox with public egress has a resolver for. */
+const NSSWITCH = 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n';
+
 /** The files each sandbox gets of its own, bind-mounted over the shared base. */
-export const OWN_FILES = ['passwd', 'group', 'hostname', 'hosts'] as const;
+export const OWN_FILES = ['passwd', 'group', 'hostname', 'hosts', 'resolv.conf'] as const;
 
 /**
  * The /etc every sandbox shares (read-only): the host entries above, copied
@@ -77,7 +82,12 @@ export const OWN_FILES = ['passwd', 'group', 'hostname', 'hosts'] as const;
  * times, so a running sandbox keeps the version it started with.
  */
 export async function ensureBaseEtc(root: string): Promise<string> {
-  const stamps: string[] = [];
+  const files: Record<string, string> = {
+    'nsswitch.conf': NSSWITCH,
+    ...Object.fromEntries(OWN_FILES.map((f) => [f, ''])),
+  };
+  // what is generated here counts too: a new version of Atrium with other files builds a new base
+  const stamps: string[] = [JSON.stringify(files)];
   for (const entry of COPIED) {
     const st = await stat(join('/etc', entry)).catch(() => undefined);
     stamps.push(`${entry}:${st ? st.mtimeMs : '-'}`);
@@ -93,11 +103,6 @@ export async function ensureBaseEtc(root: string): Promise<string> {
     const source = join('/etc', entry);
     if (existsSync(source)) await cp(source, join(building, entry), { recursive: true, verbatimSymlinks: true, dereference: false });
   }
-  const files: Record<string, string> = {
-    'nsswitch.conf': 'passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n',
-    'resolv.conf': '',
-    ...Object.fromEntries(OWN_FILES.map((f) => [f, ''])),
-  };
   for (const [name, content] of Object.entries(files)) await writeFile(join(building, name), content, { mode: 0o644 });
   await symlink('/proc/self/mounts', join(building, 'mtab'));
   await chmod(building, 0o755);
@@ -121,6 +126,8 @@ export async function writeOwnEtc(dir: string, e: EtcInput): Promise<void> {
     group: group(e.gid),
     hostname: `${e.hostname}\n`,
     hosts: `127.0.0.1\tlocalhost ${e.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
+    // the platform's DNS relay with public egress; no resolver at all without
+    'resolv.conf': e.resolver ? `nameserver ${e.resolver}\noptions edns0\n` : '',
     'ssh/sshd_config': sshdConfig(e.sessionEnv, e.agentForwarding),
     'ssh/authorized_keys': authorizedKeysFile(e.authorizedKeys),
     'ssh/moduli': '',

@@ -10,6 +10,7 @@ import { createGpuAllocator, discoverGpus, type GpuInventoryEntry } from './gpus
 import { layout, readJson, type Meta } from './layout.js';
 import { createLifecycle } from './lifecycle.js';
 import { createObserver } from './observation.js';
+import { createEgress, type EgressConfig } from './egress.js';
 import { createRunc } from './runc.js';
 
 export type { GpuInventoryEntry } from './gpus.js';
@@ -29,6 +30,9 @@ export interface LocalRuntimeOptions {
   /** SIGTERM, then SIGKILL after this (runtime.stopGrace) */
   stopGraceMs: number;
   runcBinary?: string;
+  /** public egress (runtime.egress) */
+  egress: EgressConfig;
+  log: { warn(obj: unknown, msg?: string): void };
 }
 
 /**
@@ -49,16 +53,25 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
   const gpus = createGpuAllocator(await discoverGpus(opts.gpuInventory));
   const locks = new Map<string, Promise<unknown>>();
 
-  // Rebuild which GPUs are held from the sandboxes that exist, so a restart of the control plane changes nothing.
+  const egress = await createEgress({ dir: opts.dir, config: opts.egress, log: opts.log });
+  const sandboxes = new Set((await runc.list()).map((c) => c.id));
+  const links = new Map<string, number>();
+
+  // Rebuild which GPUs are held and which links exist from the sandboxes that exist, so a restart of the control plane changes nothing.
   for (const id of await readdir(join(opts.dir, 'run')).catch(() => [] as string[])) {
     const p = layout(opts.dir, id);
     const meta = await readJson<Meta>(p.meta);
     for (const g of meta?.gpus ?? []) gpus.hold(g, id);
+    // a sandbox that is gone has no use for its link; one that stopped meanwhile loses it when the reconciler stops it
+    if (meta?.egress && sandboxes.has(id)) links.set(id, meta.egress.slot);
     // what a crash left of a replacement being written
     for (const f of await readdir(p.runDir).catch(() => [] as string[])) if (f.endsWith('.tmp')) await rm(join(p.runDir, f), { force: true });
   }
 
-  const lifecycle = createLifecycle({ dir: opts.dir, agentPath: opts.agentPath, uidFor: opts.uidFor, pids: opts.pids, stopGraceMs: opts.stopGraceMs, runc, gpus });
+  // the rules and links are exactly those of the sandboxes that exist: what a crash left half-made goes
+  await egress.adopt(links);
+
+  const lifecycle = createLifecycle({ dir: opts.dir, agentPath: opts.agentPath, uidFor: opts.uidFor, pids: opts.pids, stopGraceMs: opts.stopGraceMs, runc, gpus, egress });
   const observer = createObserver({ dir: opts.dir, runc });
   const activity = createActivity({ dir: opts.dir });
 
@@ -132,8 +145,10 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
         gpus: gpus.list(),
         allocated: { cpuMilli, memoryBytes },
         tiers: { standard: true, sandboxed: 'this machine cannot run KVM guests (no hardware virtualisation), so the sandboxed tier is not available on the local runtime' },
-        publicEgress: 'the local runtime gives sandboxes loopback only; public egress is not available here yet',
+        publicEgress: egress.available,
       };
     },
+
+    close: () => egress.close(),
   };
 }

@@ -43,6 +43,8 @@ export interface Meta {
   memoryRequestBytes: number;
   environment: WorkspaceSpec['environment']['kind'];
   basePath: string;
+  /** public egress: the workspace's address in `runtime.egress.subnet`, kept across its starts */
+  egress?: { slot: number };
 }
 
 /**

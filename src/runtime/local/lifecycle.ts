@@ -12,6 +12,7 @@ import { controlDevices, type GpuAllocator } from './gpus.js';
 import { ensureHome, unmountHome } from './home.js';
 import { layout, readJson, type Layout, type Meta } from './layout.js';
 import type { Runc } from './runc.js';
+import type { Egress } from './egress.js';
 
 const JUPYTER_PORT = 8888;
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -31,6 +32,7 @@ export interface LifecycleDeps {
   stopGraceMs: number;
   runc: Runc;
   gpus: GpuAllocator;
+  egress: Egress;
 }
 
 /** Starts, stops and removes sandboxes; the caller serializes operations per workspace. */
@@ -103,6 +105,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     await rm(p.bundle, { recursive: true, force: true });
     await rm(p.etc, { recursive: true, force: true });
     deps.gpus.release(id);
+    await deps.egress.detach(id);
     const meta = await readJson<Meta>(p.meta);
     if (meta) await writeFileAtomic(p.meta, JSON.stringify({ ...meta, gpus: [] }));
     await rm(p.stopping, { force: true });
@@ -125,6 +128,8 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     await Promise.all([ensureHome(p.image, p.mount, spec.storageBytes, uid, uid), rootfs(p.rootfs)]);
     const chosen = deps.gpus.allocate(id, spec);
     try {
+      // public egress: its own network namespace and link, at the address it had before
+      const link = spec.egress === 'public' ? await deps.egress.attach(id, (await readJson<Meta>(p.meta))?.egress?.slot) : undefined;
       const app = appCommand(spec);
       const token = randomBytes(24).toString('hex');
       await writeFile(p.token, token, { mode: 0o600 });
@@ -145,7 +150,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         ...(chosen.length > 0 ? { CUDA_VISIBLE_DEVICES: visible } : {}),
       };
       const { JUPYTER_TOKEN: _appToken, ...sessionEnv } = env;
-      await writeOwnEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: spec.ssh.hostKey, authorizedKeys: spec.ssh.authorizedKeys, sessionEnv, agentForwarding: spec.agentForwarding });
+      await writeOwnEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: spec.ssh.hostKey, authorizedKeys: spec.ssh.authorizedKeys, sessionEnv, agentForwarding: spec.agentForwarding, resolver: link && deps.egress.resolver });
       const config = ociConfig({
         hostname: spec.name,
         uid,
@@ -165,14 +170,19 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         devices,
         cgroupsPath: `/atrium/${id}`,
         readOnly: [],
+        netns: link?.netns,
       });
       await writeFile(join(p.bundle, 'config.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
-      const meta: Meta = { owner: spec.owner.id, uid, gpus: chosen.map((g) => g.index), cpuRequestMilli: spec.cpu.requestMilli, memoryRequestBytes: spec.memory.requestBytes, environment: spec.environment.kind, basePath: spec.basePath };
+      const meta: Meta = {
+        owner: spec.owner.id, uid, gpus: chosen.map((g) => g.index), cpuRequestMilli: spec.cpu.requestMilli, memoryRequestBytes: spec.memory.requestBytes,
+        environment: spec.environment.kind, basePath: spec.basePath, ...(link ? { egress: { slot: link.slot } } : {}),
+      };
       await writeFileAtomic(p.meta, JSON.stringify(meta));
       await rm(p.runcLog, { force: true });
       await launch(p, id);
     } catch (err) {
       deps.gpus.release(id);
+      await deps.egress.detach(id).catch(() => undefined);
       throw err;
     }
   }

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { BLOCKED_IPV4, egressRuleset } from './egress-rules.js';
+
+const input = { table: 'atrium_t3st', vethPrefix: 'at3st', subnet: '10.88.0.0/16', resolver: '10.88.0.1', uplink: 'eth0', hostAddresses: ['192.0.2.2', '203.0.113.1'], guardUplink: false };
+
+test('the ruleset replaces its own table whole, in one transaction, and touches no other', () => {
+  const rules = egressRuleset(input);
+  const lines = rules.split('\n');
+  assert.deepEqual(lines.slice(0, 3), ['table inet atrium_t3st {}', 'delete table inet atrium_t3st', 'table inet atrium_t3st {']);
+  assert.equal(rules.match(/^table /gm)?.length, 2);
+  assert.doesNotMatch(rules, /flush ruleset/);
+});
+
+test('from a workspace link: private, metadata and host addresses dropped, nothing but the uplink, no IPv6, no connection in', () => {
+  const rules = egressRuleset(input);
+  for (const range of [...BLOCKED_IPV4, '192.0.2.2/32', '203.0.113.1/32']) assert.ok(rules.includes(range), range);
+  for (const range of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', '127.0.0.0/8']) assert.ok(BLOCKED_IPV4.includes(range), range);
+  const chain = rules.slice(rules.indexOf('chain from_workspace'), rules.indexOf('chain input'));
+  assert.deepEqual(chain.split('\n').slice(1, 5).map((l) => l.trim()), ['meta nfproto ipv6 drop', 'ip daddr @blocked drop', 'oifname != "eth0" drop', 'accept']);
+  assert.match(rules, /oifname "at3st\*" ct state established,related accept\n\s+oifname "at3st\*" drop/);
+  // to the host: only DNS to the relay
+  const inputChain = rules.slice(rules.indexOf('chain input'), rules.indexOf('chain postrouting'));
+  assert.match(inputChain, /iifname "at3st\*" ip daddr 10\.88\.0\.1 meta l4proto \{ udp, tcp \} th dport 53 accept/);
+  assert.match(inputChain, /iifname "at3st\*" drop/);
+  assert.match(rules, /ip saddr 10\.88\.0\.0\/16 oifname "eth0" masquerade/);
+});
+
+test('when Atrium turned forwarding on for the uplink, nothing else arriving by it is forwarded', () => {
+  assert.doesNotMatch(egressRuleset(input), /iifname "eth0" drop/);
+  assert.match(egressRuleset({ ...input, guardUplink: true }), /iifname "eth0" drop/);
+});
+
+test('nftables accepts the ruleset (nft --check)', { skip: process.getuid?.() === 0 ? false : 'nft --check needs root' }, () => {
+  if (!existsSync('/usr/sbin/nft')) {
+    if (process.env.CI) throw new Error('nft is missing: scripts/deps.sh installs nftables');
+    return;
+  }
+  for (const guardUplink of [false, true]) execFileSync('/usr/sbin/nft', ['--check', '-f', '-'], { input: egressRuleset({ ...input, guardUplink }) });
+});

@@ -1,0 +1,242 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { egressNames } from '../src/runtime/index.js';
+import { startWorld, WORLD, type World } from './egress-world.js';
+import { ADMIN_PASSWORD, waitUntil } from './helpers.js';
+import { AGENT, PROFILES, run, sandboxesAvailable, startSandboxServer, uidBase, type SandboxServer } from './sandbox.js';
+
+/**
+ * Public egress on the local runtime, against a stand-in internet in a
+ * network namespace the test makes (test/egress-world.ts): a public-looking
+ * host with a web page and a package index, private, carrier-grade NAT and
+ * metadata hosts behind the same route, and a DNS server. Nothing leaves
+ * the machine. Commands run in the workspaces over SSH, as their user.
+ */
+const available = sandboxesAvailable();
+const SUBNET = `10.213.${process.pid % 250}.0/24`;
+let world: World;
+let t: SandboxServer;
+/** a service on every host address, as the host's own services would be */
+const hostService = createTcpServer((s) => s.end('host service\n'));
+
+/** Connects to each address:port from the workspace, one second each, and says what happened to each. */
+async function reach(ws: string, targets: Array<[string, number]>): Promise<Record<string, string>> {
+  const script = `
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(':', 1)
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect((host, int(port)))
+        print(target, 'connected')
+    except socket.timeout:
+        print(target, 'dropped')
+    except OSError as e:
+        print(target, 'refused' if e.errno == 111 else 'unreachable:%d' % e.errno)
+    finally:
+        s.close()
+`;
+  const r = await t.sh(ws, `python3 -c ${shellQuote(script)} ${targets.map(([h, p]) => `${h}:${p}`).join(' ')}`, 60_000);
+  assert.equal(r.code, 0, r.stderr);
+  return Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+}
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+before(async () => {
+  if (available !== true) return;
+  world = await startWorld();
+  await new Promise<void>((r) => hostService.listen(0, '0.0.0.0', r));
+});
+after(async () => {
+  hostService.close();
+  await world?.close();
+});
+
+test('public egress: out to public addresses by the uplink, never to private ones, the host or another workspace', { skip: available === true ? false : available }, async (suite) => {
+  t = await startSandboxServer({ 'runtime.egress': { subnet: SUBNET, uplink: world.uplink, gateway: WORLD.gateway, dns: [WORLD.gateway] } });
+  const alice = await t.user('alice');
+  await t.addKey(alice, 'alice');
+  for (const [name, profile] of [['out', 'online'], ['peer', 'online'], ['closed', 'tiny']] as const) {
+    const r = await t.call('POST', '/api/v1/teams/alice/workspaces', { token: alice, body: { name, profile } });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  for (const name of ['out', 'peer', 'closed']) await t.waitPhase(alice, `alice/${name}`, ['running']);
+
+  await suite.test('pip installs a wheel from the test index and curl fetches the public host, by name through the platform\'s resolver', async () => {
+    const page = await t.sh('alice/out', `curl -sS -m 5 http://${WORLD.public}/ && getent ahostsv4 files.test | head -1 && curl -sS -m 5 http://files.test/`);
+    assert.equal(page.code, 0, page.stderr);
+    assert.equal(page.stdout.split('\n')[0], WORLD.page);
+    assert.match(page.stdout, new RegExp(`^${WORLD.public.replace(/\./g, '\\.')}\\s`, 'm'));
+    assert.equal(page.stdout.trim().split('\n').at(-1), WORLD.page);
+    const pip = await t.sh('alice/out', `python3 -m pip install -q --user --break-system-packages --no-cache-dir --index-url http://files.test/simple/ --trusted-host files.test hello-atrium && python3 -c 'import hello_atrium; print(hello_atrium.GREETING)'`, 120_000);
+    assert.equal(pip.code, 0, pip.stderr);
+    assert.equal(pip.stdout.trim().split('\n').at(-1), WORLD.greeting);
+  });
+
+  await suite.test('private, carrier-grade NAT, link-local and metadata hosts are dropped, though the same route leads to them', async () => {
+    const got = await reach('alice/out', [[WORLD.public, 80], ...Object.values(WORLD.private).map((a): [string, number] => [a, 80])]);
+    assert.equal(got[`${WORLD.public}:80`], 'connected', 'the public host, for comparison');
+    for (const [what, address] of Object.entries(WORLD.private)) assert.equal(got[`${address}:80`], 'dropped', `${what} (${address})`);
+  });
+
+  await suite.test('the host\'s own addresses, the control plane and the other workspace are unreachable', async () => {
+    const port = (hostService.address() as AddressInfo).port;
+    const atriumPort = Number(new URL(t.url).port);
+    const hostAddresses = Object.values(networkInterfaces()).flat().filter((a) => a && a.family === 'IPv4' && !a.internal).map((a) => a!.address);
+    assert.ok(hostAddresses.includes(WORLD.hostAddress));
+    const peerAddress = (await t.sh('alice/peer', "ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1")).stdout.trim();
+    assert.match(peerAddress, /^10\.213\./);
+    const listening = await t.sh('alice/peer', 'nohup python3 -m http.server 9000 --bind 0.0.0.0 >/dev/null 2>&1 & sleep 1; echo started');
+    assert.equal(listening.stdout.trim(), 'started');
+    // the peer listens: the host itself reaches it
+    assert.equal((await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '3', `http://${peerAddress}:9000/`])).stdout, '200');
+    const targets: Array<[string, number]> = [...hostAddresses.flatMap((a): Array<[string, number]> => [[a, port], [a, atriumPort], [a, 22]]), [peerAddress, 9000]];
+    const resolver = `10.213.${process.pid % 250}.1`;
+    targets.push([resolver, atriumPort], [resolver, port]);
+    const got = await reach('alice/out', targets);
+    for (const [address, p] of targets) assert.match(got[`${address}:${p}`] ?? 'missing', /^(dropped|refused)$/, `${address}:${p}`);
+  });
+
+  await suite.test('a workspace without egress reaches nothing at all', async () => {
+    const got = await reach('alice/closed', [[WORLD.public, 80], [WORLD.gateway, 53]]);
+    assert.match(got[`${WORLD.public}:80`]!, /^unreachable/);
+    assert.equal((await t.sh('alice/closed', 'cat /etc/resolv.conf')).stdout, '');
+  });
+
+  await suite.test('inside the sandbox, routes and rules cannot be changed', async () => {
+    const attempts = ['ip route add 192.0.2.0/24 dev eth0', 'ip link set eth0 down', 'ip addr add 10.213.0.99/32 dev eth0', 'nft list ruleset', 'nft add table inet mine'];
+    const r = await t.sh('alice/out', attempts.map((c) => `${c} >/dev/null 2>&1; echo "$?"`).join('; '));
+    const codes = r.stdout.trim().split('\n');
+    assert.equal(codes.length, attempts.length, r.stderr);
+    attempts.forEach((c, i) => assert.notEqual(codes[i], '0', `${c} succeeded`));
+    const why = await t.sh('alice/out', 'ip route add 192.0.2.0/24 dev eth0');
+    assert.match(why.stderr, /Operation not permitted/);
+    const still = await reach('alice/out', [[WORLD.public, 80]]);
+    assert.equal(still[`${WORLD.public}:80`], 'connected');
+  });
+
+  await suite.test('stopping a workspace removes its link and namespace; the rules name no other', async () => {
+    const id = await t.wsId('alice/peer');
+    const before = (await run('ip', ['netns', 'list'])).stdout;
+    assert.ok(before.includes(id), 'a namespace of its own while it runs');
+    const stop = await t.call('POST', '/api/v1/teams/alice/workspaces/peer/stop', { token: alice });
+    assert.equal(stop.status, 200, JSON.stringify(stop.body));
+    await t.waitPhase(alice, 'alice/peer', ['stopped']);
+    assert.ok(!(await run('ip', ['netns', 'list'])).stdout.includes(id), 'its namespace is gone');
+    const outId = await t.wsId('alice/out');
+    assert.ok((await run('ip', ['netns', 'list'])).stdout.includes(outId), 'the running one keeps its own');
+  });
+});
+
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+test('after kill -9 of the control plane, the links and namespaces are exactly those of running workspaces', { skip: available === true ? false : available, timeout: 600_000 }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'atrium-egress-crash-'));
+  const names = egressNames(join(dataDir, 'local'));
+  const config = join(dataDir, 'atrium.yaml');
+  const subnet = `10.212.${process.pid % 250}.0/24`;
+  writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent: AGENT, stopGrace: '2s', reserve: { cpu: '0', memory: '0' }, uidBase: uidBase(), egress: { subnet, uplink: world.uplink, gateway: WORLD.gateway, dns: [WORLD.gateway] } }, logLevel: 'warn' }));
+  let server: ChildProcess | undefined;
+  let url = '';
+  after(async () => {
+    server?.kill('SIGKILL');
+    const runcRoot = join(dataDir, 'local', 'runc');
+    for (const id of (await run('runc', ['--root', runcRoot, 'list', '-q'])).stdout.split('\n').filter(Boolean)) await run('runc', ['--root', runcRoot, 'delete', '-f', id]);
+    for (const id of existsSync(join(dataDir, 'local', 'mnt')) ? readdirSync(join(dataDir, 'local', 'mnt')) : []) await run('umount', ['-l', join(dataDir, 'local', 'mnt', id)]);
+    for (const ns of (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(names.netnsPrefix))) await run('ip', ['netns', 'del', ns]);
+    await run('nft', ['delete', 'table', 'inet', names.table]);
+    for (const p of [names.rulePriority - 1, names.rulePriority]) await run('ip', ['rule', 'del', 'priority', String(p)]);
+    await run('ip', ['route', 'flush', 'table', String(names.routeTable)]);
+    await run('ip', ['addr', 'del', `${subnet.replace(/0\/24$/, '1')}/32`, 'dev', 'lo']);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const start = async () => {
+    const s = spawn(process.execPath, [MAIN, 'serve', '--config', config, '--port', '0', '--ssh-port', '0', '--data-dir', dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
+    server = s;
+    let out = '';
+    let exited: number | string | null | undefined;
+    s.stdout.on('data', (d) => (out += d));
+    s.stderr.on('data', (d) => (out += d));
+    s.stdout.on('data', (d) => (serverLog += d));
+    s.stderr.on('data', (d) => (serverLog += d));
+    s.once('exit', (code, signal) => (exited = code ?? signal));
+    await waitUntil('the control plane to listen', () => /running at (\S+)/.test(out) || exited !== undefined, { timeoutMs: 60_000, everyMs: 50, last: () => out });
+    url = /running at (\S+)/.exec(out)?.[1] ?? assert.fail(`server did not start (exit ${exited}): ${out}`);
+  };
+  let serverLog = '';
+  const kill9 = async () => {
+    const s = server!;
+    s.kill('SIGKILL');
+    await new Promise((r) => s.once('exit', r));
+  };
+  const call = async (method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    return { status: res.status, body: await res.json().catch(() => undefined) };
+  };
+
+  await start();
+  const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD, token: { name: 'crash' } }) });
+  const token = ((await login.json()) as { token: string }).token;
+  await call('PATCH', '/api/v1/teams/admin/quota', token, { workspaces: 20, cpu: '100', memory: '100Gi', storage: '100Gi' });
+  const wsNames = ['e1', 'e2', 'e3', 'e4', 'e5'];
+  for (const name of wsNames) assert.equal((await call('POST', '/api/v1/teams/admin/workspaces', token, { name, profile: 'online', start: name !== 'e5' })).status, 201);
+
+  for (let round = 0; round < 4; round++) {
+    // flip about half of them at once, then kill the control plane while it works
+    const flips = wsNames.filter(() => Math.random() < 0.5);
+    await Promise.all(flips.map(async (n) => {
+      const ws = (await call('GET', `/api/v1/teams/admin/workspaces/${n}`, token)).body;
+      await call('POST', `/api/v1/teams/admin/workspaces/${n}/${ws.desired === 'running' ? 'stop' : 'start'}`, token);
+    }));
+    await new Promise((r) => setTimeout(r, 100 + Math.random() * 900));
+    await kill9();
+    if (round === 3) {
+      // what a crash at the worst moment leaves: a namespace and a link whose workspace never got a sandbox
+      await run('ip', ['netns', 'add', names.netns('w_ghost')]);
+      await run('ip', ['link', 'add', `${names.vethPrefix}0000000000`, 'type', 'veth', 'peer', 'name', `${names.vethPrefix}0000000001`]);
+    }
+    await start();
+  }
+
+  // right after a restart the API shows what the database said before the crash while adoption reconciles it with
+  // the sandboxes: wait for every phase settled and the sandboxes agreeing with it, none on its way out
+  let list: any[] = [];
+  const runcRoot = join(dataDir, 'local', 'runc');
+  await waitUntil('the workspaces and their sandboxes to settle', async () => {
+    list = (await call('GET', '/api/v1/teams/admin/workspaces', token)).body.items;
+    const settled = list.every((w) => (w.desired === 'running' ? ['running', 'failed'] : ['stopped']).includes(w.phase));
+    const sandboxes = (JSON.parse((await run('runc', ['--root', runcRoot, 'list', '--format', 'json'])).stdout || '[]') as Array<{ id: string; status: string }> | null) ?? [];
+    const agree = sandboxes.every((c) => c.status === 'running') && JSON.stringify(sandboxes.map((c) => c.id).sort()) === JSON.stringify(list.filter((w) => w.phase === 'running').map((w) => w.id as string).sort());
+    const stopping = list.some((w) => existsSync(join(dataDir, 'local', 'run', w.id, 'stopping')));
+    return settled && agree && !stopping;
+  }, { timeoutMs: 180_000, everyMs: 500, last: () => list.map((w) => `${w.name} ${w.desired}/${w.phase}`) });
+  assert.deepEqual(list.filter((w) => w.phase === 'failed').map((w) => `${w.name}: ${w.reason}`), [], 'no workspace failed');
+  const running = list.filter((w) => w.phase === 'running').map((w) => w.id as string);
+
+  const links = (JSON.parse((await run('ip', ['-j', 'link', 'show'])).stdout) as Array<{ ifname: string }>).map((l) => l.ifname).filter((n) => n.startsWith(names.vethPrefix));
+  const missing = running.filter((id) => !links.includes(names.veth(id)));
+  const history = missing.map((id) => {
+    const meta = existsSync(join(dataDir, 'local', 'run', id, 'meta.json')) ? readFileSync(join(dataDir, 'local', 'run', id, 'meta.json'), 'utf8') : 'no meta';
+    return `${id}: meta ${meta}; namespace ${existsSync(`/run/netns/${names.netns(id)}`)}; log ${serverLog.slice(-3000)}`;
+  });
+  assert.deepEqual(links.sort(), running.map(names.veth).sort(), `links: one per running workspace, nothing else ${history.join('\n')}`);
+  const namespaces = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(names.netnsPrefix));
+  assert.deepEqual(namespaces.sort(), running.map(names.netns).sort(), 'namespaces: one per running workspace, nothing else');
+  const routes = (JSON.parse((await run('ip', ['-j', '-4', 'route', 'show'])).stdout) as Array<{ dst: string; dev: string }>).filter((r) => r.dev.startsWith(names.vethPrefix));
+  assert.deepEqual(routes.map((r) => r.dev).sort(), running.map(names.veth).sort(), 'a host route per running workspace');
+  assert.match((await run('nft', ['list', 'table', 'inet', names.table])).stdout, /chain from_workspace/, 'the rules are in place');
+
+  // and the path works as before: out to the public host, never to a private one
+  assert.ok(running.length > 0, 'some workspace runs');
+  const inWorkspace = (args: string[]) => run('ip', ['netns', 'exec', names.netns(running[0]!), ...args]);
+  assert.equal((await inWorkspace(['curl', '-sS', '-m', '5', `http://${WORLD.public}/`])).stdout.trim(), WORLD.page);
+  assert.notEqual((await inWorkspace(['curl', '-sS', '-m', '2', `http://${WORLD.private['10/8']}/`])).code, 0);
+});
