@@ -263,6 +263,10 @@ export async function createEgress(opts: { dir: string; config: EgressConfig; lo
   };
 }
 
+/** DNS queries (UDP) and connections (TCP) the relay carries at once, per workspace and in all. */
+const PER_WORKSPACE = 64;
+const IN_ALL = 1024;
+
 /** The host's resolvers, from /etc/resolv.conf. */
 async function hostResolvers(): Promise<string[]> {
   const text = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
@@ -277,31 +281,53 @@ async function hostResolvers(): Promise<string[]> {
 async function startDnsRelay(address: string, upstreams: string[], log: { warn(obj: unknown, msg?: string): void }): Promise<{ close(): Promise<void> }> {
   const udp: UdpSocket = createSocket('udp4');
   const pick = () => upstreams[Math.floor(Math.random() * upstreams.length)];
+  // a workspace runs code nobody vetted: it may flood the relay, but never hold more than its share of the
+  // control plane's sockets (queries beyond it are dropped, as a busy resolver drops them)
+  const open = new Map<string, number>();
+  const take = (who: string) => {
+    const n = open.get(who) ?? 0;
+    if (n >= PER_WORKSPACE || [...open.values()].reduce((a, b) => a + b, 0) >= IN_ALL) return false;
+    open.set(who, n + 1);
+    return true;
+  };
+  const give = (who: string) => {
+    const n = (open.get(who) ?? 1) - 1;
+    if (n <= 0) open.delete(who);
+    else open.set(who, n);
+  };
   udp.on('message', (query, from) => {
     const upstream = pick();
-    if (!upstream) return;
+    if (!upstream || query.length < 12 || !take(from.address)) return;
     const out = createSocket(upstream.includes(':') ? 'udp6' : 'udp4');
-    const timer = setTimeout(() => out.close(), 5000);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      out.close();
+      give(from.address);
+    };
+    const timer = setTimeout(finish, 5000);
     out.on('message', (answer) => {
-      clearTimeout(timer);
       udp.send(answer, from.port, from.address);
-      out.close();
+      finish();
     });
-    out.on('error', () => {
-      clearTimeout(timer);
-      out.close();
-    });
+    out.on('error', finish);
     out.send(query, 53, upstream);
   });
   udp.on('error', (err) => log.warn({ err }, 'the DNS relay for sandboxes failed'));
   const tcp: Server = createServer((conn) => {
     const upstream = pick();
-    if (!upstream) return conn.destroy();
+    const who = conn.remoteAddress ?? '';
+    if (!upstream || !take(who)) return conn.destroy();
     const out = connect({ host: upstream, port: 53 });
     conn.pipe(out).pipe(conn);
+    let done = false;
     const end = () => {
       conn.destroy();
       out.destroy();
+      if (!done) give(who);
+      done = true;
     };
     conn.on('error', end).on('close', end);
     out.on('error', end).on('close', end);
