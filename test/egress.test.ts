@@ -61,14 +61,20 @@ after(async () => {
 });
 
 test('public egress: out to public addresses by the uplink, never to private ones, the host or another workspace', { skip: available === true ? false : available }, async (suite) => {
-  t = await startSandboxServer({ 'runtime.egress': { subnet: SUBNET, uplink: world.uplink, gateway: WORLD.gateway, dns: [WORLD.gateway] } });
+  const small = { environment: 'shell', cpu: { guarantee: '50m', limit: '500m' }, memory: { guarantee: '32Mi', limit: '128Mi' }, storage: '16Mi' };
+  const extra = [
+    // a team's data lake only: the 10.99/16 range (and metadata, which stays dropped whatever a profile says)
+    { name: 'lake', displayName: 'Lake', egress: { allow: ['10.99.0.0/16', '169.254.0.0/16'] }, ...small },
+    { name: 'online-lake', displayName: 'Online and lake', egress: { public: true, allow: ['172.16.5.0/24'] }, ...small },
+  ];
+  t = await startSandboxServer({ profiles: [...PROFILES, ...extra], 'runtime.egress': { subnet: SUBNET, uplink: world.uplink, gateway: WORLD.gateway, dns: [WORLD.gateway] } });
   const alice = await t.user('alice');
   await t.addKey(alice, 'alice');
-  for (const [name, profile] of [['out', 'online'], ['peer', 'online'], ['closed', 'tiny']] as const) {
+  for (const [name, profile] of [['out', 'online'], ['peer', 'online'], ['closed', 'tiny'], ['lake', 'lake'], ['both', 'online-lake']] as const) {
     const r = await t.call('POST', '/api/v1/teams/alice/workspaces', { token: alice, body: { name, profile } });
     assert.equal(r.status, 201, JSON.stringify(r.body));
   }
-  for (const name of ['out', 'peer', 'closed']) await t.waitPhase(alice, `alice/${name}`, ['running']);
+  for (const name of ['out', 'peer', 'closed', 'lake', 'both']) await t.waitPhase(alice, `alice/${name}`, ['running']);
 
   await suite.test('pip installs a wheel from the test index and curl fetches the public host, by name through the platform\'s resolver', async () => {
     const page = await t.sh('alice/out', `curl -sS -m 5 http://${WORLD.public}/ && getent ahostsv4 files.test | head -1 && curl -sS -m 5 http://files.test/`);
@@ -103,6 +109,19 @@ test('public egress: out to public addresses by the uplink, never to private one
     targets.push([resolver, atriumPort], [resolver, port]);
     const got = await reach('alice/out', targets);
     for (const [address, p] of targets) assert.match(got[`${address}:${p}`] ?? 'missing', /^(dropped|refused)$/, `${address}:${p}`);
+  });
+
+  await suite.test('allowed ranges: a data-lake profile reaches its range and nothing public; with public too, both; metadata never', async () => {
+    const all: Array<[string, number]> = [[WORLD.public, 80], ...Object.values(WORLD.private).map((a): [string, number] => [a, 80])];
+    const lake = await reach('alice/lake', all);
+    assert.equal(lake[`${WORLD.private['10/8']}:80`], 'connected', 'its data lake');
+    for (const [address] of all.filter(([a]) => a !== WORLD.private['10/8'])) assert.equal(lake[`${address}:80`], 'dropped', `lake → ${address}`);
+    const both = await reach('alice/both', all);
+    assert.equal(both[`${WORLD.public}:80`], 'connected', 'public');
+    assert.equal(both[`${WORLD.private['172.16/12']}:80`], 'connected', 'its allowed range');
+    for (const [address] of all.filter(([a]) => a !== WORLD.public && a !== WORLD.private['172.16/12'])) assert.equal(both[`${address}:80`], 'dropped', `both → ${address}`);
+    const profiles = (await t.call('GET', '/api/v1/profiles', { token: alice })).body.items as Array<{ name: string; egress: unknown }>;
+    assert.deepEqual(profiles.find((p) => p.name === 'online-lake')?.egress, { public: true, allow: ['172.16.5.0/24'] });
   });
 
   await suite.test('a workspace without egress reaches nothing at all', async () => {

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Duration, GpuType, Name, ProfileSpec, Quantity, QuotaSpec } from '../domain/index.js';
+import { Duration, EgressSpec, GpuType, Name, ProfileSpec, Quantity, QuotaSpec } from '../domain/index.js';
 import { DESIRED_STATES, ERROR_CODES, PHASES, ROLES, TIERS, ENVIRONMENT_KINDS, type ErrorCode } from '../domain/index.js';
 
 /**
@@ -126,7 +126,7 @@ export const ProfileView = Type.Object({
   environment: Literals(ENVIRONMENT_KINDS),
   resources: ResourcesView,
   tier: Literals(TIERS),
-  egress: Literals(['none', 'public'] as const),
+  egress: EgressSpec,
   idleTimeout: Type.String(),
   agentForwarding: Type.Boolean({ description: 'SSH sessions may forward the connecting person\'s agent into the workspace' }),
   teams: Nullable(Type.Array(Type.String(), { description: 'teams allowed to use it; null means all (shown to admins)' })),

@@ -1,6 +1,7 @@
 import { AdmissionRefused } from './errors.js';
 import { formatBytes, formatCpu } from './quantity.js';
 import type { EnvironmentKind, Tier, WorkspaceResources } from './workspace.js';
+import { describeEgress, needsEgress, type Egress } from './specs.js';
 
 /** A team's hard limits, in internal units. */
 export interface Quota {
@@ -28,7 +29,7 @@ export interface Profile {
   image?: string;
   resources: WorkspaceResources;
   tier: Tier;
-  egress: 'none' | 'public';
+  egress: Egress;
   /** seconds of inactivity before the culler stops a workspace; null never */
   idleTimeoutSeconds: number | null;
   /** whether SSH sessions may forward the connecting person's agent into the workspace */
@@ -155,8 +156,9 @@ export function admit(req: AdmissionRequest): AdmissionDecision {
       });
     }
   }
-  if (req.placement && profile.egress === 'public' && req.placement.publicEgress !== true) {
-    throw new AdmissionRefused('egress_unavailable', `profile ${profile.name} asks for public egress: ${req.placement.publicEgress}`, { profile: profile.name });
+  if (req.placement && needsEgress(profile.egress) && req.placement.publicEgress !== true) {
+    const what = profile.egress === 'public' ? 'public egress' : `egress to ${describeEgress(profile.egress)}`;
+    throw new AdmissionRefused('egress_unavailable', `profile ${profile.name} asks for ${what}: ${req.placement.publicEgress}`, { profile: profile.name });
   }
   if (!charge.compute) return { gpuPool: null };
   if (req.placement) checkPlacement(req.placement, profile);

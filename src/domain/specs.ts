@@ -50,6 +50,46 @@ const Range = Type.Object(
   { additionalProperties: false, description: 'guaranteed (request) and limit' },
 );
 
+/** An IPv4 range, e.g. 10.20.0.0/16. */
+export const Ipv4Cidr = Type.String({
+  pattern: '^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}/([0-9]|[12][0-9]|3[0-2])$',
+  description: 'an IPv4 range, e.g. 10.20.0.0/16',
+});
+
+/**
+ * Where a workspace may connect: `none` (nowhere), `public` (public
+ * addresses; never private, link-local or metadata ones, the host or other
+ * workspaces), or `{allow: [ranges], public?: true}`: the listed ranges (a
+ * team's data lake, even at private addresses), and public addresses too
+ * when `public` is set.
+ */
+export const EgressSpec = Type.Union(
+  [
+    Type.Literal('none'),
+    Type.Literal('public'),
+    Type.Object({ allow: Type.Array(Ipv4Cidr, { minItems: 1, maxItems: 64 }), public: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+  ],
+  { default: 'none', description: 'none, public, or {allow: [IPv4 ranges], public?: true}' },
+);
+export type Egress = Static<typeof EgressSpec>;
+
+/** What an egress setting lets through: public addresses or not, and the ranges allowed besides. */
+export function egressOf(e: Egress): { public: boolean; allow: string[] } {
+  if (e === 'none') return { public: false, allow: [] };
+  if (e === 'public') return { public: true, allow: [] };
+  return { public: e.public === true, allow: [...e.allow] };
+}
+
+/** Whether the workspace needs a way out at all. */
+export const needsEgress = (e: Egress): boolean => e !== 'none';
+
+/** For people: `none`, `public`, `10.20.0.0/16` or `public and 10.20.0.0/16, 10.30.0.0/16`. */
+export function describeEgress(e: Egress): string {
+  const { public: pub, allow } = egressOf(e);
+  if (allow.length === 0) return pub ? 'public' : 'none';
+  return `${pub ? 'public and ' : ''}${allow.join(', ')}`;
+}
+
 export const ProfileSpec = Type.Object(
   {
     name: Name,
@@ -74,7 +114,7 @@ export const ProfileSpec = Type.Object(
     ),
     storage: Quantity,
     tier: Type.Union(TIERS.map((t) => Type.Literal(t)), { default: 'standard' }),
-    egress: Type.Union([Type.Literal('none'), Type.Literal('public')], { default: 'none' }),
+    egress: EgressSpec,
     idleTimeout: Type.Optional(Duration),
     /** off by default: a forwarded agent lets code in the workspace log in wherever the person's keys open, while they are connected */
     agentForwarding: Type.Optional(Type.Boolean({ description: 'let SSH sessions forward the connecting person\'s ssh-agent into the workspace (`ssh -A`)' })),

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { EnvironmentKind, Phase, Tier } from '../domain/index.js';
+import type { Egress, EnvironmentKind, Phase, Tier } from '../domain/index.js';
 
 /**
  * The runtime interface (design §6). Types here are the only way runtimes and
@@ -19,7 +19,7 @@ export interface WorkspaceSpec {
   environment: { kind: EnvironmentKind; command?: string[]; port?: number };
   image?: string;
   tier: Tier;
-  egress: 'none' | 'public';
+  egress: Egress;
   cpu: { requestMilli: number; limitMilli: number };
   memory: { requestBytes: number; limitBytes: number };
   gpu: { count: number; type: string | null };

@@ -152,6 +152,10 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
   const nodes = createInformer<V1Node>(client, '/api/v1/nodes', '', {});
   await Promise.all([pods.ready, sets.ready, events.ready, nodes.ready]);
   await apply(renderClusterScope(settings));
+  /** namespace/name of every workspace's policy for allowed ranges on the cluster: read once, then kept as they are written */
+  const egressPolicies = new Set<string>(
+    (await client.get<{ items: KubeObject[] }>(`/apis/networking.k8s.io/v1/networkpolicies?labelSelector=${WORKSPACE_SELECTOR}`)).items.map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`),
+  );
 
   function setOf(id: string): V1StatefulSet | undefined {
     return sets.byIndex(id);
@@ -264,7 +268,21 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
   }
 
   async function applyWorkspace(spec: WorkspaceSpec, running: boolean): Promise<void> {
-    await apply(renderWorkspace(settings, { spec, running }));
+    const objects = renderWorkspace(settings, { spec, running });
+    const namespace = namespaceOf(settings, spec.team);
+    const policy = workspaceNames(spec).egress;
+    const key = `${namespace}/${policy}`;
+    // a workspace whose profile no longer allows any range (a restart with another profile) loses the old policy
+    if (egressPolicies.has(key) && !objects.some((o) => o.kind === 'NetworkPolicy')) {
+      const path = pathOf({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: policy, namespace } });
+      await client.delete(path).catch((err: unknown) => {
+        if (!(err instanceof KubeError && err.status === 404)) throw err;
+      });
+      applied.delete(path);
+      egressPolicies.delete(key);
+    }
+    await apply(objects);
+    if (objects.some((o) => o.kind === 'NetworkPolicy')) egressPolicies.add(key);
   }
 
   /** Resolves when `test` holds for the workspace, checked on every change the watches see. */
@@ -399,8 +417,10 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
         { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: names.statefulSet, namespace } },
         { apiVersion: 'v1', kind: 'Service', metadata: { name: names.service, namespace } },
         { apiVersion: 'v1', kind: 'Secret', metadata: { name: names.secret, namespace } },
+        ...(egressPolicies.has(`${namespace}/${names.egress}`) ? [{ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: names.egress, namespace } }] : []),
         ...(purge ? [{ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: names.home, namespace } }] : []),
       ];
+      egressPolicies.delete(`${namespace}/${names.egress}`);
       for (const t of targets) {
         const path = pathOf(t);
         applied.delete(path);

@@ -4,7 +4,11 @@ import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { BLOCKED_IPV4, egressRuleset } from './egress-rules.js';
 
-const input = { table: 'atrium_t3st', vethPrefix: 'at3st', subnet: '10.88.0.0/16', resolver: '10.88.0.1', uplink: 'eth0', hostAddresses: ['192.0.2.2', '203.0.113.1'], guardUplink: false };
+const input = { table: 'atrium_t3st', vethPrefix: 'at3st', subnet: '10.88.0.0/16', resolver: '10.88.0.1', uplink: 'eth0', hostAddresses: ['192.0.2.2', '203.0.113.1'], guardUplink: false, links: [
+  { veth: 'at3st0000000001', public: true, allow: [] },
+  { veth: 'at3st0000000002', public: false, allow: ['10.20.0.0/16', '172.16.9.0/24'] },
+  { veth: 'at3st0000000003', public: true, allow: ['10.30.0.0/16'] },
+] };
 
 test('the ruleset replaces its own table whole, in one transaction, and touches no other', () => {
   const rules = egressRuleset(input);
@@ -19,7 +23,18 @@ test('from a workspace link: private, metadata and host addresses dropped, nothi
   for (const range of [...BLOCKED_IPV4, '192.0.2.2/32', '203.0.113.1/32']) assert.ok(rules.includes(range), range);
   for (const range of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', '127.0.0.0/8']) assert.ok(BLOCKED_IPV4.includes(range), range);
   const chain = rules.slice(rules.indexOf('chain from_workspace'), rules.indexOf('chain input'));
-  assert.deepEqual(chain.split('\n').slice(1, 5).map((l) => l.trim()), ['meta nfproto ipv6 drop', 'ip daddr @blocked drop', 'oifname != "eth0" drop', 'accept']);
+  assert.deepEqual(chain.split('\n').slice(1, 9).map((l) => l.trim()), [
+    'meta nfproto ipv6 drop',
+    // other workspaces and the metadata service before any range a profile allows
+    'ip daddr { 10.88.0.0/16, 169.254.169.254 } drop',
+    'iifname "at3st0000000002" ip daddr { 10.20.0.0/16, 172.16.9.0/24 } accept',
+    'iifname "at3st0000000003" ip daddr { 10.30.0.0/16 } accept',
+    'ip daddr @blocked drop',
+    // a link allowed ranges only reaches nothing public
+    'iifname { "at3st0000000002" } drop',
+    'oifname != "eth0" drop',
+    'accept',
+  ]);
   assert.match(rules, /oifname "at3st\*" ct state established,related accept\n\s+oifname "at3st\*" drop/);
   // to the host: only DNS to the relay
   const inputChain = rules.slice(rules.indexOf('chain input'), rules.indexOf('chain postrouting'));
@@ -33,10 +48,17 @@ test('when Atrium turned forwarding on for the uplink, nothing else arriving by 
   assert.match(egressRuleset({ ...input, guardUplink: true }), /iifname "eth0" drop/);
 });
 
+test('with every link public and none allowed ranges, no per-link rule', () => {
+  const chain = egressRuleset({ ...input, links: [{ veth: 'at3st0000000001', public: true, allow: [] }] });
+  assert.doesNotMatch(chain, /iifname "at3st0000000001"/);
+  assert.doesNotMatch(egressRuleset({ ...input, links: [] }), /iifname \{/);
+});
+
 test('nftables accepts the ruleset (nft --check)', { skip: process.getuid?.() === 0 ? false : 'nft --check needs root' }, () => {
   if (!existsSync('/usr/sbin/nft')) {
     if (process.env.CI) throw new Error('nft is missing: scripts/deps.sh installs nftables');
     return;
   }
   for (const guardUplink of [false, true]) execFileSync('/usr/sbin/nft', ['--check', '-f', '-'], { input: egressRuleset({ ...input, guardUplink }) });
+  execFileSync('/usr/sbin/nft', ['--check', '-f', '-'], { input: egressRuleset({ ...input, links: [] }) });
 });

@@ -44,6 +44,8 @@ export interface EgressRulesInput {
   hostAddresses: string[];
   /** when Atrium turned forwarding on for the uplink: nothing but workspace traffic is forwarded from it */
   guardUplink: boolean;
+  /** every workspace link: whether it reaches public addresses, and the ranges it may reach besides */
+  links: Array<{ veth: string; public: boolean; allow: string[] }>;
 }
 
 /** The whole table, replacing any earlier one of the name. */
@@ -69,7 +71,11 @@ export function egressRuleset(input: EgressRulesInput): string {
     '  }',
     '  chain from_workspace {',
     '    meta nfproto ipv6 drop',
+    // never other workspaces or the metadata service, whatever a profile allows
+    `    ip daddr { ${input.subnet}, 169.254.169.254 } drop`,
+    ...input.links.filter((l) => l.allow.length > 0).map((l) => `    iifname "${l.veth}" ip daddr { ${l.allow.join(', ')} } accept`),
     '    ip daddr @blocked drop',
+    ...(input.links.some((l) => !l.public) ? [`    iifname { ${input.links.filter((l) => !l.public).map((l) => `"${l.veth}"`).join(', ')} } drop`] : []),
     `    oifname != "${input.uplink}" drop`,
     '    accept',
     '  }',

@@ -29,6 +29,12 @@ export interface EgressConfig {
   dns?: string[] | undefined;
 }
 
+/** What one workspace's link lets through: public addresses or not, and the IPv4 ranges it may reach besides. */
+export interface LinkRule {
+  public: boolean;
+  allow: string[];
+}
+
 export interface Egress {
   /** true when workspaces can be given public egress here, else why not */
   readonly available: true | string;
@@ -40,14 +46,14 @@ export interface Egress {
    * namespace's path for runc, and the slot (its address in the subnet) to
    * keep for it: the one given, else a free one.
    */
-  attach(id: string, slot?: number): Promise<{ netns: string; slot: number }>;
+  attach(id: string, rule: LinkRule, slot?: number): Promise<{ netns: string; slot: number }>;
   /** Removes the workspace's link and namespace; nothing when it has none. */
   detach(id: string): Promise<void>;
   /**
    * After a restart: keeps the links of `keep` (workspace id → slot), removes
    * every other link and namespace of Atrium's, and writes the rules again.
    */
-  adopt(keep: Map<string, number>): Promise<void>;
+  adopt(keep: Map<string, LinkRule & { slot: number }>): Promise<void>;
   /** Stops the DNS relay; when no workspace has a link, removes the rules, routes and resolver address too. */
   close(): Promise<void>;
 }
@@ -125,7 +131,7 @@ export async function createEgress(opts: { dir: string; config: EgressConfig; lo
   const size = 2 ** (32 - bits);
   const resolver = ipOf(base + 1);
   const subnet = `${ipOf(base)}/${bits}`;
-  const links = new Map<string, number>();
+  const links = new Map<string, LinkRule & { slot: number }>();
   let relay: { close(): Promise<void> } | undefined;
   let guardUplink = false;
   let uplink = opts.config.uplink ?? '';
@@ -142,7 +148,10 @@ export async function createEgress(opts: { dir: string; config: EgressConfig; lo
   })();
 
   async function writeRules(): Promise<void> {
-    const rules = egressRuleset({ table: names.table, vethPrefix: names.vethPrefix, subnet, resolver, uplink, hostAddresses: await hostAddresses(resolver), guardUplink });
+    const rules = egressRuleset({
+      table: names.table, vethPrefix: names.vethPrefix, subnet, resolver, uplink, hostAddresses: await hostAddresses(resolver), guardUplink,
+      links: [...links].map(([id, l]) => ({ veth: vethOf(id), public: l.public, allow: l.allow })),
+    });
     await run('nft', ['-f', '-'], { input: rules });
   }
 
@@ -200,18 +209,18 @@ export async function createEgress(opts: { dir: string; config: EgressConfig; lo
   return {
     available,
     resolver,
-    async attach(id, wanted) {
+    async attach(id, rule, wanted) {
       if (available !== true) throw new Error(available);
       await ensureSetUp();
       // taken before anything is awaited, so two starts at once never share an address
-      const taken = new Set([...links].filter(([other]) => other !== id).map(([, s]) => s));
+      const taken = new Set([...links].filter(([other]) => other !== id).map(([, l]) => l.slot));
       let slot = wanted;
       if (slot === undefined || taken.has(slot)) {
         slot = 0;
         while (taken.has(slot)) slot++;
       }
       if (slot >= size - 3) throw new Error(`runtime.egress.subnet ${subnet} has no address left for another workspace`);
-      links.set(id, slot);
+      links.set(id, { slot, public: rule.public, allow: [...rule.allow] });
       // the slot stays taken while the link is made: on failure below it is given back
       const ns = netnsOf(id);
       const veth = vethOf(id);
@@ -241,7 +250,7 @@ export async function createEgress(opts: { dir: string; config: EgressConfig; lo
     async adopt(keep) {
       if (available !== true) return;
       if (keep.size > 0) await ensureSetUp();
-      for (const [id, slot] of keep) links.set(id, slot);
+      for (const [id, l] of keep) links.set(id, l);
       const wanted = new Set([...keep.keys()].map(vethOf));
       const { stdout } = await run('ip', ['-j', 'link', 'show']);
       for (const l of JSON.parse(stdout || '[]') as Array<{ ifname: string }>) {

@@ -55,7 +55,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
 
   const egress = await createEgress({ dir: opts.dir, config: opts.egress, log: opts.log });
   const sandboxes = new Set((await runc.list()).map((c) => c.id));
-  const links = new Map<string, number>();
+  const links = new Map<string, { slot: number; public: boolean; allow: string[] }>();
 
   // Rebuild which GPUs are held and which links exist from the sandboxes that exist, so a restart of the control plane changes nothing.
   for (const id of await readdir(join(opts.dir, 'run')).catch(() => [] as string[])) {
@@ -63,7 +63,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
     const meta = await readJson<Meta>(p.meta);
     for (const g of meta?.gpus ?? []) gpus.hold(g, id);
     // a sandbox that is gone has no use for its link; one that stopped meanwhile loses it when the reconciler stops it
-    if (meta?.egress && sandboxes.has(id)) links.set(id, meta.egress.slot);
+    if (meta?.egress && sandboxes.has(id)) links.set(id, { slot: meta.egress.slot, public: meta.egress.public ?? true, allow: meta.egress.allow ?? [] });
     // what a crash left of a replacement being written
     for (const f of await readdir(p.runDir).catch(() => [] as string[])) if (f.endsWith('.tmp')) await rm(join(p.runDir, f), { force: true });
   }

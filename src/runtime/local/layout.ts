@@ -43,8 +43,8 @@ export interface Meta {
   memoryRequestBytes: number;
   environment: WorkspaceSpec['environment']['kind'];
   basePath: string;
-  /** public egress: the workspace's address in `runtime.egress.subnet`, kept across its starts */
-  egress?: { slot: number };
+  /** egress: the workspace's address in `runtime.egress.subnet` (kept across its starts) and what its link lets through */
+  egress?: { slot: number; public?: boolean; allow?: string[] };
 }
 
 /**

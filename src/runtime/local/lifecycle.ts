@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { egressOf, needsEgress } from '../../domain/index.js';
 import type { WorkspaceSpec } from '../types.js';
 import { ociConfig, type DeviceNode } from './bundle.js';
 import { ensureBaseEtc, writeOwnEtc } from './etc.js';
@@ -128,8 +129,9 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     await Promise.all([ensureHome(p.image, p.mount, spec.storageBytes, uid, uid), rootfs(p.rootfs)]);
     const chosen = deps.gpus.allocate(id, spec);
     try {
-      // public egress: its own network namespace and link, at the address it had before
-      const link = spec.egress === 'public' ? await deps.egress.attach(id, (await readJson<Meta>(p.meta))?.egress?.slot) : undefined;
+      // egress: its own network namespace and link, at the address it had before
+      const rule = egressOf(spec.egress);
+      const link = needsEgress(spec.egress) ? await deps.egress.attach(id, rule, (await readJson<Meta>(p.meta))?.egress?.slot) : undefined;
       const app = appCommand(spec);
       const token = randomBytes(24).toString('hex');
       await writeFile(p.token, token, { mode: 0o600 });
@@ -175,7 +177,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       await writeFile(join(p.bundle, 'config.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
       const meta: Meta = {
         owner: spec.owner.id, uid, gpus: chosen.map((g) => g.index), cpuRequestMilli: spec.cpu.requestMilli, memoryRequestBytes: spec.memory.requestBytes,
-        environment: spec.environment.kind, basePath: spec.basePath, ...(link ? { egress: { slot: link.slot } } : {}),
+        environment: spec.environment.kind, basePath: spec.basePath, ...(link ? { egress: { slot: link.slot, public: rule.public, allow: rule.allow } } : {}),
       };
       await writeFileAtomic(p.meta, JSON.stringify(meta));
       await rm(p.runcLog, { force: true });

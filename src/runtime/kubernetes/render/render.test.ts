@@ -138,3 +138,17 @@ test('renderYaml writes a team at a time what toYaml writes of renderAll, Secret
   assert.equal(renderYaml(SETTINGS, teams, { clusterScope: false }), toYaml(withoutSecretData(renderAll(SETTINGS, teams, { clusterScope: false }))));
   assert.equal(renderYaml(SETTINGS, []), toYaml(withoutSecretData(renderClusterScope(SETTINGS))));
 });
+
+test('allowed ranges: a NetworkPolicy of the workspace\'s own, selecting its pod; none without them; public only by its label', () => {
+  const lake = renderWorkspace(SETTINGS, { spec: workspaceSpec({ egress: { allow: ['10.20.0.0/16', '10.30.0.0/16'] } }), running: true });
+  const policy = lake.find((o) => o.kind === 'NetworkPolicy') as any;
+  assert.equal(policy.metadata.name, 'ws-lab-egress');
+  assert.deepEqual(policy.spec.podSelector, { matchLabels: { 'atrium.dev/workspace': 'lab' } });
+  assert.deepEqual(policy.spec.policyTypes, ['Egress']);
+  assert.deepEqual(policy.spec.egress, [{ to: [{ ipBlock: { cidr: '10.20.0.0/16' } }, { ipBlock: { cidr: '10.30.0.0/16' } }] }]);
+  const podLabels = (o: any) => o.spec.template.metadata.labels;
+  assert.equal(podLabels(lake.find((o) => o.kind === 'StatefulSet'))['atrium.dev/egress'], 'none', 'no public egress without public: true');
+  const both = renderWorkspace(SETTINGS, { spec: workspaceSpec({ egress: { public: true, allow: ['10.20.0.0/16'] } }), running: true });
+  assert.equal(podLabels(both.find((o) => o.kind === 'StatefulSet'))['atrium.dev/egress'], 'public');
+  assert.equal(renderWorkspace(SETTINGS, standard).filter((o) => o.kind === 'NetworkPolicy').length, 0);
+});

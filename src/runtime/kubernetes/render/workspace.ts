@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { V1Container, V1PersistentVolumeClaim, V1PodSpec, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
-import { formatBytes, formatCpu } from '../../../domain/index.js';
+import type { V1Container, V1NetworkPolicy, V1PersistentVolumeClaim, V1PodSpec, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import { egressOf, formatBytes, formatCpu } from '../../../domain/index.js';
 import type { WorkspaceSpec } from '../../types.js';
 import { namespaceOf } from './tenant.js';
 import {
@@ -10,7 +10,7 @@ import {
 
 /** Names of a workspace's objects in its team's namespace. */
 export function workspaceNames(spec: Pick<WorkspaceSpec, 'name'>) {
-  return { statefulSet: `ws-${spec.name}`, pod: `ws-${spec.name}-0`, service: `ws-${spec.name}`, home: `home-${spec.name}`, secret: `ws-${spec.name}-access` };
+  return { statefulSet: `ws-${spec.name}`, pod: `ws-${spec.name}-0`, service: `ws-${spec.name}`, home: `home-${spec.name}`, secret: `ws-${spec.name}-access`, egress: `ws-${spec.name}-egress` };
 }
 
 /** Labels on every object of a workspace, its pod included; the name selects within the team's namespace. */
@@ -178,7 +178,8 @@ function podSpec(settings: RenderSettings, spec: WorkspaceSpec): V1PodSpec {
  */
 export function renderStatefulSet(settings: RenderSettings, input: WorkspaceInput): KubeObject {
   const { spec } = input;
-  const labels = { [LABEL_MANAGED_BY]: 'atrium', [LABEL_TEAM]: spec.team, [LABEL_WORKSPACE]: spec.name, [LABEL_COMPONENT]: 'workspace', [LABEL_EGRESS]: spec.egress };
+  // the team's public-egress NetworkPolicy selects pods labelled egress=public; allowed ranges have a policy of their own
+  const labels = { [LABEL_MANAGED_BY]: 'atrium', [LABEL_TEAM]: spec.team, [LABEL_WORKSPACE]: spec.name, [LABEL_COMPONENT]: 'workspace', [LABEL_EGRESS]: egressOf(spec.egress).public ? 'public' : 'none' };
   const sts: V1StatefulSet = {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -194,7 +195,30 @@ export function renderStatefulSet(settings: RenderSettings, input: WorkspaceInpu
   return asKube(sts);
 }
 
+/**
+ * The ranges a workspace's profile allows besides (`egress: {allow: […]}`, a
+ * team's data lake): a NetworkPolicy of its own, selecting its pod; none
+ * when the profile allows no range.
+ */
+export function renderEgressPolicy(settings: RenderSettings, input: WorkspaceInput): KubeObject | undefined {
+  const { spec } = input;
+  const { allow } = egressOf(spec.egress);
+  if (allow.length === 0) return undefined;
+  const np: V1NetworkPolicy = {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: meta(settings, spec, workspaceNames(spec).egress),
+    spec: {
+      podSelector: { matchLabels: { [LABEL_WORKSPACE]: spec.name } },
+      policyTypes: ['Egress'],
+      egress: [{ to: allow.map((cidr) => ({ ipBlock: { cidr } })) }],
+    },
+  };
+  return asKube(np);
+}
+
 /** Everything of one workspace, in the order it is applied (what the pod mounts first). */
 export function renderWorkspace(settings: RenderSettings, input: WorkspaceInput): KubeObject[] {
-  return [renderHome(settings, input), renderAccessSecret(settings, input), renderService(settings, input), renderStatefulSet(settings, input)];
+  const egress = renderEgressPolicy(settings, input);
+  return [renderHome(settings, input), renderAccessSecret(settings, input), renderService(settings, input), ...(egress ? [egress] : []), renderStatefulSet(settings, input)];
 }

@@ -65,7 +65,7 @@ const COLUMNS: Array<Column<ProfileView>> = [
     ),
   },
   { key: 'tier', header: 'Tier', cell: (p) => <span className={`badge ${p.tier === 'sandboxed' ? 'badge-ok' : 'badge-idle'}`}>{p.tier}</span> },
-  { key: 'egress', header: 'Egress', cell: (p) => (p.egress === 'public' ? 'Public internet' : <span className="muted">None</span>) },
+  { key: 'egress', header: 'Egress', cell: (p) => (p.egress === 'none' ? <span className="muted">None</span> : p.egress === 'public' ? 'Public internet' : `${p.egress.public ? 'Public internet and ' : ''}${p.egress.allow.join(', ')}`) },
   { key: 'idle', header: 'Idle timeout', cell: (p) => (p.idleTimeout === 'never' || p.idleTimeout === '0' ? <span className="muted">never</span> : p.idleTimeout) },
   {
     key: 'teams',
