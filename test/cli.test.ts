@@ -67,7 +67,7 @@ describe('CLI against `atrium serve`', () => {
     assert.deepEqual(JSON.parse(members.stdout).map((m: { username: string; role: string }) => [m.username, m.role]), [['admin', 'owner'], ['bob', 'editor']]);
 
     const profiles = await atrium(['profiles', 'ls']);
-    assert.match(profiles.stdout, /^PROFILE\s+NAME\s+ENV/m);
+    assert.match(profiles.stdout, /^PROFILE\s+NAME\s+ENV\s+CPU\s+MEMORY\s+GPU\s+STORAGE\s+TIER\s+EGRESS\s+IDLE\s+SSH-AGENT$/m);
     assert.match(profiles.stdout, /small\s+Small shell\s+shell\s+100m\/250m\s+128Mi\/256Mi/);
 
     const ws = await atrium(['ws', 'create', 'ml/lab', '--profile', 'small', '--detach']);

@@ -1,6 +1,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { Command } from 'commander';
 import type { schemas } from '../api/contract.js';
+import { describeEgress } from '../domain/index.js';
 import { CliError, signedIn } from './client.js';
 import { allPages, listCommand } from './list.js';
 import { print, table } from './output.js';
@@ -230,7 +231,9 @@ export function registerAdmin(program: Command): void {
       ['GPU', (p) => (p.resources.gpu ? `${p.resources.gpu.count}x ${p.resources.gpu.type}` : '-')],
       ['STORAGE', (p) => p.resources.storage],
       ['TIER', (p) => p.tier],
+      ['EGRESS', (p) => describeEgress(p.egress)],
       ['IDLE', (p) => p.idleTimeout],
+      ['SSH-AGENT', (p) => (p.agentForwarding ? 'forwarded' : '-')],
     ],
   });
 }
