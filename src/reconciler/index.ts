@@ -90,9 +90,9 @@ export function createReconciler(opts: ReconcilerOptions) {
         await states.note(ws.id, 'step', 'sandbox started; waiting for the app to answer');
         await readiness(runtime, ws, readinessTimeoutMs, abort.signal);
       }
-      await states.report(ws.id, { phase: 'running', message: `${ws.spec.environment.kind} is ready`, observedGeneration: ws.generation });
-      // who may enter can have changed while it started
-      void sshAccess.sync();
+      const running = await states.report(ws.id, { phase: 'running', message: `${ws.spec.environment.kind} is ready`, observedGeneration: ws.generation });
+      // who may enter can have changed while it started (a pass for that change skipped it: it did not run yet)
+      void sshAccess.check(running);
     } catch (err) {
       const seen = await sandboxRunning(ws.id);
       const logTail = seen?.logTail ?? '';

@@ -113,6 +113,12 @@ export function createSshAccessSync(opts: {
 
   return {
     sync,
+    /**
+     * Brings one workspace's list up to date: for a workspace that has just
+     * come to run, whose list was read when it began to start (a pass for an
+     * access change meanwhile skipped it, as it did not run yet).
+     */
+    check: (ws: Workspace): Promise<void> => syncOne(ws).catch((err: unknown) => opts.log.error({ err, workspace: ws.id }, 'updating authorized_keys failed')),
     /** Forgets what a workspace was given (it stopped or started afresh with the list in its spec). */
     given(workspaceId: string, lines: string[] | undefined): void {
       if (lines) written.set(workspaceId, lines.join('\n'));
