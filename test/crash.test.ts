@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { ADMIN_PASSWORD, waitUntil } from './helpers.js';
-import { AGENT, PROFILES, run, sandboxesAvailable, uidBase } from './sandbox.js';
+import { waitUntil } from './helpers.js';
+import { AGENT, PROFILES, run, sandboxesAvailable, serveProcess, uidBase } from './sandbox.js';
 
 /**
  * The control plane is killed with SIGKILL again and again while workspaces
@@ -14,7 +12,6 @@ import { AGENT, PROFILES, run, sandboxesAvailable, uidBase } from './sandbox.js'
  * over: containers, cgroups, mounts, processes, run directories, GPUs.
  */
 const available = sandboxesAvailable();
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 test('kill -9 of the control plane during starts and stops leaves no orphans', { skip: available === true ? false : available, timeout: 600_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'atrium-crash-'));
@@ -26,42 +23,12 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   for (const i of [0, 1]) execFileSync('mknod', [join(dataDir, `nvidia${i}`), 'c', '195', String(i)]);
   const gpus = [0, 1].map((i) => ({ index: i, type: 'fake', uuid: `GPU-fake-${i}`, path: join(dataDir, `nvidia${i}`) }));
   writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent: AGENT, stopGrace: '2s', reserve: { cpu: '0', memory: '0' }, uidBase: base, gpus }, logLevel: 'warn' }));
-  let server: ChildProcess | undefined;
-  let url = '';
-  after(async () => {
-    server?.kill('SIGKILL');
-    const runcRoot = join(dataDir, 'local', 'runc');
-    for (const id of (await run('runc', ['--root', runcRoot, 'list', '-q'])).stdout.split('\n').filter(Boolean)) await run('runc', ['--root', runcRoot, 'delete', '-f', id]);
-    for (const id of existsSync(join(dataDir, 'local', 'mnt')) ? readdirSync(join(dataDir, 'local', 'mnt')) : []) await run('umount', ['-l', join(dataDir, 'local', 'mnt', id)]);
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  const start = async () => {
-    const s = spawn(process.execPath, [MAIN, 'serve', '--config', config, '--port', '0', '--ssh-port', '0', '--data-dir', dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
-    server = s;
-    let out = '';
-    let exited: number | string | null | undefined;
-    s.stdout.on('data', (d) => (out += d));
-    s.stderr.on('data', (d) => (out += d));
-    s.once('exit', (code, signal) => (exited = code ?? signal));
-    // a Node start on a loaded machine can take seconds: wait for the line that says it listens, or for it to exit
-    await waitUntil('the control plane to listen', () => /running at (\S+)/.test(out) || exited !== undefined, { timeoutMs: 60_000, everyMs: 50, last: () => out });
-    url = /running at (\S+)/.exec(out)?.[1] ?? assert.fail(`server did not start (exit ${exited}): ${out}`);
-  };
-  const kill9 = async () => {
-    const s = server!;
-    s.kill('SIGKILL');
-    await new Promise((r) => s.once('exit', r));
-  };
-  const call = async (method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    const answer: any = await res.json().catch(() => undefined);
-    return { status: res.status, body: answer };
-  };
+  const atrium = serveProcess({ config, dataDir });
+  after(() => atrium.cleanUp());
+  const { start, kill9, call } = atrium;
 
   await start();
-  const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD, token: { name: 'crash' } }) });
-  const token = ((await login.json()) as { token: string }).token;
+  const token = await atrium.login();
   await call('PATCH', '/api/v1/teams/admin/quota', token, { workspaces: 50, cpu: '100', memory: '100Gi', storage: '100Gi', gpu: { fake: 2 } });
   await call('POST', '/api/v1/gpu-pools', token, { name: 'fakes', gpuType: 'fake', size: 2, owner: 'admin' });
   const names = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'g1', 'g2'];

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { egressNames } from '../src/runtime/index.js';
 import { startWorld, WORLD, type World } from './egress-world.js';
-import { ADMIN_PASSWORD, waitUntil } from './helpers.js';
-import { AGENT, PROFILES, run, sandboxesAvailable, startSandboxServer, uidBase, type SandboxServer } from './sandbox.js';
+import { waitUntil } from './helpers.js';
+import { AGENT, PROFILES, run, sandboxesAvailable, serveProcess, startSandboxServer, uidBase, type SandboxServer } from './sandbox.js';
 
 /**
  * Public egress on the local runtime, against a stand-in internet in a
@@ -155,7 +153,6 @@ test('public egress: out to public addresses by the uplink, never to private one
   });
 });
 
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 test('after kill -9 of the control plane, the links and namespaces are exactly those of running workspaces', { skip: available === true ? false : available, timeout: 600_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'atrium-egress-crash-'));
@@ -163,47 +160,20 @@ test('after kill -9 of the control plane, the links and namespaces are exactly t
   const config = join(dataDir, 'atrium.yaml');
   const subnet = `10.212.${process.pid % 250}.0/24`;
   writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent: AGENT, stopGrace: '2s', reserve: { cpu: '0', memory: '0' }, uidBase: uidBase(), egress: { subnet, uplink: world.uplink, gateway: WORLD.gateway, dns: [WORLD.gateway] } }, logLevel: 'warn' }));
-  let server: ChildProcess | undefined;
-  let url = '';
+  const atrium = serveProcess({ config, dataDir });
   after(async () => {
-    server?.kill('SIGKILL');
-    const runcRoot = join(dataDir, 'local', 'runc');
-    for (const id of (await run('runc', ['--root', runcRoot, 'list', '-q'])).stdout.split('\n').filter(Boolean)) await run('runc', ['--root', runcRoot, 'delete', '-f', id]);
-    for (const id of existsSync(join(dataDir, 'local', 'mnt')) ? readdirSync(join(dataDir, 'local', 'mnt')) : []) await run('umount', ['-l', join(dataDir, 'local', 'mnt', id)]);
+    await atrium.cleanUp();
+    // what egress left on the host, were the test to fail before the workspaces went
     for (const ns of (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(names.netnsPrefix))) await run('ip', ['netns', 'del', ns]);
     await run('nft', ['delete', 'table', 'inet', names.table]);
     for (const p of [names.rulePriority - 1, names.rulePriority]) await run('ip', ['rule', 'del', 'priority', String(p)]);
     await run('ip', ['route', 'flush', 'table', String(names.routeTable)]);
     await run('ip', ['addr', 'del', `${subnet.replace(/0\/24$/, '1')}/32`, 'dev', 'lo']);
-    rmSync(dataDir, { recursive: true, force: true });
   });
-  const start = async () => {
-    const s = spawn(process.execPath, [MAIN, 'serve', '--config', config, '--port', '0', '--ssh-port', '0', '--data-dir', dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
-    server = s;
-    let out = '';
-    let exited: number | string | null | undefined;
-    s.stdout.on('data', (d) => (out += d));
-    s.stderr.on('data', (d) => (out += d));
-    s.stdout.on('data', (d) => (serverLog += d));
-    s.stderr.on('data', (d) => (serverLog += d));
-    s.once('exit', (code, signal) => (exited = code ?? signal));
-    await waitUntil('the control plane to listen', () => /running at (\S+)/.test(out) || exited !== undefined, { timeoutMs: 60_000, everyMs: 50, last: () => out });
-    url = /running at (\S+)/.exec(out)?.[1] ?? assert.fail(`server did not start (exit ${exited}): ${out}`);
-  };
-  let serverLog = '';
-  const kill9 = async () => {
-    const s = server!;
-    s.kill('SIGKILL');
-    await new Promise((r) => s.once('exit', r));
-  };
-  const call = async (method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    return { status: res.status, body: await res.json().catch(() => undefined) };
-  };
+  const { start, kill9, call } = atrium;
 
   await start();
-  const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD, token: { name: 'crash' } }) });
-  const token = ((await login.json()) as { token: string }).token;
+  const token = await atrium.login();
   await call('PATCH', '/api/v1/teams/admin/quota', token, { workspaces: 20, cpu: '100', memory: '100Gi', storage: '100Gi' });
   const wsNames = ['e1', 'e2', 'e3', 'e4', 'e5'];
   for (const name of wsNames) assert.equal((await call('POST', '/api/v1/teams/admin/workspaces', token, { name, profile: 'online', start: name !== 'e5' })).status, 201);
@@ -244,7 +214,7 @@ test('after kill -9 of the control plane, the links and namespaces are exactly t
   const missing = running.filter((id) => !links.includes(names.veth(id)));
   const history = missing.map((id) => {
     const meta = existsSync(join(dataDir, 'local', 'run', id, 'meta.json')) ? readFileSync(join(dataDir, 'local', 'run', id, 'meta.json'), 'utf8') : 'no meta';
-    return `${id}: meta ${meta}; namespace ${existsSync(`/run/netns/${names.netns(id)}`)}; log ${serverLog.slice(-3000)}`;
+    return `${id}: meta ${meta}; namespace ${existsSync(`/run/netns/${names.netns(id)}`)}; log ${atrium.output.slice(-3000)}`;
   });
   assert.deepEqual(links.sort(), running.map(names.veth).sort(), `links: one per running workspace, nothing else ${history.join('\n')}`);
   const namespaces = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(names.netnsPrefix));

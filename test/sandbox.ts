@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startServer, type TestServer } from './helpers.js';
+import { ADMIN_PASSWORD, startServer, waitUntil, type TestServer } from './helpers.js';
 
 /** Helpers for suites that run real sandboxes: they need root, runc and the built agent. */
 export const AGENT = fileURLToPath(new URL('../dist/agent/atrium-agent', import.meta.url));
@@ -136,4 +136,67 @@ export function run(file: string, args: string[], timeoutMs = 30_000, env: Recor
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
     });
   });
+}
+
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+/**
+ * `atrium serve` (the built dist/main.js) as a child process on `dataDir`
+ * with the config file `config`, for suites that kill it with SIGKILL and
+ * start it again. `login` signs the admin in (bootstrapped with
+ * ADMIN_PASSWORD); `call` talks to whichever process runs now.
+ */
+export function serveProcess(opts: { config: string; dataDir: string }) {
+  let server: ChildProcess | undefined;
+  let url = '';
+  let output = '';
+  const self = {
+    get url() {
+      return url;
+    },
+    /** everything every process printed so far */
+    get output() {
+      return output;
+    },
+    start: async (): Promise<void> => {
+      const s = spawn(process.execPath, [MAIN, 'serve', '--config', opts.config, '--port', '0', '--ssh-port', '0', '--data-dir', opts.dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
+      server = s;
+      let out = '';
+      let exited: number | string | null | undefined;
+      const take = (d: Buffer) => {
+        out += d.toString();
+        output += d.toString();
+      };
+      s.stdout.on('data', take);
+      s.stderr.on('data', take);
+      s.once('exit', (code, signal) => (exited = code ?? signal));
+      // a Node start on a loaded machine can take seconds: wait for the line that says it listens, or for it to exit
+      await waitUntil('the control plane to listen', () => /running at (\S+)/.test(out) || exited !== undefined, { timeoutMs: 60_000, everyMs: 50, last: () => out });
+      url = /running at (\S+)/.exec(out)?.[1] ?? assert.fail(`server did not start (exit ${exited}): ${out}`);
+    },
+    kill9: async (): Promise<void> => {
+      const s = server;
+      if (!s || s.exitCode !== null || s.signalCode !== null) return;
+      s.kill('SIGKILL');
+      await new Promise((r) => s.once('exit', r));
+    },
+    call: async (method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: any }> => {
+      const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+      return { status: res.status, body: await res.json().catch(() => undefined) };
+    },
+    login: async (): Promise<string> => {
+      const res = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD, token: { name: 'test' } }) });
+      return ((await res.json()) as { token: string }).token;
+    },
+    /** Kills the process, then removes every sandbox and home mount it left, and the data directory. */
+    cleanUp: async (): Promise<void> => {
+      await self.kill9();
+      const runcRoot = join(opts.dataDir, 'local', 'runc');
+      for (const id of (await run('runc', ['--root', runcRoot, 'list', '-q'])).stdout.split('\n').filter(Boolean)) await run('runc', ['--root', runcRoot, 'delete', '-f', id]);
+      const mnt = join(opts.dataDir, 'local', 'mnt');
+      for (const id of existsSync(mnt) ? readdirSync(mnt) : []) await run('umount', ['-l', join(mnt, id)]);
+      rmSync(opts.dataDir, { recursive: true, force: true });
+    },
+  };
+  return self;
 }
