@@ -10,6 +10,7 @@ export { createCuller, type Culler } from './culler.js';
 export { authorizedKeysOf, type AuthorizedKeys } from './ssh-access.js';
 export { workspaceSpec, type WorkspaceKeys } from './spec.js';
 export { createClusterInputs, type ClusterInputs } from './cluster-inputs.js';
+export { coalesced } from './coalesced.js';
 
 
 export interface ReconcilerOptions {

@@ -1,6 +1,7 @@
 import { can, type Subject } from '../domain/index.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Store, Workspace } from '../store/index.js';
+import { coalesced } from './coalesced.js';
 
 /** The per-workspace keys the control plane holds (`loadSshKeys` in identity). */
 export interface WorkspaceSshKeys {
@@ -56,8 +57,6 @@ export function createSshAccessSync(opts: {
   const { store, runtime } = opts;
   /** what each workspace was last given */
   const written = new Map<string, string>();
-  let running: Promise<void> | undefined;
-  let again = false;
   /** access changes seen, and how many of them the last finished pass covered */
   let requested = 0;
   let completed = 0;
@@ -86,30 +85,18 @@ export function createSshAccessSync(opts: {
   }
 
   /** Runs a sync now, or once more after the one under way; resolves when the lists are current. */
-  function sync(): Promise<void> {
-    if (running) {
-      again = true;
-      return running;
+  const passes = coalesced(async () => {
+    const covers = requested;
+    await syncAll().catch((err: unknown) => opts.log.error({ err }, 'updating authorized_keys of running workspaces failed'));
+    completed = covers;
+    for (const w of waiting) {
+      if (w.target <= completed) {
+        waiting.delete(w);
+        w.resolve();
+      }
     }
-    running = (async () => {
-      do {
-        again = false;
-        const covers = requested;
-        await syncAll().catch((err: unknown) => opts.log.error({ err }, 'updating authorized_keys of running workspaces failed'));
-        completed = covers;
-        for (const w of waiting) {
-          if (w.target <= completed) {
-            waiting.delete(w);
-            w.resolve();
-          }
-        }
-      } while (again);
-    })().finally(() => {
-      // after the assignment above, even when nothing was awaited
-      running = undefined;
-    });
-    return running;
-  }
+  });
+  const sync = passes.run;
 
   return {
     sync,
@@ -152,7 +139,7 @@ export function createSshAccessSync(opts: {
     async stop(): Promise<void> {
       unsubscribe?.();
       if (timer) clearInterval(timer);
-      await running;
+      await passes.idle();
     },
   };
 }

@@ -9,7 +9,7 @@ import { inProcessLists, registerApi, restartProfile, workerLists, type RouteDef
 import type { ResolvedConfig } from '../config/index.js';
 import { createCookies, createIdentity, loadSshKeys, type Identity, type SshKeys } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
-import { createClusterInputs, createCuller, createReconciler, type Culler, type Reconciler, type WorkspaceKeys } from '../reconciler/index.js';
+import { coalesced, createClusterInputs, createCuller, createReconciler, type Culler, type Reconciler, type WorkspaceKeys } from '../reconciler/index.js';
 import { createLocalRuntime, loadKubernetes, type KubernetesRuntime, type Runtime } from '../runtime/index.js';
 import { ConfigError, VERSION } from '../config/index.js';
 import { existsSync } from 'node:fs';
@@ -114,28 +114,6 @@ function lateLog(): RuntimeLog & { target?: RuntimeLog } {
       else console.error(msg, obj);
     },
   };
-}
-
-/** Runs `fn` now, or once more after the run under way (which may have read too early): never two at once. */
-function coalesced(fn: () => Promise<void>): { run(): Promise<void>; idle(): Promise<void> } {
-  let running: Promise<void> | undefined;
-  let again = false;
-  const run = (): Promise<void> => {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await fn();
-      } while (again);
-    })().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-  return { run, idle: () => running ?? Promise.resolve() };
 }
 
 /** A pod's grace between SIGTERM and SIGKILL, in the whole seconds Kubernetes takes. */
