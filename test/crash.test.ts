@@ -25,7 +25,7 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
   writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent: AGENT, stopGrace: '2s', reserve: { cpu: '0', memory: '0' }, uidBase: base, gpus }, logLevel: 'warn' }));
   const atrium = serveProcess({ config, dataDir });
   after(() => atrium.cleanUp());
-  const { start, kill9, call } = atrium;
+  const { start, call } = atrium;
 
   await start();
   const token = await atrium.login();
@@ -52,32 +52,13 @@ test('kill -9 of the control plane during starts and stops leaves no orphans', {
 
   for (let round = 0; round < 10; round++) {
     // flip a random half of the workspaces, all at once, then kill the control plane mid-way
-    const flips = names.filter(() => Math.random() < 0.5);
-    await Promise.all(flips.map(async (n) => {
-      const ws = (await call('GET', `/api/v1/teams/admin/workspaces/${n}`, token)).body;
-      await call('POST', `/api/v1/teams/admin/workspaces/${n}/${ws.desired === 'running' ? 'stop' : 'start'}`, token);
-    }));
-    await new Promise((r) => setTimeout(r, 50 + Math.random() * 700));
-    await kill9();
+    await atrium.flipAndKill(token, names, 700);
     await start();
   }
 
-  // Let the last control plane settle. Right after a restart the API still shows what the database said before the
-  // crash, and adoption reconciles that with the sandboxes while the API answers (clearing away what a crash left
-  // half-done, finishing interrupted stops): so wait for the state the product gets to, every phase settled and the
-  // sandboxes agreeing with it, running exactly where the API says so and none on its way out. What never gets
-  // there is what the assertions below report.
+  // the last control plane settled (what never does is what the assertions below report)
   const runcRoot = join(dataDir, 'local', 'runc');
-  let list: any[] = [];
-  await waitUntil('the workspaces and their sandboxes to settle', async () => {
-    list = (await call('GET', '/api/v1/teams/admin/workspaces', token)).body.items;
-    const settled = list.every((w) => (w.desired === 'running' ? ['running', 'failed'] : ['stopped', 'pending']).includes(w.phase));
-    const sandboxes = (JSON.parse((await run('runc', ['--root', runcRoot, 'list', '--format', 'json'])).stdout || '[]') as Array<{ id: string; status: string }> | null) ?? [];
-    const same = (a: string[], b: string[]) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
-    const agree = sandboxes.every((c) => c.status === 'running') && same(sandboxes.map((c) => c.id), list.filter((w) => w.phase === 'running').map((w) => w.id as string));
-    const stopping = list.some((w) => existsSync(join(dataDir, 'local', 'run', w.id, 'stopping')));
-    return settled && agree && !stopping;
-  }, { timeoutMs: 180_000, everyMs: 500 }).catch(() => undefined);
+  const list = await atrium.settled(token);
   const failed = list.filter((w) => w.phase === 'failed');
   assert.deepEqual(failed.map((w) => `${w.name}: ${w.reason}`), [], 'no workspace failed');
   const running = new Set(list.filter((w) => w.phase === 'running').map((w) => w.id as string));

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { egressNames } from '../src/runtime/index.js';
 import { startWorld, WORLD, type World } from './egress-world.js';
-import { waitUntil } from './helpers.js';
 import { AGENT, PROFILES, run, sandboxesAvailable, serveProcess, startSandboxServer, uidBase, type SandboxServer } from './sandbox.js';
 
 /**
@@ -179,7 +178,7 @@ test('after kill -9 of the control plane, the links and namespaces are exactly t
     await run('ip', ['route', 'flush', 'table', String(names.routeTable)]);
     await run('ip', ['addr', 'del', `${subnet.replace(/0\/24$/, '1')}/32`, 'dev', 'lo']);
   });
-  const { start, kill9, call } = atrium;
+  const { start, call } = atrium;
 
   await start();
   const token = await atrium.login();
@@ -189,13 +188,7 @@ test('after kill -9 of the control plane, the links and namespaces are exactly t
 
   for (let round = 0; round < 4; round++) {
     // flip about half of them at once, then kill the control plane while it works
-    const flips = wsNames.filter(() => Math.random() < 0.5);
-    await Promise.all(flips.map(async (n) => {
-      const ws = (await call('GET', `/api/v1/teams/admin/workspaces/${n}`, token)).body;
-      await call('POST', `/api/v1/teams/admin/workspaces/${n}/${ws.desired === 'running' ? 'stop' : 'start'}`, token);
-    }));
-    await new Promise((r) => setTimeout(r, 100 + Math.random() * 900));
-    await kill9();
+    await atrium.flipAndKill(token, wsNames, 950);
     if (round === 3) {
       // what a crash at the worst moment leaves: a namespace and a link whose workspace never got a sandbox
       await run('ip', ['netns', 'add', names.netns('w_ghost')]);
@@ -204,18 +197,9 @@ test('after kill -9 of the control plane, the links and namespaces are exactly t
     await start();
   }
 
-  // right after a restart the API shows what the database said before the crash while adoption reconciles it with
-  // the sandboxes: wait for every phase settled and the sandboxes agreeing with it, none on its way out
-  let list: any[] = [];
-  const runcRoot = join(dataDir, 'local', 'runc');
-  await waitUntil('the workspaces and their sandboxes to settle', async () => {
-    list = (await call('GET', '/api/v1/teams/admin/workspaces', token)).body.items;
-    const settled = list.every((w) => (w.desired === 'running' ? ['running', 'failed'] : ['stopped']).includes(w.phase));
-    const sandboxes = (JSON.parse((await run('runc', ['--root', runcRoot, 'list', '--format', 'json'])).stdout || '[]') as Array<{ id: string; status: string }> | null) ?? [];
-    const agree = sandboxes.every((c) => c.status === 'running') && JSON.stringify(sandboxes.map((c) => c.id).sort()) === JSON.stringify(list.filter((w) => w.phase === 'running').map((w) => w.id as string).sort());
-    const stopping = list.some((w) => existsSync(join(dataDir, 'local', 'run', w.id, 'stopping')));
-    return settled && agree && !stopping;
-  }, { timeoutMs: 180_000, everyMs: 500, last: () => list.map((w) => `${w.name} ${w.desired}/${w.phase}`) });
+  // the last control plane settled, its sandboxes agreeing with its phases
+  const list = await atrium.settled(token);
+  for (const w of list) assert.equal(w.phase, w.desired === 'running' ? 'running' : 'stopped', `${w.name} ${w.desired}/${w.phase}`);
   assert.deepEqual(list.filter((w) => w.phase === 'failed').map((w) => `${w.name}: ${w.reason}`), [], 'no workspace failed');
   const running = list.filter((w) => w.phase === 'running').map((w) => w.id as string);
 

@@ -188,6 +188,40 @@ export function serveProcess(opts: { config: string; dataDir: string }) {
       const res = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD, token: { name: 'test' } }) });
       return ((await res.json()) as { token: string }).token;
     },
+    /** Flips about half of the admin team's `workspaces` (start ↔ stop) at once, then kills the process while it works. */
+    flipAndKill: async (token: string, workspaces: string[], maxDelayMs: number): Promise<void> => {
+      const flips = workspaces.filter(() => Math.random() < 0.5);
+      await Promise.all(flips.map(async (n) => {
+        const ws = (await self.call('GET', `/api/v1/teams/admin/workspaces/${n}`, token)).body;
+        await self.call('POST', `/api/v1/teams/admin/workspaces/${n}/${ws.desired === 'running' ? 'stop' : 'start'}`, token);
+      }));
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * maxDelayMs));
+      await self.kill9();
+    },
+    /**
+     * The admin team's workspaces once they settle after a restart. Right
+     * after one the API still shows what the database said before the crash,
+     * and adoption reconciles that with the sandboxes while the API answers
+     * (clearing away what a crash left half-done, finishing interrupted
+     * stops): this waits for the state the product gets to, every phase
+     * settled and the sandboxes agreeing with it, running exactly where the
+     * API says so and none on its way out. What never gets there (within
+     * 3 minutes) is returned as it is, for the caller's assertions to report.
+     */
+    settled: async (token: string): Promise<any[]> => {
+      const runcRoot = join(opts.dataDir, 'local', 'runc');
+      let list: any[] = [];
+      await waitUntil('the workspaces and their sandboxes to settle', async () => {
+        list = (await self.call('GET', '/api/v1/teams/admin/workspaces', token)).body.items;
+        const settled = list.every((w) => (w.desired === 'running' ? ['running', 'failed'] : ['stopped', 'pending']).includes(w.phase));
+        const sandboxes = (JSON.parse((await run('runc', ['--root', runcRoot, 'list', '--format', 'json'])).stdout || '[]') as Array<{ id: string; status: string }> | null) ?? [];
+        const same = (a: string[], b: string[]) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+        const agree = sandboxes.every((c) => c.status === 'running') && same(sandboxes.map((c) => c.id), list.filter((w) => w.phase === 'running').map((w) => w.id as string));
+        const stopping = list.some((w) => existsSync(join(opts.dataDir, 'local', 'run', w.id, 'stopping')));
+        return settled && agree && !stopping;
+      }, { timeoutMs: 180_000, everyMs: 500 }).catch(() => undefined);
+      return list;
+    },
     /** Kills the process, then removes every sandbox and home mount it left, and the data directory. */
     cleanUp: async (): Promise<void> => {
       await self.kill9();
