@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 what=${1:-run}
 
 # the local runtime: runc sandboxes with the agent as PID 1, sshd (and rsync, for rsync over SSH), Jupyter, pip, curl, a compiler and git inside, ext4 homes,
-# nftables and iproute2 for public egress, the agent built with cc;
+# nftables and iproute2 for public egress, skopeo and umoci for workspace images, acl for team volumes, the agent built with cc;
 # the OpenSSH client for `atrium ssh` and `atrium config-ssh`
-apt_packages=(ca-certificates runc openssh-server openssh-client rsync jupyter-notebook python3-ipykernel python3-pip curl e2fsprogs gcc libc6-dev git nftables iproute2)
+apt_packages=(ca-certificates runc openssh-server openssh-client rsync jupyter-notebook python3-ipykernel python3-pip curl e2fsprogs gcc libc6-dev git nftables iproute2 skopeo umoci acl)
 case "$what" in
   run) ;;
   test) apt_packages+=(postgresql chromium openssl) ;;

@@ -69,8 +69,8 @@ export const PROFILES = [
 export interface SandboxServer extends TestServer {
   dataDir: string;
   waitPhase(token: string, ref: string, phases: string[], timeoutMs?: number): Promise<any>;
-  /** Runs a shell command inside a workspace over SSH, as its user would; `agent` forwards the ssh-agent listening there (`ssh -A`). A command still running at `timeoutMs` is killed (code -1). */
-  sh(ref: string, command: string, timeoutMs?: number, opts?: { agent?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Runs a shell command inside a workspace over SSH, as its user would (with the key of `user`, by default the user named like the team); `agent` forwards the ssh-agent listening there (`ssh -A`). A command still running at `timeoutMs` is killed (code -1). */
+  sh(ref: string, command: string, timeoutMs?: number, opts?: { agent?: string; user?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
   /** The private key `addKey` made for a user. */
   keyFile(username: string): string;
   /** Makes and registers an SSH key for a user (before their workspace starts); `sh` into their personal team's workspaces uses it. */
@@ -92,6 +92,8 @@ export async function startSandboxServer(flags: Record<string, unknown> = {}): P
     // stop every sandbox this server made, then its files
     const rt = t.server.runtime!;
     for (const o of await rt.inventory()) await rt.remove(o.workspaceId, { purge: true });
+    // and the volumes it mounted
+    await rt.syncVolumes?.([]);
     rmSync(dataDir, { recursive: true, force: true });
   });
   const keyDir = mkdtempSync(join(tmpdir(), 'atrium-keys-'));
@@ -122,7 +124,7 @@ export async function startSandboxServer(flags: Record<string, unknown> = {}): P
     keyFile: (username) => join(keyDir, username),
     async sh(ref, command, timeoutMs = 60_000, opts = {}) {
       const socket = join(dataDir, 'local', 'run', await wsId(ref), 'ssh.sock');
-      const key = join(keyDir, ref.split('/')[0]!);
+      const key = join(keyDir, opts.user ?? ref.split('/')[0]!);
       const agent = opts.agent === undefined ? ['-o', 'ForwardAgent=no'] : ['-o', 'ForwardAgent=yes'];
       const args = ['-F', '/dev/null', '-i', key, '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', ...agent, '-o', `ProxyCommand=${process.execPath} ${PROXY} ${socket}`, 'jovyan@workspace', '--', command];
       return run('ssh', args, timeoutMs, opts.agent === undefined ? {} : { SSH_AUTH_SOCK: opts.agent });

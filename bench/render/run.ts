@@ -86,6 +86,7 @@ function platform(): TeamWithWorkspaces[] {
           authorizedKeys: [`restrict,pty,port-forwarding ${publicKey()}`, `restrict,pty,port-forwarding ${publicKey()} ${owner.username}`, `restrict,pty,port-forwarding ${publicKey()} ${owner.username}`],
         },
         agentForwarding: false,
+        volumes: [],
       };
       return { spec, running: w % 5 < 2 };
     });

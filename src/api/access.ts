@@ -2,7 +2,7 @@ import { can, Forbidden, NotFound, type Action, type Profile, type Quota } from 
 import type { Authenticated, Cookies, Identity } from '../identity/index.js';
 import type { Machine, Store, Team, Workspace } from '../store/index.js';
 import type { ClusterInputs } from '../reconciler/index.js';
-import type { KubernetesConfig, Runtime } from '../runtime/index.js';
+import type { ImageStore, KubernetesConfig, Runtime } from '../runtime/index.js';
 
 /** A workspace's output, as the runtime keeps it. */
 export type WorkspaceLogs = Pick<Runtime, 'logs'>;
@@ -25,6 +25,8 @@ export interface ApiDeps {
    * runtime is configured: workspaces are then admitted and stay pending.
    */
   logs: WorkspaceLogs | undefined;
+  /** the runtime's images, when it keeps its own (the local runtime) */
+  images: ImageStore | undefined;
   machines: Machine[];
   /** the clusters workspaces run on: this machine, or the configured Kubernetes clusters */
   clusters: Array<{ name: string; kind: 'local' | 'kubernetes' }>;

@@ -14,6 +14,8 @@ export const ROUTE_ACTIONS = [
   'events.read',
   'profile.list', 'profile.read', 'cluster.list', 'cluster.render',
   'gpupool.list', 'gpupool.read', 'gpupool.create', 'gpupool.update', 'gpupool.delete', 'grant.list', 'grant.set', 'grant.remove',
+  'volume.list', 'volume.read', 'volume.create', 'volume.update', 'volume.delete',
+  'image.list', 'image.read', 'image.import', 'image.delete', 'image.events',
   'audit.list',
 ] as const;
 

@@ -9,6 +9,8 @@ import { registerRoutes, route, type RouteDef } from './router.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { catalogueRoutes } from './routes/catalogue.js';
+import { imageRoutes } from './routes/images.js';
+import { volumeRoutes } from './routes/volumes.js';
 import { meRoutes } from './routes/me.js';
 import { teamRoutes } from './routes/teams.js';
 import { userRoutes } from './routes/users.js';
@@ -16,7 +18,7 @@ import { workspaceRoutes } from './routes/workspaces.js';
 import { clusterObjectRoutes } from './routes/cluster-objects.js';
 import { Type } from '@sinclair/typebox';
 import { createClusterInputs, type WorkspaceKeys } from '../reconciler/index.js';
-import type { KubernetesConfig } from '../runtime/index.js';
+import type { ImageStore, KubernetesConfig } from '../runtime/index.js';
 
 export { isApiError, errorMessage, schemas } from './contract.js';
 export type { RouteDef } from './router.js';
@@ -36,6 +38,7 @@ export interface ApiOptions {
   log: { error(obj: unknown, msg?: string): void };
   /** where workspace logs are read: the one thing the API takes from the runtime */
   logs?: WorkspaceLogs | undefined;
+  images?: ImageStore | undefined;
   /** where workspaces are placed (kept current by the caller); no placement check when empty */
   machines?: Machine[];
   /** the clusters workspaces run on; this machine alone when absent */
@@ -61,6 +64,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     sessionTtlSeconds: opts.sessionTtlSeconds,
     access: createAccess(opts.store),
     logs: opts.logs,
+    images: opts.images,
     machines: opts.machines ?? [],
     clusters: opts.clusters ?? [{ name: 'local', kind: 'local' }],
     lists: opts.lists ?? inProcessLists(opts.store),
@@ -79,6 +83,8 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     ...workspaceRoutes(deps),
     ...catalogueRoutes(deps),
     ...clusterObjectRoutes(deps),
+    ...volumeRoutes(deps),
+    ...imageRoutes(deps),
     ...auditRoutes(deps),
   ];
   let document: unknown;

@@ -20,5 +20,7 @@ export function restartProfile(ws: Workspace, profiles: ReadonlyMap<string, Prof
     idleTimeoutSeconds: ws.spec.idleTimeoutSeconds,
     agentForwarding: ws.spec.agentForwarding ?? false,
     teams: current?.teams ?? null,
+    // its mounts were decided when it was made (WorkspaceSettings.volumes)
+    volumes: [],
   };
 }

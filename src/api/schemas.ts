@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Duration, EgressSpec, GpuType, Name, ProfileSpec, Quantity, QuotaSpec } from '../domain/index.js';
+import { Duration, EgressSpec, GpuType, Name, ProfileSpec, Quantity, QuotaSpec, READ_ONLY_FOR, VolumeMountSpec } from '../domain/index.js';
 import { DESIRED_STATES, ERROR_CODES, PHASES, ROLES, TIERS, ENVIRONMENT_KINDS, type ErrorCode } from '../domain/index.js';
 
 /**
@@ -111,6 +111,8 @@ export const WorkspaceView = Type.Object({
   cluster: Type.String({ description: 'where it runs: `local` (this machine) or the Kubernetes cluster placement chose, for its life' }),
   environment: Literals(ENVIRONMENT_KINDS),
   tier: Literals(TIERS),
+  image: Nullable(Type.String({ description: "the OCI image it runs (the host's /usr when null, on the local runtime)" })),
+  volumes: Type.Array(Type.Object({ volume: Type.String({ description: '<team>/<name>' }), path: Type.String() }, strict), { description: 'the volumes it mounts' }),
   url: Type.String({ description: "path of the workspace's web app" }),
   createdAt: Time,
   updatedAt: Time,
@@ -127,6 +129,8 @@ export const ProfileView = Type.Object({
   resources: ResourcesView,
   tier: Literals(TIERS),
   egress: EgressSpec,
+  image: Nullable(Type.String({ description: "the OCI image its workspaces run (the host's /usr when null, on the local runtime)" })),
+  volumes: Type.Array(VolumeMountSpec, { description: 'volumes every workspace of it mounts' }),
   idleTimeout: Type.String(),
   agentForwarding: Type.Boolean({ description: 'SSH sessions may forward the connecting person\'s agent into the workspace' }),
   teams: Nullable(Type.Array(Type.String(), { description: 'teams allowed to use it; null means all (shown to admins)' })),
@@ -316,6 +320,7 @@ export const NewWorkspaceBody = Type.Object(
     profile: Name,
     shared: Type.Optional(Type.Boolean({ default: false })),
     start: Type.Optional(Type.Boolean({ default: true, description: 'start at once (default) or only create' })),
+    volumes: Type.Optional(Type.Array(VolumeMountSpec, { maxItems: 16, description: "volumes to mount besides the profile's: the team's own by name, datasets published to the team as <team>/<name>" })),
   },
   strict,
 );
@@ -386,3 +391,70 @@ export const EventView = Type.Object({
 export type EventView = Static<typeof EventView>;
 
 export const Health = Type.Object({ status: Type.Literal('ok'), database: Type.String() });
+
+/** An image name: what profiles name in `image` */
+export const ImageName = Type.String({ pattern: '^[a-z0-9][a-z0-9._/:@-]{0,127}$', description: 'lowercase letters, digits and . _ / : @ -, at most 128 characters' });
+
+export const ImageView = Type.Object(
+  {
+    name: Type.String(),
+    source: Type.String({ description: 'what it was copied from, as a skopeo reference' }),
+    digest: Type.String({ description: "the manifest's digest" }),
+    sizeBytes: Type.Integer(),
+    size: Type.String({ description: 'sizeBytes for people' }),
+    importedAt: Type.String({ format: 'date-time' }),
+    unpacked: Type.Boolean({ description: 'a root is unpacked and ready for starts' }),
+    usedBy: Type.Array(Type.String(), { description: 'team/workspace names whose sandbox (running or stopped) was made from it' }),
+  },
+  strict,
+);
+
+export const ImportImageBody = Type.Object(
+  {
+    source: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      description: 'a skopeo reference (docker://…, oci:PATH[:TAG], oci-archive:FILE, docker-archive:FILE, dir:PATH), a path on the server (an OCI layout or an archive), or a registry reference such as python:3.11',
+    }),
+    name: Type.Optional(ImageName),
+  },
+  strict,
+);
+
+export const ImageImporting = Type.Object(
+  { name: Type.String(), state: Type.Literal('importing'), message: Type.String() },
+  strict,
+);
+
+export const ImageParams = Type.Object({ image: Type.String({ minLength: 1, maxLength: 128, description: 'the image name, URL-encoded' }) }, strict);
+
+export const VolumeView = Type.Object(
+  {
+    team: Type.String({ description: 'the team that owns it' }),
+    name: Type.String(),
+    size: Type.String(),
+    sizeBytes: Type.Integer(),
+    readOnlyFor: Literals(READ_ONLY_FOR),
+    sharedWith: Type.Array(Type.String(), { description: 'teams it is published to, read-only (a dataset when any)' }),
+    mountedBy: Type.Array(Type.String(), { description: 'workspaces (team/name) that mount it' }),
+    createdAt: Time,
+  },
+  strict,
+);
+export const VolumeParams = Type.Object({ team: Name, volume: Name }, strict);
+export const NewVolumeBody = Type.Object(
+  {
+    name: Name,
+    size: Quantity,
+    readOnlyFor: Type.Optional(Type.Union(READ_ONLY_FOR.map((r) => Type.Literal(r)), { default: 'none', description: "viewers: read-only in workspaces whose owner is a viewer of the team" })),
+  },
+  strict,
+);
+export const VolumePatch = Type.Object(
+  {
+    size: Type.Optional(Quantity),
+    readOnlyFor: Type.Optional(Type.Union(READ_ONLY_FOR.map((r) => Type.Literal(r)))),
+    sharedWith: Type.Optional(Type.Array(Name, { maxItems: 1000, description: 'publish it read-only to these teams, as a dataset (admins; [] unpublishes)' })),
+  },
+  strict,
+);

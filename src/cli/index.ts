@@ -4,18 +4,22 @@ export { sshStdio } from './ssh-stdio.js';
 
 /** Adds every command; each group's modules load here, so `atrium ssh --stdio` (which needs none of them) starts without them. */
 export async function registerCommands(program: Command): Promise<void> {
-  const [{ registerServe }, { registerAccount }, { registerWorkspaces }, { registerAdmin }, { registerSsh }, { registerRender }] = await Promise.all([
+  const [{ registerServe }, { registerAccount }, { registerWorkspaces }, { registerAdmin }, { registerSsh }, { registerRender }, { registerImages }, { registerVolumes }] = await Promise.all([
     import('./serve.js'),
     import('./account.js'),
     import('./workspaces.js'),
     import('./admin.js'),
     import('./ssh.js'),
     import('./render.js'),
+    import('./images.js'),
+    import('./volumes.js'),
   ]);
   registerServe(program);
   registerAccount(program);
   registerWorkspaces(program);
   registerSsh(program);
   registerAdmin(program);
+  registerVolumes(program);
+  registerImages(program);
   registerRender(program);
 }

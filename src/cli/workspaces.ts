@@ -6,6 +6,7 @@ import { type ApiClient, CliError, signedIn, type Credentials } from './client.j
 import { allPages, listCommand } from './list.js';
 import { ago, LogPrinter, oneLine, print, showLog, useColor } from './output.js';
 import { confirm } from './prompt.js';
+import { serverEvents } from './sse.js';
 
 type WorkspaceView = Static<typeof schemas.WorkspaceView>;
 
@@ -34,29 +35,19 @@ async function waitForPhase(client: ApiClient, w: WorkspaceView, timeoutSeconds:
     const current = await client.get<WorkspaceView>(path);
     if (wanted.includes(current.phase) && current.phase !== 'failed') return current;
     const res = await client.raw('GET', `${path}/events`, abort.signal);
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let sep: number;
-      while ((sep = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, sep);
-        buffer = buffer.slice(sep + 2);
-        const data = block.split('\n').find((l) => l.startsWith('data: '));
-        if (!data) continue;
-        const e = JSON.parse(data.slice(6)) as { type: string; message: string; at: string; data: { phase?: string; reason?: string; logTail?: string } };
-        // the stream replays the workspace's history first: show only what this request set off
-        if (Date.parse(e.at) < started) continue;
-        if (show) process.stderr.write(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${oneLine(e.message)}\n`);
-        if (e.type === 'phase' && e.data.phase && wanted.includes(e.data.phase)) {
-          const final = await client.get<WorkspaceView>(path);
-          if (final.phase === 'failed') {
-            const tail = e.data.logTail ? `--- last lines of its log ---\n${showLog(e.data.logTail, useColor(process.stderr))}` : '';
-            throw new CliError(`workspace ${w.team}/${w.name} failed: ${oneLine(final.reason ?? 'unknown')}`, 1, tail);
-          }
-          if (show) process.stdout.write(`Workspace ${w.team}/${w.name} is ${final.phase}${final.phase === 'running' ? ` (${((Date.now() - started) / 1000).toFixed(1)}s)` : ''}.\n`);
-          return final;
+    for await (const { data } of serverEvents(res)) {
+      const e = JSON.parse(data) as { type: string; message: string; at: string; data: { phase?: string; reason?: string; logTail?: string } };
+      // the stream replays the workspace's history first: show only what this request set off
+      if (Date.parse(e.at) < started) continue;
+      if (show) process.stderr.write(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s  ${oneLine(e.message)}\n`);
+      if (e.type === 'phase' && e.data.phase && wanted.includes(e.data.phase)) {
+        const final = await client.get<WorkspaceView>(path);
+        if (final.phase === 'failed') {
+          const tail = e.data.logTail ? `--- last lines of its log ---\n${showLog(e.data.logTail, useColor(process.stderr))}` : '';
+          throw new CliError(`workspace ${w.team}/${w.name} failed: ${oneLine(final.reason ?? 'unknown')}`, 1, tail);
         }
+        if (show) process.stdout.write(`Workspace ${w.team}/${w.name} is ${final.phase}${final.phase === 'running' ? ` (${((Date.now() - started) / 1000).toFixed(1)}s)` : ''}.\n`);
+        return final;
       }
     }
     throw new CliError('the event stream ended early; see `atrium ws show`');
@@ -67,6 +58,12 @@ async function waitForPhase(client: ApiClient, w: WorkspaceView, timeoutSeconds:
     clearTimeout(timer);
     abort.abort();
   }
+}
+
+/** `--volume name`, `--volume team/name` or either with `:/path`. */
+function collectVolume(value: string, acc: Array<{ volume: string; path?: string }>): Array<{ volume: string; path?: string }> {
+  const at = value.indexOf(':');
+  return [...acc, at < 0 ? { volume: value } : { volume: value.slice(0, at), path: value.slice(at + 1) }];
 }
 
 function gpu(w: WorkspaceView): string {
@@ -85,6 +82,8 @@ function describe(w: WorkspaceView): string {
     ['memory', `${w.resources.memory.guarantee} guaranteed, ${w.resources.memory.limit} limit`],
     ['gpu', gpu(w) + (w.gpuPool ? ` from pool ${w.gpuPool}` : '')],
     ['storage', w.resources.storage],
+    ['image', w.image ?? "the host's /usr"],
+    ['volumes', w.volumes.length === 0 ? '-' : w.volumes.map((v) => `${v.volume} at ${v.path}`).join(', ')],
     ['shared', w.shared ? 'with the team' : 'no'],
     ['url', w.url],
     ['created', w.createdAt],
@@ -102,10 +101,11 @@ export function registerWorkspaces(program: Command): void {
     .requiredOption('-p, --profile <profile>', 'profile name (see `atrium profiles ls`)')
     .option('--shared', "let the team's editors use it too")
     .option('--no-start', 'create it stopped')
+    .option('-v, --volume <volume[:path]>', "mount a team volume (or <team>/<name>, a dataset published to the team) at /data/<name> or the path given, under /home/jovyan or /data; repeatable", collectVolume, [])
     .option('-d, --detach', 'return at once instead of showing progress until it runs or fails')
     .option('--timeout <seconds>', 'give up waiting after this long', '300')
     .option('--json', 'print JSON')
-    .action(async (ref: string, opts: { profile: string; shared?: boolean; start: boolean; detach?: boolean; timeout: string; json?: boolean }) => {
+    .action(async (ref: string, opts: { profile: string; shared?: boolean; start: boolean; volume: Array<{ volume: string; path?: string }>; detach?: boolean; timeout: string; json?: boolean }) => {
       const { client, credentials } = signedIn();
       const { team, ws: name } = resolveRef(ref, credentials);
       const since = Date.now() - 50;
@@ -114,6 +114,7 @@ export function registerWorkspaces(program: Command): void {
         profile: opts.profile,
         ...(opts.shared ? { shared: true } : {}),
         start: opts.start,
+        ...(opts.volume.length > 0 ? { volumes: opts.volume } : {}),
       });
       if (!opts.json) process.stdout.write(`Created workspace ${w.team}/${w.name} (${w.profile}).\n`);
       const final = opts.start && !opts.detach ? await waitForPhase(client, w, Number(opts.timeout), !opts.json, since) : w;

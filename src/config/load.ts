@@ -51,6 +51,7 @@ export interface ResolvedConfig {
     agent: string | undefined;
     gpus: Array<{ index: number; type: string; uuid: string; path: string }>;
     egress: Config['runtime']['egress'];
+    imageGraceMs: number;
   };
   proxy: {
     isolation: 'origin' | 'single-origin';
@@ -304,6 +305,7 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         agent: config.runtime.agent,
         gpus: config.runtime.gpus,
         egress: config.runtime.egress,
+        imageGraceMs: finite('runtime.imageGrace', config.runtime.imageGrace) * 1000,
       },
       proxy: {
         isolation: config.proxy.isolation,

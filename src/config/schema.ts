@@ -103,6 +103,8 @@ export const ConfigSchema = Type.Object(
           ),
           { default: [], maxItems: 1024 },
         ),
+        /** how long an unpacked image root no workspace uses is kept (the image itself stays until `atrium images rm`) */
+        imageGrace: Type.String({ ...FiniteDuration, default: '1h' }),
         /** public egress for profiles with `egress: public`: a network namespace and veth per workspace, NAT and nftables filters on the host */
         egress: Type.Object(
           {

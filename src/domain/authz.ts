@@ -30,6 +30,10 @@ export const ACTIONS = [
   'team.read',
   'team.members.update',
   'workspace.create',
+  /** create a team volume, grow it, change who reads it */
+  'volume.manage',
+  /** delete a team volume and its data */
+  'volume.delete',
   'workspace.read',
   /** start, stop, change, delete */
   'workspace.operate',
@@ -75,7 +79,10 @@ export function can(subject: Subject, action: Action, resource: Resource): boole
     case 'team.members.update':
       return resource.kind === 'team' && atLeast(roleIn(subject, resource.id), 'owner');
     case 'workspace.create':
+    case 'volume.manage':
       return resource.kind === 'team' && atLeast(roleIn(subject, resource.id), 'editor');
+    case 'volume.delete':
+      return resource.kind === 'team' && atLeast(roleIn(subject, resource.id), 'owner');
     case 'workspace.operate': {
       if (resource.kind !== 'workspace') return false;
       const role = roleIn(subject, resource.teamId);

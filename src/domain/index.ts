@@ -8,3 +8,4 @@ export * from './quota.js';
 export * from './specs.js';
 export * from './logs.js';
 export * from './next.js';
+export * from './volumes.js';

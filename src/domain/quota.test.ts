@@ -15,6 +15,7 @@ const profile = (over: Partial<Profile['resources']> = {}, rest: Partial<Profile
   egress: 'none',
   idleTimeoutSeconds: null,
   teams: null,
+  volumes: [],
   agentForwarding: false,
   ...rest,
 });

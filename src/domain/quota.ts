@@ -36,6 +36,8 @@ export interface Profile {
   agentForwarding: boolean;
   /** team names allowed to use it; null means every team */
   teams: string[] | null;
+  /** volumes every workspace of it mounts */
+  volumes: Array<{ volume: string; path?: string }>;
 }
 
 /** A GPU pool as admission sees it, for one team. */

@@ -4,6 +4,7 @@ import { NAME_PATTERN, NAME_RULE } from './names.js';
 import { formatBytes, formatCpu, parseBytes, parseCpu, QUANTITY_PATTERN } from './quantity.js';
 import type { Profile, Quota } from './quota.js';
 import { ENVIRONMENT_KINDS, TIERS } from './workspace.js';
+import { VolumeMountSpec } from './volumes.js';
 
 /**
  * Wire schemas shared by the config file and the API: the one place where the
@@ -119,6 +120,8 @@ export const ProfileSpec = Type.Object(
     /** off by default: a forwarded agent lets code in the workspace log in wherever the person's keys open, while they are connected */
     agentForwarding: Type.Optional(Type.Boolean({ description: 'let SSH sessions forward the connecting person\'s ssh-agent into the workspace (`ssh -A`)' })),
     teams: Type.Optional(Type.Array(Name, { maxItems: 10000 })),
+    /** volumes every workspace of the profile mounts: the team's own by name, or `<team>/<name>` datasets published to it */
+    volumes: Type.Optional(Type.Array(VolumeMountSpec, { maxItems: 16 })),
   },
   { additionalProperties: false },
 );
@@ -202,5 +205,6 @@ export function profileFromSpec(spec: ProfileSpec): Profile {
     idleTimeoutSeconds: parseDuration(spec.idleTimeout ?? 'never'),
     agentForwarding: spec.agentForwarding ?? false,
     teams: spec.teams ?? null,
+    volumes: spec.volumes ?? [],
   };
 }

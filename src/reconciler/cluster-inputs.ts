@@ -1,7 +1,7 @@
 import type { TeamInput, TeamWithWorkspaces, WorkspaceSpec } from '../runtime/index.js';
 import type { Store, Team, Workspace } from '../store/index.js';
 import { authorizedKeysOf } from './ssh-access.js';
-import { workspaceSpec, type WorkspaceKeys } from './spec.js';
+import { volumesOf, workspaceSpec, type WorkspaceKeys } from './spec.js';
 
 /**
  * What a cluster is given of teams and workspaces, read from the store: a
@@ -18,7 +18,7 @@ export function createClusterInputs(store: Store, keys: WorkspaceKeys) {
   }
 
   async function specOf(ws: Workspace): Promise<WorkspaceSpec> {
-    return workspaceSpec(ws, await authorizedKeys(ws), keys);
+    return workspaceSpec(ws, await authorizedKeys(ws), keys, await volumesOf(store, ws));
   }
 
   async function team(name: string): Promise<TeamInput | undefined> {

@@ -4,7 +4,7 @@ import type { Store, Workspace } from '../store/index.js';
 import type { Observation, Runtime, WorkspaceSpec } from '../runtime/index.js';
 import { readiness } from './readiness.js';
 import { authorizedKeysOf, createSshAccessSync } from './ssh-access.js';
-import { workspaceSpec, type WorkspaceKeys } from './spec.js';
+import { volumesOf, workspaceSpec, type WorkspaceKeys } from './spec.js';
 
 export { createCuller, type Culler } from './culler.js';
 export { authorizedKeysOf, type AuthorizedKeys } from './ssh-access.js';
@@ -62,7 +62,7 @@ export function createReconciler(opts: ReconcilerOptions) {
   async function specFor(ws: Workspace): Promise<WorkspaceSpec> {
     const lines = await authorizedKeys(ws);
     sshAccess.given(ws.id, lines);
-    return workspaceSpec(ws, lines, opts.sshKeys);
+    return workspaceSpec(ws, lines, opts.sshKeys, await volumesOf(store, ws));
   }
 
   async function sandboxRunning(id: string): Promise<Observation | undefined> {
@@ -74,7 +74,10 @@ export function createReconciler(opts: ReconcilerOptions) {
       ws = await states.report(ws.id, { phase: 'starting', message: 'creating the sandbox', observedGeneration: ws.generation });
     }
     try {
-      await runtime.start(await specFor(ws));
+      const steps: Promise<unknown>[] = [];
+      // slow preparations (an image imported or unpacked on its first use) show as steps of the start
+      await runtime.start(await specFor(ws), { progress: (message) => void steps.push(states.note(ws.id, 'step', message).catch(() => undefined)) });
+      await Promise.all(steps);
       if (runtime.waitReady) {
         let current = ws;
         await runtime.waitReady(ws.id, {

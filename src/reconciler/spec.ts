@@ -1,5 +1,5 @@
 import type { WorkspaceSpec } from '../runtime/index.js';
-import type { Workspace } from '../store/index.js';
+import type { Store, Workspace } from '../store/index.js';
 
 /** The per-workspace SSH keys the control plane holds (`loadSshKeys` in identity). */
 export interface WorkspaceKeys {
@@ -9,8 +9,18 @@ export interface WorkspaceKeys {
   gatewayPublicKey(workspaceId: string): string;
 }
 
-/** What a runtime is given to run a workspace, from its record and who may log in to it. */
-export function workspaceSpec(ws: Workspace, authorizedKeys: string[], sshKeys: WorkspaceKeys): WorkspaceSpec {
+/** The volumes a workspace mounts as they stand now (sizes, read-only or not), and its team's volume group. */
+export async function volumesOf(store: Store, ws: Workspace): Promise<Pick<WorkspaceSpec, 'volumes' | 'teamGid'>> {
+  const mounts = await store.volumes.forStart({ teamId: ws.teamId, ownerId: ws.ownerId, mounts: ws.spec.volumes ?? [] });
+  if (mounts.length === 0) return { volumes: [] };
+  return {
+    volumes: mounts.map((m) => ({ id: m.volumeId, team: m.team, name: m.name, path: m.path, readOnly: m.readOnly, sizeBytes: m.sizeBytes })),
+    teamGid: await store.volumes.teamGid(ws.teamId),
+  };
+}
+
+/** What a runtime is given to run a workspace, from its record, who may log in to it and what it mounts. */
+export function workspaceSpec(ws: Workspace, authorizedKeys: string[], sshKeys: WorkspaceKeys, volumes: Pick<WorkspaceSpec, 'volumes' | 'teamGid'> = { volumes: [] }): WorkspaceSpec {
   return {
     id: ws.id,
     team: ws.team,
@@ -28,5 +38,6 @@ export function workspaceSpec(ws: Workspace, authorizedKeys: string[], sshKeys: 
     basePath: `/w/${ws.team}/${ws.name}/`,
     ssh: { hostKey: sshKeys.hostPrivateKey(ws.id), authorizedKeys },
     agentForwarding: ws.spec.agentForwarding ?? false,
+    ...volumes,
   };
 }

@@ -3,7 +3,7 @@
  * of the system drives workspaces through, and the local runtime that
  * implements it with runc sandboxes on this machine.
  */
-export type { Activity, Capacity, Connector, Endpoint, Gpu, LogOptions, Observation, ReadyProgress, Runtime, WorkspaceSpec } from './types.js';
+export type { Activity, Capacity, Connector, Endpoint, Gpu, ImageInfo, ImageProgress, ImageStore, LogOptions, Observation, ReadyProgress, Runtime, StartOptions, VolumeSpec, VolumeState, WorkspaceSpec } from './types.js';
 export { createLocalRuntime, type GpuInventoryEntry, type LocalRuntimeOptions } from './local/index.js';
 export { egressNames } from './local/egress.js';
 export type { ClusterSet, KubernetesRuntime, KubeClient } from './kubernetes/index.js';

@@ -17,6 +17,7 @@ export interface WorkspaceSpec {
   /** the owning user: each user gets their own host uid */
   owner: { id: string; username: string };
   environment: { kind: EnvironmentKind; command?: string[]; port?: number };
+  /** an OCI image: a name from the runtime's image store or a reference it can pull; the host's own root when unset (local runtime) */
   image?: string;
   tier: Tier;
   egress: Egress;
@@ -35,6 +36,32 @@ export interface WorkspaceSpec {
   };
   /** whether an SSH session may forward the connecting person's agent into the workspace */
   agentForwarding: boolean;
+  /** team volumes and datasets it mounts; read-only ones by the kernel */
+  volumes: VolumeSpec[];
+  /** the host group that owns the team's volumes (local runtime), when it mounts any */
+  teamGid?: number;
+}
+
+/** A volume a workspace mounts. */
+export interface VolumeSpec {
+  id: string;
+  /** the owning team and the volume's name */
+  team: string;
+  name: string;
+  /** where it appears in the workspace: under /home/jovyan or /data */
+  path: string;
+  readOnly: boolean;
+  sizeBytes: number;
+}
+
+/** A volume as a runtime keeps it (volume sync): its storage exists while the volume does. */
+export interface VolumeState {
+  id: string;
+  team: string;
+  name: string;
+  sizeBytes: number;
+  /** teams it is published to, read-only */
+  sharedWith: string[];
 }
 
 /** A change the runtime saw, from a watch or by polling. */
@@ -110,12 +137,60 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
+/** An image in a runtime's store (the local runtime's; Kubernetes nodes pull their own). */
+export interface ImageInfo {
+  name: string;
+  /** what it was copied from, as a skopeo reference */
+  source: string;
+  /** the manifest's digest */
+  digest: string;
+  /** the manifest, config and layers as stored */
+  sizeBytes: number;
+  importedAt: string;
+  /** whether a root is unpacked and ready for starts */
+  unpacked: boolean;
+  /** workspaces whose sandbox (running or stopped) was made from it */
+  usedBy: string[];
+}
+
+/** A step of an import or an unpack. */
+export interface ImageProgress {
+  name: string;
+  state: 'importing' | 'unpacking' | 'ready' | 'failed' | 'removed';
+  message: string;
+  /** the image once it is ready */
+  image?: ImageInfo;
+}
+
+/** A runtime's images: what admins import, list and remove. */
+export interface ImageStore {
+  list(): Promise<ImageInfo[]>;
+  get(name: string): Promise<ImageInfo>;
+  /**
+   * Starts copying an image in (skopeo). Resolves once the source and name
+   * are checked, with `done`, which resolves when the image is stored;
+   * `progress` hears each step. The name defaults to the reference's.
+   */
+  import(source: string, opts?: { name?: string; progress?(p: ImageProgress): void }): Promise<{ name: string; done: Promise<ImageInfo> }>;
+  /** names being imported now */
+  importing(): string[];
+  /** Every image's steps, as they happen. */
+  subscribe(listener: (p: ImageProgress) => void): () => void;
+  /** Removes an image; refused while a workspace uses it. */
+  remove(name: string): Promise<void>;
+}
+
+/** What a start reports while it prepares (an image imported or unpacked on first use). */
+export interface StartOptions {
+  progress?(message: string): void;
+}
+
 export interface Runtime {
   readonly name: string;
   /** namespace, quota, rbac, policies (k8s); directories and host uids (local) */
   ensureTenant(team: string): Promise<void>;
   /** Idempotent: makes the workspace run as specified. Resolves once its sandbox process is started, not when the app is ready. */
-  start(spec: WorkspaceSpec): Promise<void>;
+  start(spec: WorkspaceSpec, opts?: StartOptions): Promise<void>;
   /** Stops it (SIGTERM, then SIGKILL after a grace period), keeping the home. Idempotent. */
   stop(workspaceId: string): Promise<void>;
   /** Removes everything of it; the home only with `purge`. Idempotent. */
@@ -145,6 +220,14 @@ export interface Runtime {
   /** Shows a message to the people working in the workspace (its open terminals). */
   notify(workspaceId: string, message: string): Promise<void>;
   capacity(): Promise<Capacity>;
+  /** the images admins manage, where the runtime keeps its own (absent: its nodes pull them) */
+  images?: ImageStore;
+  /**
+   * Makes the runtime's volumes those given: storage of deleted volumes is
+   * removed, grown ones are resized (Kubernetes: PersistentVolumeClaims
+   * applied in their teams' namespaces).
+   */
+  syncVolumes?(volumes: VolumeState[]): Promise<void>;
   /** Stops what the runtime runs for itself (watches, forwarders); workspaces keep running. */
   close?(): Promise<void>;
 }

@@ -74,7 +74,7 @@ async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshK
   if (process.getuid?.() !== 0) {
     throw new ConfigError('the local runtime creates sandboxes and needs root: run `atrium serve` as root, or set runtime.kind: none (--runtime none) to run without workspaces');
   }
-  for (const binary of ['runc', 'sshd', 'mkfs.ext4']) {
+  for (const binary of ['runc', 'sshd', 'mkfs.ext4', 'skopeo', 'umoci']) {
     if (!which(binary)) throw new ConfigError(`the local runtime needs ${binary}; install it with scripts/deps.sh run`);
   }
   if (!existsSync(agentPath)) throw new ConfigError(`runtime.agent: ${agentPath} does not exist; build it with scripts/deps.sh run`);
@@ -87,6 +87,7 @@ async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshK
     pids: config.runtime.pids,
     stopGraceMs: config.runtime.stopGraceMs,
     egress: config.runtime.egress,
+    imageGraceMs: config.runtime.imageGraceMs,
     log,
   });
   return { runtime, machines: [await machineOf(runtime, 'this machine')] };
@@ -356,6 +357,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     version: VERSION,
     log: app.log,
     logs: placed?.runtime,
+    images: placed?.runtime.images,
     machines: placed?.machines ?? [],
     clusters: config.runtime.kind === 'kubernetes' ? config.kubernetes.clusters.map((c) => ({ name: c.name, kind: 'kubernetes' as const })) : [{ name: 'local', kind: 'local' as const }],
     kubernetes: { config: config.kubernetes, stopGraceSeconds: stopGraceSeconds(config), workspaceKeys: workspaceKeys(sshKeys) },
@@ -398,6 +400,18 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
   const unsubscribeTenants = tenants && store.onTeamChange(() => void tenants.run());
   const tenantSweep = tenants && setInterval(() => void tenants.run(), 600_000);
   tenantSweep?.unref();
+  // volumes: deleted ones' storage goes, grown ones grow (on Kubernetes: their claims), at once and every 10 minutes
+  const runtimeForVolumes = placed?.runtime;
+  const volumeSync =
+    runtimeForVolumes?.syncVolumes &&
+    coalesced(async () => {
+      const all = await store.volumes.all();
+      await runtimeForVolumes.syncVolumes!(all.map((v) => ({ id: v.id, team: v.team, name: v.name, sizeBytes: v.sizeBytes, sharedWith: v.sharedWith.map((t) => t.name) }))).catch((err: unknown) => app.log.warn({ err }, 'volume sync failed'));
+    });
+  const unsubscribeVolumes = volumeSync && store.onVolumeChange(() => void volumeSync.run());
+  const volumeSweep = volumeSync && setInterval(() => void volumeSync.run(), 600_000);
+  volumeSweep?.unref();
+  void volumeSync?.run();
 
   const server: Server = {
     app,
@@ -447,6 +461,9 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     async close() {
       clearInterval(sweep);
       unsubscribeTenants?.();
+      unsubscribeVolumes?.();
+      if (volumeSweep) clearInterval(volumeSweep);
+      await volumeSync?.idle();
       clearInterval(tenantSweep);
       await tenants?.idle();
       if (capacityRefresh) clearInterval(capacityRefresh);

@@ -7,6 +7,7 @@ import { createHostUids } from './host-uids.js';
 import { createPoolsRepo } from './pools.js';
 import { createTeamsRepo } from './teams.js';
 import { createUsersRepo } from './users.js';
+import { createVolumesRepo } from './volumes.js';
 import { createWorkspaceStates } from './workspace-states.js';
 import { createWorkspacesRepo } from './workspaces.js';
 
@@ -19,6 +20,8 @@ export type { Workspace, WorkspaceSummary, WorkspaceSettings } from './workspace
 export type { WorkspaceStates, PhaseReport } from './workspace-states.js';
 export type { NewWorkspace } from './workspaces.js';
 export type { Machine } from './admission.js';
+export type { Volume, ResolvedMount } from './volumes.js';
+export { TEAM_GID_BASE } from './volumes.js';
 export type { GpuPool, GpuGrant } from './pools.js';
 export type { SessionRecord, TokenRecord, SshKeyRecord } from './credentials.js';
 export type { AuditEntry, AuditFilter } from './audit.js';
@@ -46,6 +49,7 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
     events: createEventsRepo(ctx),
     workspaceStates: createWorkspaceStates(ctx),
     hostUids: createHostUids(ctx),
+    volumes: createVolumesRepo(ctx),
     /** Calls `listener` whenever users, tokens or memberships change; returns an unsubscribe function. */
     onAccessChange(listener: () => void): () => void {
       bus.on('access', listener);
@@ -55,6 +59,11 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
     onTeamChange(listener: () => void): () => void {
       bus.on('teams', listener);
       return () => bus.off('teams', listener);
+    },
+    /** Calls `listener` whenever a volume is made, changed or deleted; returns an unsubscribe function. */
+    onVolumeChange(listener: () => void): () => void {
+      bus.on('volumes', listener);
+      return () => bus.off('volumes', listener);
     },
     /** Raw database access for maintenance and tests (checksums); application code uses the repositories. */
     db,

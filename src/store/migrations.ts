@@ -205,6 +205,29 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
         await db.schema.alterTable('workspaces').addColumn('cluster', 'text', (c) => c.notNull().defaultTo('')).execute();
       },
     },
+    '0006_volumes': {
+      async up(db: Kysely<unknown>) {
+        // team volumes (and datasets: volumes published read-only to other teams); a volume's size counts against its team's storage quota
+        await db.schema
+          .createTable('volumes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('team_id', 'text', (c) => c.notNull().references('teams.id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('size_bytes', big, (c) => c.notNull())
+          .addColumn('read_only_for', 'text', (c) => c.notNull().defaultTo('none'))
+          .addColumn('shared_with', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('updated_at', big, (c) => c.notNull())
+          .addUniqueConstraint('volumes_team_name', ['team_id', 'name'])
+          .execute();
+        // the host group that owns a team's volumes on this machine, never reused
+        await db.schema
+          .createTable('team_gids')
+          .addColumn('team_id', 'text', (c) => c.primaryKey().references('teams.id'))
+          .addColumn('gid', 'integer', (c) => c.notNull().unique())
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

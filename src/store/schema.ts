@@ -147,6 +147,25 @@ export interface HostUidsTable {
   uid: number;
 }
 
+export interface VolumesTable {
+  id: string;
+  team_id: string;
+  name: string;
+  size_bytes: number;
+  /** 'none', or 'viewers': read-only in workspaces whose owner is a viewer of the team */
+  read_only_for: string;
+  /** JSON: ids of other teams the volume is published to, read-only (a dataset) */
+  shared_with: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The host group of a team's shared volumes (local runtime), allocated once and never reused. */
+export interface TeamGidsTable {
+  team_id: string;
+  gid: number;
+}
+
 export interface Database {
   users: UsersTable;
   teams: TeamsTable;
@@ -160,4 +179,6 @@ export interface Database {
   events: EventsTable;
   audit: AuditTable;
   host_uids: HostUidsTable;
+  volumes: VolumesTable;
+  team_gids: TeamGidsTable;
 }

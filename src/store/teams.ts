@@ -73,10 +73,16 @@ export async function teamUsage(ex: Executor, teamId: string): Promise<Usage> {
     .where('team_id', '=', teamId)
     .where('desired', '<>', 'deleted')
     .executeTakeFirstOrThrow();
+  // the team's volumes count against its storage quota too
+  const volumes = await ex
+    .selectFrom('volumes')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size_bytes'), eb.lit(0)).as('bytes'))
+    .where('team_id', '=', teamId)
+    .executeTakeFirstOrThrow();
   return {
     cpuMilli: Number(compute.cpu),
     memoryBytes: Number(compute.memory),
-    storageBytes: Number(storage.bytes),
+    storageBytes: Number(storage.bytes) + Number(volumes.bytes),
     workspaces: Number(storage.n),
     gpus: Object.fromEntries(gpus.map((g) => [g.gpu_type!, Number(g.n)])),
   };
@@ -186,6 +192,9 @@ export function createTeamsRepo(ctx: StoreContext) {
         }
         const leftovers = await tx.db.selectFrom('workspaces').select('id').where('team_id', '=', team.id).executeTakeFirst();
         if (leftovers) throw new Conflict(`team ${team.name} has workspaces still being removed; try again shortly`, 'team_not_empty');
+        const volumes = await tx.db.selectFrom('volumes').select((eb) => eb.fn.countAll<number>().as('n')).where('team_id', '=', team.id).executeTakeFirstOrThrow();
+        if (Number(volumes.n) > 0) throw new Conflict(`team ${team.name} still has ${volumes.n} volume(s); delete them first`, 'team_not_empty', { volumes: Number(volumes.n) });
+        await tx.db.deleteFrom('team_gids').where('team_id', '=', team.id).execute();
         await tx.db.deleteFrom('gpu_grants').where('team_id', '=', team.id).execute();
         await tx.db.updateTable('gpu_pools').set({ owner_team_id: null }).where('owner_team_id', '=', team.id).execute();
         await tx.db.deleteFrom('memberships').where('team_id', '=', team.id).execute();

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import type { DesiredState, Phase, Profile, WorkspaceResources } from '../domain/index.js';
+import type { DesiredState, Phase, Profile, VolumeMount, WorkspaceResources } from '../domain/index.js';
 import type { Executor, SqlText, StoreContext } from './common.js';
 import type { WorkspacesTable } from './schema.js';
 
@@ -16,6 +16,8 @@ export interface WorkspaceSettings {
   idleTimeoutSeconds: number | null;
   /** absent in workspaces created before profiles had the setting: off */
   agentForwarding?: boolean;
+  /** the volumes it mounts, from its profile and its own request; absent: none */
+  volumes?: VolumeMount[];
 }
 
 export interface Workspace {

@@ -15,6 +15,7 @@ import {
 } from './common.js';
 import { admitIn, type Machine } from './admission.js';
 import type { WorkspacesTable } from './schema.js';
+import { resolveMounts } from './volumes.js';
 import {
   fetchSummaries,
   selectSummaries,
@@ -38,9 +39,10 @@ export interface NewWorkspace {
   profile: Profile;
   shared: boolean;
   start: boolean;
-  /** where it would run, for the placement check; absent when no runtime places workspaces */
   /** where it may be placed; none: no placement check */
   machines?: Machine[];
+  /** volumes to mount besides the profile's */
+  volumes?: Array<{ volume: string; path?: string | undefined }>;
 }
 
 /**
@@ -136,6 +138,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
           const { team, pool, cluster } = await admitIn(tx, dialect, input.teamId, input.profile, { compute: input.start, storage: true }, { machines: input.machines ?? [] });
           const now = ctx.now();
           const p = input.profile;
+          const mounts = await resolveMounts(tx.db, team, [...p.volumes, ...(input.volumes ?? [])]);
           const spec: WorkspaceSettings = {
             environment: p.environment,
             ...(p.image === undefined ? {} : { image: p.image }),
@@ -143,6 +146,7 @@ export function createWorkspacesRepo(ctx: StoreContext) {
             egress: p.egress,
             idleTimeoutSeconds: p.idleTimeoutSeconds,
             agentForwarding: p.agentForwarding,
+            ...(mounts.length > 0 ? { volumes: mounts } : {}),
           };
           const id = newId('w');
           await tx.db

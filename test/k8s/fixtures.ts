@@ -37,6 +37,7 @@ export function workspaceSpec(over: Partial<WorkspaceSpec> = {}): WorkspaceSpec 
     basePath: '/w/ml/lab/',
     ssh: { hostKey: HOST_KEY, authorizedKeys: ['restrict,pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIgateway atrium-gateway'] },
     agentForwarding: false,
+    volumes: [],
     ...over,
   };
 }

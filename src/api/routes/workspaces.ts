@@ -91,6 +91,7 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
           shared: body.shared ?? false,
           start: body.start ?? true,
           machines: deps.machines,
+          ...(body.volumes ? { volumes: body.volumes } : {}),
         });
         return workspaceView(ws);
       },

@@ -12,10 +12,10 @@ export interface BundleInput {
   hostname: string;
   uid: number;
   gid: number;
-  /** host directories and files mounted into the sandbox */
+  /** the root: an empty directory of mount points (the host's /usr and a generated /etc are mounted in), or an image's shared root */
   rootfs: string;
-  /** the shared read-only /etc, and this sandbox's own files laid over it */
-  baseEtc: string;
+  /** the shared read-only /etc made from the host's; absent with an image, whose own /etc is used */
+  baseEtc?: string | undefined;
   ownEtc: string;
   homeDir: string;
   agentPath: string;
@@ -32,6 +32,10 @@ export interface BundleInput {
   readOnly: Array<{ source: string; destination: string }>;
   /** a network namespace prepared on the host (public egress); a new one with loopback only when unset */
   netns?: string | undefined;
+  /** team volumes: host directory → path in the sandbox, read-only by the kernel when asked */
+  volumes?: Array<{ source: string; destination: string; readOnly: boolean }>;
+  /** groups the sandbox's processes also belong to (the team's volume group) */
+  additionalGids?: number[];
 }
 
 const CPU_PERIOD_US = 100_000;
@@ -40,7 +44,8 @@ const NOFILE = 16_384;
 
 /**
  * The OCI runtime configuration of one workspace sandbox (design §6): a
- * read-only root made of the host's /usr and a generated /etc, the home
+ * read-only root made of the host's /usr and a generated /etc (or an
+ * image's shared root, with the same own files laid over its /etc), the home
  * bind-mounted, tmpfs /tmp; new pid, ipc, uts, mount and network namespaces
  * (the network one has loopback only, or is the one the host prepared for
  * public egress); cgroup limits; no capabilities, no new
@@ -54,7 +59,7 @@ export function ociConfig(b: BundleInput): Record<string, unknown> {
     root: { path: b.rootfs, readonly: true },
     process: {
       terminal: false,
-      user: { uid: b.uid, gid: b.gid, additionalGids: [] },
+      user: { uid: b.uid, gid: b.gid, additionalGids: b.additionalGids ?? [] },
       args: b.args,
       env: Object.entries(b.env).map(([k, v]) => `${k}=${v}`),
       cwd: '/home/jovyan',
@@ -71,15 +76,23 @@ export function ociConfig(b: BundleInput): Record<string, unknown> {
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
-      { destination: '/usr', type: 'bind', source: '/usr', options: ro },
-      { destination: '/etc', type: 'bind', source: b.baseEtc, options: ro },
+      // the host's /usr and /etc, unless the root is an image's
+      ...(b.baseEtc
+        ? [
+            { destination: '/usr', type: 'bind', source: '/usr', options: ro },
+            { destination: '/etc', type: 'bind', source: b.baseEtc, options: ro },
+          ]
+        : []),
       ...OWN_FILES.map((f) => ({ destination: `/etc/${f}`, type: 'bind', source: `${b.ownEtc}/${f}`, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] })),
       { destination: '/etc/ssh', type: 'bind', source: `${b.ownEtc}/ssh`, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
-      { destination: '/etc/ssh/moduli', type: 'bind', source: `${b.baseEtc}/ssh/moduli`, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
+      ...(b.baseEtc ? [{ destination: '/etc/ssh/moduli', type: 'bind', source: `${b.baseEtc}/ssh/moduli`, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] }] : []),
       { destination: '/home/jovyan', type: 'bind', source: b.homeDir, options: ['rbind', 'rw', 'nosuid', 'nodev'] },
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', `size=${b.tmpBytes}`] },
       { destination: '/.atrium/agent', type: 'bind', source: b.agentPath, options: ['bind', 'ro', 'nosuid', 'nodev'] },
       ...b.readOnly.map((m) => ({ destination: m.destination, type: 'bind', source: m.source, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] })),
+      // /data holds volumes' mount points, in memory: nothing is written into a shared image root for them
+      ...((b.volumes ?? []).some((v) => v.destination.startsWith('/data/')) ? [{ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=755', 'size=64k'] }] : []),
+      ...(b.volumes ?? []).map((v) => ({ destination: v.destination, type: 'bind', source: v.source, options: ['rbind', v.readOnly ? 'ro' : 'rw', 'nosuid', 'nodev'] })),
     ],
     linux: {
       namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, b.netns ? { type: 'network', path: b.netns } : { type: 'network' }, { type: 'cgroup' }],

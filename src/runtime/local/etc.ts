@@ -23,14 +23,16 @@ export interface EtcInput {
   agentForwarding: boolean;
   /** the resolver the sandbox asks (public egress), none when unset */
   resolver?: string | undefined;
+  /** the team's volume group, named `team` in the sandbox */
+  teamGid?: number | undefined;
 }
 
 export function passwd(uid: number, gid: number): string {
   return ['root:x:0:0:root:/root:/usr/sbin/nologin', 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin', `jovyan:x:${uid}:${gid}:Workspace user:/home/jovyan:/bin/bash`, ''].join('\n');
 }
 
-export function group(gid: number): string {
-  return ['root:x:0:', 'users:x:100:jovyan', 'nogroup:x:65534:', `jovyan:x:${gid}:`, ''].join('\n');
+export function group(gid: number, teamGid?: number): string {
+  return ['root:x:0:', 'users:x:100:jovyan', 'nogroup:x:65534:', `jovyan:x:${gid}:`, ...(teamGid === undefined ? [] : [`team:x:${teamGid}:jovyan`]), ''].join('\n');
 }
 
 /**
@@ -123,7 +125,7 @@ export async function writeOwnEtc(dir: string, e: EtcInput): Promise<void> {
   await mkdir(join(dir, 'ssh'), { recursive: true, mode: 0o755 });
   const files: Record<string, string> = {
     passwd: passwd(e.uid, e.gid),
-    group: group(e.gid),
+    group: group(e.gid, e.teamGid),
     hostname: `${e.hostname}\n`,
     hosts: `127.0.0.1\tlocalhost ${e.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
     // the platform's DNS relay with public egress; no resolver at all without

@@ -11,7 +11,9 @@ import { layout, readJson, type Meta } from './layout.js';
 import { createLifecycle } from './lifecycle.js';
 import { createObserver } from './observation.js';
 import { createEgress, type EgressConfig } from './egress.js';
+import { createImages } from './images.js';
 import { createRunc } from './runc.js';
+import { createVolumes } from './volumes.js';
 
 export type { GpuInventoryEntry } from './gpus.js';
 
@@ -32,8 +34,13 @@ export interface LocalRuntimeOptions {
   runcBinary?: string;
   /** public egress (runtime.egress) */
   egress: EgressConfig;
-  log: { warn(obj: unknown, msg?: string): void };
+  /** how long an unpacked image root no sandbox uses is kept (runtime.imageGrace) */
+  imageGraceMs: number;
+  log: { warn(obj: unknown, msg?: string): void; info?(obj: unknown, msg?: string): void };
 }
+
+/** How often unused image roots are looked for. */
+const IMAGE_GC_EVERY_MS = 10 * 60_000;
 
 /**
  * The local runtime: each workspace is a runc sandbox on this machine
@@ -71,7 +78,25 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
   // the rules and links are exactly those of the sandboxes that exist: what a crash left half-made goes
   await egress.adopt(links);
 
-  const lifecycle = createLifecycle({ dir: opts.dir, agentPath: opts.agentPath, uidFor: opts.uidFor, pids: opts.pids, stopGraceMs: opts.stopGraceMs, runc, gpus, egress });
+  /** The image roots sandboxes were made from, running or stopped: workspace ids by digest. */
+  async function imagesInUse(): Promise<Map<string, string[]>> {
+    const used = new Map<string, string[]>();
+    for (const id of await readdir(join(opts.dir, 'run')).catch(() => [] as string[])) {
+      const digest = (await readJson<Meta>(layout(opts.dir, id).meta))?.image?.digest;
+      if (digest) used.set(digest, [...(used.get(digest) ?? []), id]);
+    }
+    return used;
+  }
+  const images = await createImages({ dir: opts.dir, graceMs: opts.imageGraceMs, inUse: imagesInUse, log: opts.log });
+  const collectImages = async () => {
+    const removed = await images.collect(new Set((await imagesInUse()).keys()));
+    if (removed.length > 0) opts.log.info?.({ roots: removed }, 'removed image roots no workspace used within runtime.imageGrace');
+  };
+  const gcTimer = setInterval(() => void collectImages().catch((err: unknown) => opts.log.warn({ err }, 'image root collection failed')), Math.min(IMAGE_GC_EVERY_MS, Math.max(10_000, opts.imageGraceMs)));
+  gcTimer.unref();
+
+  const volumes = createVolumes(opts.dir);
+  const lifecycle = createLifecycle({ dir: opts.dir, agentPath: opts.agentPath, uidFor: opts.uidFor, pids: opts.pids, stopGraceMs: opts.stopGraceMs, runc, gpus, egress, images, volumes });
   const observer = createObserver({ dir: opts.dir, runc });
   const activity = createActivity({ dir: opts.dir });
 
@@ -90,7 +115,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
       // Local tenants need nothing ahead of their first workspace: uids are per user, directories per workspace.
     },
 
-    start: (spec) => serialized(spec.id, () => lifecycle.start(spec)),
+    start: (spec, o) => serialized(spec.id, () => lifecycle.start(spec, o?.progress && ((m) => o.progress?.(m)))),
     stop: (id) => serialized(id, () => lifecycle.stop(id)),
     remove: (id, { purge }) => serialized(id, () => lifecycle.remove(id, purge)),
 
@@ -149,6 +174,13 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
       };
     },
 
-    close: () => egress.close(),
+    images,
+
+    syncVolumes: (keep) => volumes.sync(keep),
+
+    async close() {
+      clearInterval(gcTimer);
+      await egress.close();
+    },
   };
 }

@@ -45,6 +45,10 @@ export interface Meta {
   basePath: string;
   /** egress: the workspace's address in `runtime.egress.subnet` (kept across its starts) and what its link lets through */
   egress?: { slot: number; public?: boolean; allow?: string[] };
+  /** the image its root came from (the host's /usr when absent) */
+  image?: { name: string; digest: string };
+  /** ids of the team volumes its sandbox binds */
+  volumes?: string[];
 }
 
 /**

@@ -14,6 +14,8 @@ import { ensureHome, unmountHome } from './home.js';
 import { layout, readJson, type Layout, type Meta } from './layout.js';
 import type { Runc } from './runc.js';
 import type { Egress } from './egress.js';
+import { hasExecutable, type ImageRoot, type LocalImages } from './images.js';
+import type { LocalVolumes } from './volumes.js';
 
 const JUPYTER_PORT = 8888;
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -34,12 +36,14 @@ export interface LifecycleDeps {
   runc: Runc;
   gpus: GpuAllocator;
   egress: Egress;
+  images: LocalImages;
+  volumes: LocalVolumes;
 }
 
 /** Starts, stops and removes sandboxes; the caller serializes operations per workspace. */
 export interface Lifecycle {
-  /** Makes the workspace's sandbox run as `spec` says (nothing when it runs already). */
-  start(spec: WorkspaceSpec): Promise<void>;
+  /** Makes the workspace's sandbox run as `spec` says (nothing when it runs already); `progress` hears slow steps (an image's first use). */
+  start(spec: WorkspaceSpec, progress?: (message: string) => void): Promise<void>;
   /** Stops the sandbox (SIGTERM, then SIGKILL after the grace) and frees what it held, keeping its home, log and metadata. */
   stop(id: string): Promise<void>;
   /** Stops the sandbox and removes its directory; its home image too with `purge`. */
@@ -87,6 +91,16 @@ function appCommand(spec: WorkspaceSpec): { args: string[]; port: number } {
 export function createLifecycle(deps: LifecycleDeps): Lifecycle {
   const { dir, runc } = deps;
 
+  /** Sandboxes other than `except` that exist (running or being made) and bind the volume. */
+  async function volumeUsers(volumeId: string, except: string): Promise<number> {
+    let n = 0;
+    for (const c of await runc.list()) {
+      if (c.id === except || c.status === 'stopped') continue;
+      if ((await readJson<Meta>(layout(dir, c.id).meta))?.volumes?.includes(volumeId)) n++;
+    }
+    return n;
+  }
+
   async function stop(id: string): Promise<void> {
     const p = layout(dir, id);
     let state = await runc.state(id);
@@ -102,6 +116,8 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     }
     if (state) await runc.delete(id);
     await unmountHome(p.mount);
+    // a volume no other sandbox binds any more leaves the host too (and grows, if it grew, at its next use)
+    for (const v of (await readJson<Meta>(p.meta))?.volumes ?? []) await deps.volumes.release(v, () => volumeUsers(v, id));
     for (const f of [p.http, p.ssh, p.token]) await rm(f, { force: true });
     await rm(p.bundle, { recursive: true, force: true });
     await rm(p.etc, { recursive: true, force: true });
@@ -109,10 +125,32 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     await deps.egress.detach(id);
     const meta = await readJson<Meta>(p.meta);
     if (meta) await writeFileAtomic(p.meta, JSON.stringify({ ...meta, gpus: [] }));
+    // an image's root is kept for the grace period from its last use
+    if (meta?.image) await deps.images.touch(meta.image.digest);
     await rm(p.stopping, { force: true });
   }
 
-  async function start(spec: WorkspaceSpec): Promise<void> {
+  /**
+   * The image's root for `spec`, checked for what the workspace runs:
+   * `jupyter-notebook` (or a custom app's command) on the image's PATH, and
+   * the sshd every workspace's SSH access starts.
+   */
+  async function imageFor(spec: WorkspaceSpec, progress: (message: string) => void): Promise<ImageRoot> {
+    const img = await deps.images.root(spec.image!, progress);
+    const path = img.env.find((e) => e.startsWith('PATH='))?.slice(5) || PATH;
+    const needs: Array<[string, string]> = [['/usr/sbin/sshd', 'SSH access runs it']];
+    if (spec.environment.kind === 'jupyter') needs.unshift(['jupyter-notebook', 'the jupyter environment runs it']);
+    const command = spec.environment.kind === 'custom' ? spec.environment.command?.[0] : undefined;
+    if (command) needs.unshift([command, "the profile's custom app runs it"]);
+    for (const [what, why] of needs) {
+      if (await hasExecutable(img.rootfs, what, path)) continue;
+      deps.images.unpin(img.digest);
+      throw new Error(`image ${img.name} has no ${what}${what.includes('/') ? '' : ' on its PATH'} (${why})`);
+    }
+    return img;
+  }
+
+  async function start(spec: WorkspaceSpec, progress: (message: string) => void = () => undefined): Promise<void> {
     const id = spec.id;
     const p = layout(dir, id);
     let existing = await runc.state(id);
@@ -126,9 +164,17 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     const uid = await deps.uidFor(spec.owner.id);
     await mkdir(p.runDir, { recursive: true, mode: 0o700 });
     // independent steps side by side: start latency is what people wait for
-    await Promise.all([ensureHome(p.image, p.mount, spec.storageBytes, uid, uid), rootfs(p.rootfs)]);
+    const [, img] = await Promise.all([ensureHome(p.image, p.mount, spec.storageBytes, uid, uid), spec.image ? mkdir(p.bundle, { recursive: true, mode: 0o700 }).then(() => imageFor(spec, progress)) : rootfs(p.rootfs).then(() => undefined)]);
     const chosen = deps.gpus.allocate(id, spec);
+    /** volumes this start holds mounted until its sandbox binds them */
+    const held: string[] = [];
     try {
+      if (spec.volumes.length > 0 && spec.teamGid === undefined) throw new Error('workspace mounts volumes but has no team group');
+      const volumes = await Promise.all(spec.volumes.map(async (v) => {
+        const source = await deps.volumes.ensure(v, spec.teamGid!);
+        held.push(v.id);
+        return { source, destination: v.path, readOnly: v.readOnly };
+      }));
       // egress: its own network namespace and link, at the address it had before
       const rule = egressOf(spec.egress);
       const link = needsEgress(spec.egress) ? await deps.egress.attach(id, rule, (await readJson<Meta>(p.meta))?.egress?.slot) : undefined;
@@ -137,12 +183,15 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       await writeFile(p.token, token, { mode: 0o600 });
       const devices: DeviceNode[] = chosen.length > 0 ? [...chosen.map((g) => g.device), ...controlDevices()] : [];
       const visible = chosen.map((g) => String(g.index)).join(',');
+      // the image's own variables first (its PATH, LANG, tool settings); the platform's win, PATH aside
+      const imageEnv: Record<string, string> = Object.fromEntries((img?.env ?? []).map((e): [string, string] => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]).filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k)));
       const env: Record<string, string> = {
+        ...imageEnv,
         HOME: '/home/jovyan',
         USER: 'jovyan',
         LOGNAME: 'jovyan',
         SHELL: '/bin/bash',
-        PATH,
+        PATH: imageEnv['PATH'] || PATH,
         LANG: 'C.UTF-8',
         TERM: 'xterm-256color',
         NB_PREFIX: spec.basePath.replace(/\/$/, ''),
@@ -152,13 +201,13 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         ...(chosen.length > 0 ? { CUDA_VISIBLE_DEVICES: visible } : {}),
       };
       const { JUPYTER_TOKEN: _appToken, ...sessionEnv } = env;
-      await writeOwnEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: spec.ssh.hostKey, authorizedKeys: spec.ssh.authorizedKeys, sessionEnv, agentForwarding: spec.agentForwarding, resolver: link && deps.egress.resolver });
+      await writeOwnEtc(p.etc, { hostname: spec.name, uid, gid: uid, hostKey: spec.ssh.hostKey, authorizedKeys: spec.ssh.authorizedKeys, sessionEnv, agentForwarding: spec.agentForwarding, resolver: link && deps.egress.resolver, teamGid: spec.teamGid });
       const config = ociConfig({
         hostname: spec.name,
         uid,
         gid: uid,
-        rootfs: p.rootfs,
-        baseEtc: await ensureBaseEtc(join(dir, 'etc')),
+        rootfs: img ? img.rootfs : p.rootfs,
+        baseEtc: img ? undefined : await ensureBaseEtc(join(dir, 'etc')),
         ownEtc: p.etc,
         homeDir: p.mount,
         agentPath: deps.agentPath,
@@ -173,11 +222,15 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         cgroupsPath: `/atrium/${id}`,
         readOnly: [],
         netns: link?.netns,
+        volumes,
+        additionalGids: spec.teamGid === undefined ? [] : [spec.teamGid],
       });
       await writeFile(join(p.bundle, 'config.json'), JSON.stringify(config, null, 2), { mode: 0o600 });
       const meta: Meta = {
         owner: spec.owner.id, uid, gpus: chosen.map((g) => g.index), cpuRequestMilli: spec.cpu.requestMilli, memoryRequestBytes: spec.memory.requestBytes,
         environment: spec.environment.kind, basePath: spec.basePath, ...(link ? { egress: { slot: link.slot, public: rule.public, allow: rule.allow } } : {}),
+        ...(img ? { image: { name: img.name, digest: img.digest } } : {}),
+        ...(spec.volumes.length > 0 ? { volumes: spec.volumes.map((v) => v.id) } : {}),
       };
       await writeFileAtomic(p.meta, JSON.stringify(meta));
       await rm(p.runcLog, { force: true });
@@ -185,7 +238,14 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     } catch (err) {
       deps.gpus.release(id);
       await deps.egress.detach(id).catch(() => undefined);
+      for (const v of held.splice(0)) {
+        deps.volumes.unpin(v);
+        await deps.volumes.release(v, () => volumeUsers(v, id)).catch(() => undefined);
+      }
       throw err;
+    } finally {
+      if (img) deps.images.unpin(img.digest);
+      for (const v of held) deps.volumes.unpin(v);
     }
   }
 
