@@ -121,18 +121,21 @@ const hexOf = (digest: string) => digest.replace(/^sha256:/, '');
 function runLines(file: string, args: string[], line: (l: string) => void, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    /** the last lines of standard error: what failed, without the progress around it */
     const tail: string[] = [];
-    const take = (chunk: Buffer) => {
+    const take = (errors: boolean) => (chunk: Buffer) => {
       for (const l of chunk.toString().split(/\r|\n/)) {
         const t = l.trim();
         if (!t) continue;
-        tail.push(t);
-        if (tail.length > 5) tail.shift();
+        if (errors) {
+          tail.push(t);
+          if (tail.length > 5) tail.shift();
+        }
         line(t);
       }
     };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
+    child.stdout.on('data', take(false));
+    child.stderr.on('data', take(true));
     child.on('error', (err) => reject(new Error(`${file}: ${err.message}`)));
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
@@ -259,7 +262,7 @@ export async function createImages(opts: ImagesOptions): Promise<LocalImages> {
     try {
       const entry = await exclusive(async () => {
         let blobs = 0;
-        await runLines('skopeo', ['--policy', policy, 'copy', '--retry-times', '2', ref, `oci:${store}:${tag}`], (l) => {
+        await runLines('skopeo', ['--policy', policy, 'copy', '--retry-times', '2', '--preserve-digests', ref, `oci:${store}:${tag}`], (l) => {
           const m = /^Copying (blob|config) (?:sha256:)?([0-9a-f]{6,})/.exec(l);
           if (m) emit({ name, state: 'importing', message: m[1] === 'blob' ? `copying layer ${++blobs} (${m[2]!.slice(0, 12)})` : 'copying the image config' });
           else if (/^Writing manifest/.test(l)) emit({ name, state: 'importing', message: 'writing the manifest' });
