@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
-import { createWriteStream, lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { createWriteStream, existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { chmod, copyFile, cp, lchown, link, mkdir, mkdtemp, open, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
@@ -187,6 +187,16 @@ async function hostPaths(kind: Exclude<ImageKind, 'tiny'>): Promise<{ paths: Map
 
   // dpkg -L also prints lines such as "diverted by …" and "package diverts others to: …"
   for (const line of listed.split('\n')) if (line.startsWith('/')) take(line);
+  // Python's compiled modules belong to no package (py3compile writes them after unpacking); an image without
+  // them compiles every module at every start, into a read-only root that cannot keep the result
+  const caches = new Map<string, string[]>();
+  for (const line of listed.split('\n')) {
+    if (!line.startsWith('/') || !line.endsWith('.py')) continue;
+    const cache = posix.join(posix.dirname(line), '__pycache__');
+    if (!caches.has(cache)) caches.set(cache, existsSync(cache) ? readdirSync(cache) : []);
+    const stem = `${posix.basename(line, '.py')}.`;
+    for (const f of caches.get(cache)!) if (f.startsWith(stem) && f.endsWith('.pyc') && f.slice(stem.length).split('.').length === 2) take(posix.join(cache, f));
+  }
   for (const top of TOP_LINKS) if (lstatSync(`/${top}`, { throwIfNoEntry: false })?.isSymbolicLink()) take(`/${top}`);
   for (const extra of HOST_EXTRAS) takeTree(`/${extra}`);
   for (const entry of readdirSync('/etc')) if (/^python3/.test(entry) || (kind === 'jupyter' && entry === 'jupyter')) takeTree(`/etc/${entry}`);

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { DEFAULT_PORTAL_DIR } from '../src/server/index.js';
 import { startServer } from './helpers.js';
+import { buildImage } from './oci-image.js';
 import { run, sandboxesAvailable, startSandboxServer, type SandboxServer } from './sandbox.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -271,6 +272,151 @@ test('web portal', { skip: available === true ? false : available, timeout: 600_
     });
     assert.deepEqual(refused, [403, 403, 403]);
     assert.equal((await t.call('GET', '/api/v1/teams/ml/workspaces/shared-nb', { token: olga })).body.desired, 'running');
+    await page.context().close();
+  });
+
+  await suite.test('a team owner creates and grows a volume, an editor mounts it at launch, an admin publishes it', async () => {
+    const owner = await signIn('olga');
+    await owner.goto(`${portal}/teams/ml`);
+    const volumes = owner.getByRole('region', { name: 'Volumes' });
+    await volumes.getByRole('heading', { name: 'Create a volume' }).waitFor();
+    // the form checks the size before anything is sent
+    await volumes.getByLabel('Volume name').fill('corpus');
+    await volumes.getByLabel('Size').fill('lots');
+    await volumes.getByRole('button', { name: 'Create volume' }).click();
+    await volumes.getByText(/“lots” is not a size/).waitFor();
+    assert.equal((await t.call('GET', '/api/v1/teams/ml/volumes', { token: olga })).body.items.length, 0, 'nothing sent');
+    // beyond the storage quota: the API's refusal, in words
+    await volumes.getByLabel('Size').fill('10Gi');
+    await volumes.getByRole('button', { name: 'Create volume' }).click();
+    await volumes.getByRole('alert').filter({ hasText: /storage: 10Gi requested/ }).waitFor();
+    await volumes.getByLabel('Size').fill('100Mi');
+    await volumes.getByLabel(/Read-only for viewers/).check();
+    await volumes.getByRole('button', { name: 'Create volume' }).click();
+    await volumes.getByRole('cell', { name: 'corpus', exact: true }).waitFor();
+    // the team's storage counts it
+    await owner.getByRole('meter', { name: /^Storage: 132Mi of 1Gi/ }).waitFor();
+    const created = (await t.call('GET', '/api/v1/teams/ml/volumes/corpus', { token: olga })).body;
+    assert.equal(created.size, '100Mi');
+    assert.equal(created.readOnlyFor, 'viewers');
+
+    // an editor picks it in the launch dialog, at a path of her own
+    const page = await signIn('mia');
+    await page.getByRole('button', { name: 'New workspace' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'New workspace' });
+    await dialog.getByLabel('Team', { exact: true }).selectOption('ml');
+    await dialog.getByLabel('Name').fill('reader');
+    await dialog.getByText(/Not available: team ml cpu: 64 requested/).waitFor();
+    await dialog.getByRole('radio', { name: /Tiny/ }).check();
+    await dialog.getByRole('checkbox', { name: /corpus/ }).check();
+    await dialog.getByLabel('Path of corpus').fill('/etc/corpus');
+    await dialog.getByRole('button', { name: 'Launch' }).click();
+    await dialog.getByText(/The path of corpus must be under \/data or \/home\/jovyan/).waitFor();
+    await dialog.getByLabel('Path of corpus').fill('/home/jovyan/corpus');
+    await shoot(page, 'launch-volumes');
+    await dialog.getByRole('button', { name: 'Launch' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const ws = await t.waitPhase(mia, 'ml/reader', ['running', 'failed']);
+    assert.deepEqual(ws.volumes, [{ volume: 'ml/corpus', path: '/home/jovyan/corpus' }]);
+    assert.equal(ws.phase, 'running', ws.reason);
+    await page.getByRole('link', { name: 'reader', exact: true }).click();
+    await page.getByRole('heading', { name: 'Details' }).waitFor();
+    await page.getByText('host /usr').waitFor();
+    await page.locator('.details').getByText(/ml\/corpus\s+at\s+\/home\/jovyan\/corpus/).waitFor();
+    await shoot(page, 'workspace-volumes');
+    await page.context().close();
+
+    // the owner's page shows who mounts it (live), and a delete is refused while it does
+    await volumes.getByRole('link', { name: 'ml/reader' }).waitFor();
+    await volumes.getByRole('button', { name: 'Delete volume corpus' }).click();
+    let confirm = owner.getByRole('dialog', { name: 'Delete volume corpus?' });
+    await confirm.getByRole('button', { name: 'Delete volume' }).click();
+    await confirm.getByRole('alert').waitFor();
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    // grow only
+    await volumes.getByRole('button', { name: 'Edit volume corpus' }).click();
+    const edit = owner.getByRole('dialog', { name: 'Edit volume corpus' });
+    await edit.getByLabel('Size').fill('50Mi');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.getByText('Volumes never shrink: enter 100Mi or more.').waitFor();
+    await edit.getByLabel('Size').fill('200Mi');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await volumes.getByRole('cell', { name: '200Mi', exact: true }).waitFor();
+    assert.equal((await t.call('GET', '/api/v1/teams/ml/volumes/corpus', { token: olga })).body.size, '200Mi');
+    // only admins publish
+    assert.equal(await volumes.getByRole('button', { name: /^Publish/ }).count(), 0);
+    await shoot(owner, 'team-volumes');
+
+    // an admin publishes it to vic's team, where it is a read-only dataset
+    const admin = await signIn('admin', 'admin-password-for-tests');
+    await admin.goto(`${portal}/teams/ml`);
+    await admin.getByRole('button', { name: 'Publish volume corpus' }).click();
+    const publish = admin.getByRole('dialog', { name: 'Publish volume corpus' });
+    await publish.getByLabel('Teams').fill('vic');
+    await publish.getByRole('button', { name: 'Publish' }).click();
+    await publish.waitFor({ state: 'hidden' });
+    await admin.getByRole('region', { name: 'Volumes' }).getByRole('link', { name: 'vic', exact: true }).waitFor();
+    assert.deepEqual((await t.call('GET', '/api/v1/teams/ml/volumes/corpus', { token: olga })).body.sharedWith, ['vic']);
+    await admin.context().close();
+    const viewer = await signIn('vic');
+    await viewer.goto(`${portal}/teams/vic`);
+    await viewer.getByRole('table', { name: 'Datasets published to vic' }).getByRole('cell', { name: 'ml/corpus' }).waitFor();
+    await viewer.context().close();
+
+    // once no workspace mounts it, the owner deletes it
+    assert.equal((await t.call('DELETE', '/api/v1/teams/ml/workspaces/reader?purge=true', { token: mia })).status, 204);
+    const deadline = Date.now() + 90_000;
+    while ((await t.call('GET', '/api/v1/teams/ml/workspaces/reader', { token: mia })).status !== 404) {
+      assert.ok(Date.now() < deadline, 'ml/reader is deleted');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await volumes.getByText('No workspace').waitFor();
+    await volumes.getByRole('button', { name: 'Delete volume corpus' }).click();
+    confirm = owner.getByRole('dialog', { name: 'Delete volume corpus?' });
+    await confirm.getByRole('button', { name: 'Delete volume' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    await volumes.getByRole('heading', { name: 'No volumes yet' }).waitFor();
+    assert.equal((await t.call('GET', '/api/v1/teams/ml/volumes/corpus', { token: olga })).status, 404);
+    await owner.context().close();
+  });
+
+  await suite.test('an admin imports an image with its steps shown live, then removes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atrium-portal-image-'));
+    suite.after(() => rmSync(dir, { recursive: true, force: true }));
+    const image = await buildImage(join(dir, 'layout'), { kind: 'tiny' });
+    const page = await signIn('admin', 'admin-password-for-tests');
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Images' }).click();
+    await page.getByRole('heading', { name: 'Images', level: 2, exact: true }).waitFor();
+    await page.getByRole('heading', { name: 'No images yet' }).waitFor();
+    // checked before it is sent
+    await page.getByLabel('Name (optional)').fill('Not An Image Name');
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByText('Enter what to import, e.g. python:3.11.').waitFor();
+    await page.getByText(/^Image names are lowercase letters/).waitFor();
+    await page.getByLabel('Source').fill(image.ref);
+    await page.getByLabel('Name (optional)').fill('portal/tiny:1');
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    const log = page.getByRole('log', { name: 'Progress of the import of portal/tiny:1' });
+    await log.waitFor();
+    await page.locator('.image-progress .badge').filter({ hasText: /^(ready|failed)$/ }).waitFor({ timeout: 120_000 });
+    assert.equal((await page.locator('.image-progress .badge').textContent())?.trim(), 'ready', await log.textContent() ?? '');
+    assert.ok((await log.locator('li').count()) >= 1);
+    const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'portal/tiny:1' }) });
+    await row.waitFor();
+    const listed = (await t.call('GET', '/api/v1/images', { token: t.adminToken })).body.items as Array<{ name: string; digest: string }>;
+    assert.deepEqual(listed.map((i) => i.name), ['portal/tiny:1']);
+    await row.getByText(listed[0]!.digest.slice(7, 19)).waitFor();
+    await shoot(page, 'admin-images');
+    // a name with '/' and ':' is one path segment
+    await row.getByRole('button', { name: 'Remove image portal/tiny:1' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Remove image portal/tiny:1?' });
+    await confirm.getByRole('button', { name: 'Remove image' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    await page.getByRole('heading', { name: 'No images yet' }).waitFor();
+    assert.deepEqual((await t.call('GET', '/api/v1/images', { token: t.adminToken })).body.items, []);
     await page.context().close();
   });
 

@@ -6,12 +6,18 @@
  * /proc outside Atrium's code) and the RSS of the platform's per-workspace
  * processes (the agent, PID 1 inside, and its log writer on the host).
  *
- *   npx tsx bench/spawn/run.ts [--reps1 5] [--reps10 3] [--only atrium,jupyterhub]
+ * The image case (`--only image`): a Jupyter image built from this machine's
+ * Debian packages (test/oci-image.ts) is imported, then timed on its first
+ * start (umoci unpacks it), on a start reusing the unpacked root, and against
+ * a host-root start of the same Jupyter, rounds interleaved.
+ *
+ *   npx tsx bench/spawn/run.ts [--reps1 5] [--reps10 3] [--reps-image 5] [--only atrium,jupyterhub,image]
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildImage } from '../../test/oci-image.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { cleanupAll, cleanupOnSignals, freePort, onCleanup, run, startProcess, waitUntil, type Managed } from '../lib/proc.js';
 
@@ -21,12 +27,13 @@ const opt = (name: string, fallback: string) => {
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
 };
 if (argv.includes('--help')) {
-  process.stdout.write('usage: npx tsx bench/spawn/run.ts [--reps1 N] [--reps10 N] [--only atrium,jupyterhub]\n');
+  process.stdout.write('usage: npx tsx bench/spawn/run.ts [--reps1 N] [--reps10 N] [--reps-image N] [--only atrium,jupyterhub,image]\n');
   process.exit(0);
 }
 const REPS1 = Number(opt('reps1', '5'));
 const REPS10 = Number(opt('reps10', '3'));
-const ONLY = opt('only', 'atrium,jupyterhub').split(',');
+const REPS_IMAGE = Number(opt('reps-image', '5'));
+const ONLY = opt('only', 'atrium,jupyterhub,image').split(',');
 const started = performance.now();
 const log = (msg: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,6 +73,7 @@ function rssKiB(pid: number): number {
 const PROFILES = [
   { name: 'bench-shell', displayName: 'Bench shell', environment: 'shell', cpu: { guarantee: '50m', limit: '1' }, memory: { guarantee: '64Mi', limit: '512Mi' }, storage: '64Mi' },
   { name: 'bench-jupyter', displayName: 'Bench Jupyter', environment: 'jupyter', cpu: { guarantee: '50m', limit: '1' }, memory: { guarantee: '64Mi', limit: '512Mi' }, storage: '64Mi' },
+  { name: 'bench-image', displayName: 'Bench image', environment: 'jupyter', image: 'bench/lab', cpu: { guarantee: '50m', limit: '1' }, memory: { guarantee: '64Mi', limit: '512Mi' }, storage: '64Mi' },
 ];
 
 async function startAtrium(work: string) {
@@ -246,9 +254,27 @@ try {
     results['JupyterHub jupyter 10'] = [];
     for (let r = 0; r < REPS10; r++) results['JupyterHub jupyter 10'].push(await hubRound(hub, users));
   }
-  if (ONLY.includes('atrium')) {
-    log('starting Atrium with the local runtime');
-    const atrium = await startAtrium(work);
+  const atrium = ONLY.includes('atrium') || ONLY.includes('image') ? (log('starting Atrium with the local runtime'), await startAtrium(work)) : undefined;
+  if (atrium && ONLY.includes('image')) {
+    log('building a Jupyter image from Debian packages');
+    const image = await buildImage(join(work, 'image'), { kind: 'jupyter' });
+    const name = encodeURIComponent('bench/lab');
+    for (const key of ['import', 'Atrium image-first 1', 'Atrium image-reuse 1', 'Atrium host-root 1']) results[key] = [];
+    for (let r = 0; r < REPS_IMAGE; r++) {
+      log(`image round ${r + 1}/${REPS_IMAGE}: import, first start, reused root, host root`);
+      // a fresh import each round: removing the image removes its unpacked root too
+      await atrium.call('DELETE', `/api/v1/images/${name}`);
+      const t0 = performance.now();
+      const begun = await atrium.call('POST', '/api/v1/images', { source: image.ref, name: 'bench/lab' });
+      if (begun.status !== 201) throw new Error(`import: HTTP ${begun.status} ${JSON.stringify(begun.body)}`);
+      await waitUntil('the import', async () => (await atrium.call('GET', `/api/v1/images/${name}`)).status === 200, { timeoutMs: 600_000 });
+      results['import']!.push({ wall: (performance.now() - t0) / 1000, each: [], overheadMs: [], platformRssMiB: [] });
+      results['Atrium image-first 1']!.push(await atriumRound(atrium, 'bench-image', 1, `imgfirst-${r}`));
+      results['Atrium image-reuse 1']!.push(await atriumRound(atrium, 'bench-image', 1, `imgreuse-${r}`));
+      results['Atrium host-root 1']!.push(await atriumRound(atrium, 'bench-jupyter', 1, `imghost-${r}`));
+    }
+  }
+  if (atrium && ONLY.includes('atrium')) {
     for (const [kind, profile] of [['shell', 'bench-shell'], ['jupyter', 'bench-jupyter']] as const) {
       for (const [n, reps] of [[1, REPS1], [10, REPS10]] as const) {
         const key = `Atrium ${kind} ${n}`;
@@ -266,7 +292,9 @@ try {
 
 const rows: string[][] = [['system', 'case', 'median s', 'min s', 'max s', 'vs JupyterHub', 'target']];
 const summary: Record<string, { median: number; min: number; max: number }> = {};
+const IMAGE_KEYS = ['import', 'Atrium image-first 1', 'Atrium image-reuse 1', 'Atrium host-root 1'];
 for (const [key, rounds] of Object.entries(results)) {
+  if (IMAGE_KEYS.includes(key)) continue;
   const n = key.endsWith(' 10') ? 10 : 1;
   const figures = rounds.map((r) => r.wall);
   void n;
@@ -282,10 +310,20 @@ for (const [key, s] of Object.entries(summary)) {
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 process.stdout.write('\ncreate→running, client-observed (request sent → phase running / server ready)\n');
 for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ') + '\n');
-const atriumRounds = Object.entries(results).filter(([k]) => k.startsWith('Atrium')).flatMap(([, v]) => v);
+if (results['Atrium image-reuse 1']?.length) {
+  const m = (key: string) => median(results[key]!.map((r) => r.wall));
+  const ratios = results['Atrium image-reuse 1'].map((r, i) => r.wall / results['Atrium host-root 1']![i]!.wall);
+  process.stdout.write(`\nImages (${results['import']!.length} rounds, interleaved; a ${'Jupyter'} image of Debian packages):\n`);
+  process.stdout.write(`  import (skopeo copy into the store)     median ${m('import').toFixed(2)} s\n`);
+  process.stdout.write(`  first start (umoci unpacks the root)    median ${m('Atrium image-first 1').toFixed(2)} s\n`);
+  process.stdout.write(`  start reusing the unpacked root         median ${m('Atrium image-reuse 1').toFixed(2)} s\n`);
+  process.stdout.write(`  host-root start (anchor)                median ${m('Atrium host-root 1').toFixed(2)} s\n`);
+  process.stdout.write(`  reuse / host root: median of per-round ratios ${median(ratios).toFixed(2)}× (medians ${(m('Atrium image-reuse 1') / m('Atrium host-root 1')).toFixed(2)}×) — target ≤ 1.2×: ${median(ratios) <= 1.2 ? 'PASS' : 'MISS'}\n`);
+}
+const atriumRounds = Object.entries(results).filter(([k]) => k.startsWith('Atrium') && !IMAGE_KEYS.includes(k)).flatMap(([, v]) => v);
 if (atriumRounds.length > 0) {
   for (const n of ['1', '10']) {
-    const overhead = Object.entries(results).filter(([k]) => k.startsWith('Atrium') && k.endsWith(` ${n}`)).flatMap(([, v]) => v.flatMap((r) => r.overheadMs));
+    const overhead = Object.entries(results).filter(([k]) => k.startsWith('Atrium') && !IMAGE_KEYS.includes(k) && k.endsWith(` ${n}`)).flatMap(([, v]) => v.flatMap((r) => r.overheadMs));
     if (overhead.length === 0) continue;
     process.stdout.write(
       `\nAtrium overhead, ${n} at once: request sent → sandbox PID 1 started (from /proc, ${1000 / CLK_TCK} ms resolution), ${overhead.length} workspaces: ` +
@@ -295,7 +333,7 @@ if (atriumRounds.length > 0) {
   }
   const rss = atriumRounds.flatMap((r) => r.platformRssMiB);
   process.stdout.write(`Platform processes per running workspace (agent + log writer), RSS: median ${median(rss).toFixed(2)} MiB, max ${Math.max(...rss).toFixed(2)} MiB — target < 15 MB: ${Math.max(...rss) < 15 ? 'PASS' : 'MISS'}\n`);
-  const per10 = Object.entries(results).filter(([k]) => k.endsWith(' 10')).map(([k, v]) => `${k}: per-workspace median ${median(v.flatMap((r) => r.each)).toFixed(2)} s, max ${Math.max(...v.flatMap((r) => r.each)).toFixed(2)} s`);
+  const per10 = Object.entries(results).filter(([k]) => k.endsWith(' 10') && !IMAGE_KEYS.includes(k)).map(([k, v]) => `${k}: per-workspace median ${median(v.flatMap((r) => r.each)).toFixed(2)} s, max ${Math.max(...v.flatMap((r) => r.each)).toFixed(2)} s`);
   for (const line of per10) process.stdout.write(`${line}\n`);
 }
 const outDir = join(REPO_ROOT, 'bench', 'out');

@@ -39,6 +39,7 @@ export function launchRefusal(profile: ProfileView, team: TeamView, usage: Usage
         idleTimeoutSeconds: null,
         agentForwarding: profile.agentForwarding,
         teams: profile.teams,
+        volumes: profile.volumes,
       },
       usage: quota(usage.usage),
       charge: { compute: true, storage: true },

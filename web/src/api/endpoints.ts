@@ -3,10 +3,14 @@ import type {
   AuditView,
   Cluster,
   GrantView,
+  ImageImport,
+  ImageImportStarted,
+  ImageView,
   MemberView,
   MeView,
   NewTeam,
   NewUser,
+  NewVolume,
   NewWorkspace,
   Page,
   PoolView,
@@ -23,11 +27,14 @@ import type {
   UserChange,
   UserCreatedView,
   UserView,
+  VolumeChange,
+  VolumeView,
   WorkspaceView,
 } from './types.ts';
 
 const enc = encodeURIComponent;
 const ws = (team: string, name: string) => `/api/v1/teams/${enc(team)}/workspaces/${enc(name)}`;
+const vol = (team: string, name: string) => `/api/v1/teams/${enc(team)}/volumes/${enc(name)}`;
 const qs = (params: Record<string, string | number | boolean | undefined>) => {
   const s = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') s.set(k, String(v));
@@ -56,6 +63,16 @@ export function endpoints(c: ApiClient) {
     clusters: () => c.get<{ items: Cluster[] }>('/api/v1/clusters'),
     pools: () => c.get<{ items: PoolView[] }>('/api/v1/gpu-pools'),
     grants: (pool: string) => c.get<{ items: GrantView[] }>(`/api/v1/gpu-pools/${enc(pool)}/grants`),
+
+    volumes: (team: string) => c.get<{ items: VolumeView[]; datasets: VolumeView[] }>(`/api/v1/teams/${enc(team)}/volumes`),
+    createVolume: (team: string, body: NewVolume) => c.request<VolumeView>('POST', `/api/v1/teams/${enc(team)}/volumes`, body),
+    updateVolume: (team: string, name: string, body: VolumeChange) => c.request<VolumeView>('PATCH', vol(team, name), body),
+    deleteVolume: (team: string, name: string) => c.request<void>('DELETE', vol(team, name)),
+
+    images: () => c.get<{ items: ImageView[]; importing: string[] }>('/api/v1/images'),
+    importImage: (body: ImageImport) => c.request<ImageImportStarted>('POST', '/api/v1/images', body),
+    // names hold '/' and ':' (registry/repo:tag): one encoded path segment
+    removeImage: (name: string) => c.request<void>('DELETE', `/api/v1/images/${enc(name)}`),
 
     teams: (opts: { all?: boolean; cursor?: string } = {}) => c.get<Page<TeamView>>(`/api/v1/teams${qs({ all: opts.all || undefined, cursor: opts.cursor, limit: 200 })}`),
     team: (team: string) => c.get<TeamView>(`/api/v1/teams/${enc(team)}`),

@@ -27,7 +27,8 @@ const CHANGES = new Set(['created', 'desired', 'phase', 'deleted']);
  * belong to), however many workspaces a page shows. On every `ready` (first
  * connection and each reconnection) the shown state is fetched again, then
  * kept current from the stream: phases and steps are kept per workspace for
- * progress, and the lists and usage they change are refetched.
+ * progress, and the lists and usage they change are refetched; `volume`
+ * events refetch the teams' volumes.
  */
 export function LiveEventsProvider({ children }: { children: ReactNode }) {
   const qc = useQueryClient();
@@ -80,6 +81,8 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
         void qc.invalidateQueries({ queryKey: ['pools'] });
         // my SSH access lists the workspaces I may enter (refetched only while a Connect panel shows it)
         void qc.invalidateQueries({ queryKey: ['ssh'] });
+        // which workspaces mount each volume
+        void qc.invalidateQueries({ queryKey: ['volumes'] });
       }, 150);
     };
     const onEvent = (m: MessageEvent<string>) => {
@@ -91,6 +94,12 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
       store.notify();
       if (CHANGES.has(e.type)) refresh();
     };
+    // a team's volume was created, changed or deleted: its volumes (and the datasets of the teams it is published to), and the storage they take
+    const onVolume = (m: MessageEvent<string>) => {
+      const e = JSON.parse(m.data) as EventView;
+      void qc.invalidateQueries({ queryKey: ['volumes'] });
+      void qc.invalidateQueries({ queryKey: ['usage', e.team] });
+    };
     const connect = () => {
       source = new EventSource('/api/v1/events');
       source.addEventListener('ready', () => {
@@ -99,6 +108,7 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
         refresh();
       });
       for (const type of ['created', 'desired', 'phase', 'step', 'idle-warning', 'deleted']) source.addEventListener(type, onEvent);
+      source.addEventListener('volume', onVolume);
       source.onerror = () => {
         store.setConnected(false);
         // after a network error the browser reconnects by itself; a refusal (the session ended, a proxy's error page) closes the stream for good

@@ -26,6 +26,12 @@ import type {
   WorkspaceView,
   EventView,
   ClusterView,
+  ImageImporting,
+  ImageView as ImageViewSchema,
+  ImportImageBody,
+  NewVolumeBody,
+  VolumePatch,
+  VolumeView as VolumeViewSchema,
 } from '../../../src/api/contract.ts';
 
 export type { AuditView, GrantView, MemberView, MeView, PoolView, ProfileView, SshAccessView, SshKeyView, TeamView, TokenView, UsageView, UserView, WorkspaceView, EventView };
@@ -38,6 +44,20 @@ export type QuotaChange = Static<typeof QuotaPatch>;
 export type TokenCreatedView = Static<typeof TokenCreated>;
 export type UserCreatedView = Static<typeof UserCreated>;
 export type Quota = UsageView['quota'];
+export type ImageView = Static<typeof ImageViewSchema>;
+export type ImageImport = Static<typeof ImportImageBody>;
+export type ImageImportStarted = Static<typeof ImageImporting>;
+/** One step of an image import, as `GET /api/v1/images/events` sends it (`event: image`). */
+export interface ImageEvent {
+  name: string;
+  state: 'importing' | 'unpacking' | 'ready' | 'failed' | 'removed';
+  message: string;
+}
+export type VolumeView = Static<typeof VolumeViewSchema>;
+export type NewVolume = Static<typeof NewVolumeBody>;
+export type VolumeChange = Static<typeof VolumePatch>;
+export type VolumeMount = NonNullable<NewWorkspace['volumes']>[number];
+export type ReadOnlyFor = VolumeView['readOnlyFor'];
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;

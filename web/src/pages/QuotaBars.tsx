@@ -1,25 +1,11 @@
-import { formatBytes, parseBytes, parseCpu } from '../../../src/domain/index.ts';
+import { parseBytes, parseCpu } from '../../../src/domain/index.ts';
 import type { UsageView } from '../api/types.ts';
 import { QuotaBar } from '../components/ui.tsx';
+import { bytes } from '../format.ts';
 
 /** Millicores in cores, as people read CPU quotas: 1500 → "1.5", 4000 → "4" (not formatCpu's "1500m"). */
 function cores(milli: number): string {
   return String(milli / 1000);
-}
-
-const BINARY: Array<[string, number]> = [
-  ['Ti', 2 ** 40],
-  ['Gi', 2 ** 30],
-  ['Mi', 2 ** 20],
-  ['Ki', 2 ** 10],
-];
-
-/** Bytes as a quantity: exact where it can be (`6Gi`), else rounded in the largest unit that fits (`1.86Gi`). */
-function bytes(n: number): string {
-  const exact = formatBytes(n);
-  if (!/^[0-9]+$/.test(exact) || n < 1024) return exact;
-  const [suffix, size] = BINARY.find(([, s]) => n >= s)!;
-  return `${Number((n / size).toFixed(2))}${suffix}`;
 }
 
 interface Line {

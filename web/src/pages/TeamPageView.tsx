@@ -3,11 +3,12 @@ import { Link } from 'react-router';
 import { isValidName, NAME_RULE } from '../../../src/domain/index.ts';
 import { ROLES } from '../../../src/domain/index.ts';
 import { ApiError } from '../api/client.ts';
-import type { MemberView, Role, TeamView, UsageView, WorkspaceView } from '../api/types.ts';
+import type { MemberView, NewVolume, Role, TeamView, UsageView, WorkspaceView } from '../api/types.ts';
 import type { Change, Loadable } from '../api/viewModel.ts';
 import { Ago, Button, ConfirmDialog, EmptyState, ErrorNote, Field, Loaded, Loading, Notice, PageHeader, PhaseBadge, Section, Select, Table, TextInput, type Column } from '../components/ui.tsx';
 import { plural, resources } from '../format.ts';
 import { QuotaBars } from './QuotaBars.tsx';
+import { VolumesSection, type TeamVolumes, type VolumeEdit } from './VolumesSection.tsx';
 import './team.css';
 
 export interface MemberChange {
@@ -30,6 +31,14 @@ export interface TeamPageViewProps {
   addMember: Change<MemberChange>;
   changeRole: Change<MemberChange>;
   removeMember: (username: string) => Promise<unknown>;
+  volumes: Loadable<TeamVolumes>;
+  /** editors and owners of the team, and admins: create and grow volumes */
+  canManageVolumes: boolean;
+  /** owners of the team and admins: delete volumes */
+  canDeleteVolumes: boolean;
+  createVolume: Change<NewVolume>;
+  updateVolume: Change<VolumeEdit>;
+  deleteVolume: (name: string) => Promise<unknown>;
 }
 
 const ROLE_HELP: Record<Role, string> = {
@@ -40,7 +49,7 @@ const ROLE_HELP: Record<Role, string> = {
 
 const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
-/** One team: who is in it, what it may use and uses, and its workspaces. */
+/** One team: who is in it, what it may use and uses, its workspaces and its volumes. */
 export function TeamPageView(props: TeamPageViewProps) {
   const { name, team } = props;
   if (team.error instanceof ApiError && team.error.status === 404) return <TeamNotFound name={name} />;
@@ -76,6 +85,16 @@ export function TeamPageView(props: TeamPageViewProps) {
         <MembersSection {...props} />
       </div>
       <WorkspacesSection {...props} />
+      <VolumesSection
+        team={t.name}
+        volumes={props.volumes}
+        canManage={props.canManageVolumes}
+        canDelete={props.canDeleteVolumes}
+        canPublish={props.admin}
+        createVolume={props.createVolume}
+        updateVolume={props.updateVolume}
+        deleteVolume={props.deleteVolume}
+      />
     </>
   );
 }
@@ -112,7 +131,7 @@ function QuotaSection({ usage, admin }: TeamPageViewProps) {
           <>
             <QuotaBars usage={data} />
             <p className="hint quota-note">
-              Starting and running workspaces count their CPU, memory and GPU limits; every workspace counts its storage, running or not.
+              Starting and running workspaces count their CPU, memory and GPU limits; every workspace counts its storage, running or not, and every volume its size.
               {admin ? (
                 <>
                   {' '}

@@ -73,6 +73,22 @@ export function WorkspacePageView({ ws, canConnect, canReadLogs, onDeleted }: { 
             <dd>{ws.environment}</dd>
             <dt>Isolation</dt>
             <dd>{ws.tier === 'sandboxed' ? 'sandboxed (stronger isolation)' : 'standard'}</dd>
+            <dt>Image</dt>
+            <dd>{ws.image ? <code>{ws.image}</code> : 'host /usr'}</dd>
+            <dt>Volumes</dt>
+            <dd>
+              {ws.volumes.length === 0 ? (
+                <span className="muted">none</span>
+              ) : (
+                <ul className="details-list">
+                  {ws.volumes.map((v) => (
+                    <li key={v.path}>
+                      <code>{v.volume}</code> at <code>{v.path}</code>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </dd>
             {ws.gpuPool ? (
               <>
                 <dt>GPU pool</dt>

@@ -1,0 +1,82 @@
+import { useQueryClient } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+import { useApi } from './session.tsx';
+import type { ImageEvent } from './types.ts';
+
+/** One step of an import, as it was announced. */
+export interface ImageStep {
+  state: ImageEvent['state'];
+  message: string;
+  /** when the portal heard of it */
+  at: string;
+}
+
+/** What an image's import has said so far: its steps in order, the last one's state. */
+export interface ImageProgress {
+  name: string;
+  state: ImageEvent['state'];
+  steps: ImageStep[];
+}
+
+/** States after which an image is done changing: the list is fetched again. */
+const SETTLED = new Set<ImageEvent['state']>(['ready', 'failed', 'removed']);
+const MAX_STEPS = 200;
+
+/**
+ * The image imports' steps, live from `GET /api/v1/images/events` (admins)
+ * while the calling page is shown. The stream starts with `ready`, on each
+ * connection and reconnection: the image list is fetched again then, and
+ * whenever an image becomes ready, fails or is removed. Steps are kept per
+ * image name; a new import of a name whose last one had ended starts a new
+ * list.
+ */
+export function useImageEvents(): { progress: ReadonlyMap<string, ImageProgress>; connected: boolean } {
+  const qc = useQueryClient();
+  const api = useApi();
+  const [progress, setProgress] = useState<ReadonlyMap<string, ImageProgress>>(() => new Map());
+  const [connected, setConnected] = useState(false);
+
+  useEffect(() => {
+    let source: EventSource | undefined;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let delay = 1000;
+    let stopped = false;
+    const refresh = () => void qc.invalidateQueries({ queryKey: ['images'] });
+    const onImage = (m: MessageEvent<string>) => {
+      const e = JSON.parse(m.data) as ImageEvent;
+      const step: ImageStep = { state: e.state, message: e.message, at: new Date().toISOString() };
+      setProgress((prev) => {
+        const was = prev.get(e.name);
+        const steps = was && !SETTLED.has(was.state) ? [...was.steps, step].slice(-MAX_STEPS) : [step];
+        return new Map(prev).set(e.name, { name: e.name, state: e.state, steps });
+      });
+      if (SETTLED.has(e.state)) refresh();
+    };
+    const connect = () => {
+      source = new EventSource('/api/v1/images/events');
+      source.addEventListener('ready', () => {
+        delay = 1000;
+        setConnected(true);
+        refresh();
+      });
+      source.addEventListener('image', onImage);
+      source.onerror = () => {
+        setConnected(false);
+        // the browser reconnects by itself after a network error; a refusal closes the stream for good
+        if (stopped || source?.readyState !== EventSource.CLOSED) return;
+        // a 401 sends the person to sign in; otherwise try again, less and less often
+        void api.me().catch(() => undefined);
+        retry = setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30_000);
+      };
+    };
+    connect();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+      source?.close();
+    };
+  }, [api, qc]);
+
+  return { progress, connected };
+}
