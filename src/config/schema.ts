@@ -184,6 +184,8 @@ export const ConfigSchema = Type.Object(
         defaultImage: Type.String({ minLength: 1, maxLength: 512, default: 'atrium/workspace:latest' }),
         /** the home volumes' storage class; the cluster's default class when unset */
         storageClass: Type.Optional(Type.String({ pattern: LabelValue, minLength: 1 })),
+        /** team volumes' storage class, one offering ReadWriteMany (NFS, CephFS, a CSI file driver); storageClass when unset */
+        volumeStorageClass: Type.Optional(Type.String({ pattern: LabelValue, minLength: 1 })),
         sandboxed: Type.Object(
           {
             runtimeClass: Type.String({ ...Name, default: 'atrium-sandboxed' }),
@@ -237,6 +239,7 @@ export const ConfigSchema = Type.Object(
               nodeSelector: Type.Record(Type.String({ pattern: LabelKey }), Type.String({ pattern: LabelValue }), { default: {}, maxProperties: 16 }),
               tolerations: Type.Array(Toleration, { default: [], maxItems: 16 }),
               storageClass: Type.Optional(Type.String({ pattern: LabelValue, minLength: 1 })),
+              volumeStorageClass: Type.Optional(Type.String({ pattern: LabelValue, minLength: 1 })),
             },
             { additionalProperties: false },
           ),

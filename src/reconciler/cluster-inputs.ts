@@ -45,6 +45,7 @@ export function createClusterInputs(store: Store, keys: WorkspaceKeys) {
       out.push({
         team: await teamInput(t),
         workspaces: await Promise.all(workspaces.map(async (ws) => ({ spec: await specOf(ws), running: ws.desired === 'running' && ws.phase !== 'failed' }))),
+        volumes: (await store.volumes.ofTeam(t.id)).map((v) => ({ name: v.name, sizeBytes: v.sizeBytes })),
       });
     }
     return out;

@@ -372,15 +372,15 @@ export async function installAtrium(cp: ControlPlane): Promise<string> {
  * PersistentVolumes made ahead, for homes to bind to: no storage provisioner
  * runs here. `parallel` creates go at once (a benchmark makes thousands).
  */
-export async function addVolumes(cp: ControlPlane, count: number, opts: { size?: string; parallel?: number } = {}): Promise<void> {
+export async function addVolumes(cp: ControlPlane, count: number, opts: { size?: string; parallel?: number; accessModes?: string[]; prefix?: string } = {}): Promise<void> {
   const core = cp.kc.makeApiClient(CoreV1Api);
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {
       await core.createPersistentVolume({
         body: {
-          apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `pv-${String(i).padStart(5, '0')}` },
-          spec: { capacity: { storage: opts.size ?? '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', storageClassName: '', hostPath: { path: `/tmp/atrium-test-pv-${cp.name}-${i}` } },
+          apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `${opts.prefix ?? 'pv'}-${String(i).padStart(5, '0')}` },
+          spec: { capacity: { storage: opts.size ?? '1Gi' }, accessModes: opts.accessModes ?? ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', storageClassName: '', hostPath: { path: `/tmp/atrium-test-pv-${cp.name}-${opts.prefix ?? 'pv'}-${i}` } },
         },
       });
     }

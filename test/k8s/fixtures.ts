@@ -8,6 +8,7 @@ export const SETTINGS: RenderSettings = {
   ingressCidrs: [],
   defaultImage: 'registry.example/atrium/workspace:1.0',
   storageClass: null,
+  volumeStorageClass: null,
   sandboxed: { runtimeClass: 'atrium-sandboxed', handler: 'kata', overhead: { cpu: '250m', memory: '160Mi' } },
   tokenAudiences: ['atrium', 'sts.example.com'],
   tokenExpirationSeconds: 3600,

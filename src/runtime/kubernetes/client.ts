@@ -46,6 +46,7 @@ export const PLURALS: Record<string, string> = {
   Role: 'roles',
   RoleBinding: 'rolebindings',
   PersistentVolumeClaim: 'persistentvolumeclaims',
+  PersistentVolume: 'persistentvolumes',
   Secret: 'secrets',
   Service: 'services',
   StatefulSet: 'statefulsets',

@@ -31,6 +31,12 @@ export function createClusterSet(clusters: KubernetesRuntime[], clusterOf: (work
       for (const c of clusters) await c.ensureTenant(team);
     },
     start: (spec) => named(spec.cluster).start(spec),
+    syncVolumes: async (volumes) => {
+      // each cluster holds every team's volumes: a workspace of the team may be placed on any of them
+      const results = await Promise.allSettled(clusters.map((c) => c.syncVolumes!(volumes)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
     stop: async (id) => (await of(id)).stop(id),
     remove: async (id, o) => {
       // a crash between placement and the first apply can leave nothing anywhere: then there is nothing to remove

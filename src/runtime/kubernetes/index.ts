@@ -6,13 +6,13 @@ import { Duplex, PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PortForward, type CoreV1Event, type V1Namespace, type V1Node, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node';
 import { parseBytes, parseCpu } from '../../domain/index.js';
-import type { Activity, Capacity, Endpoint, Gpu, LogOptions, Observation, Runtime, WorkspaceSpec } from '../types.js';
+import type { Activity, Capacity, Endpoint, Gpu, LogOptions, Observation, Runtime, VolumeState, WorkspaceSpec } from '../types.js';
 import { KubeError, pathOf, type KubeClient } from './client.js';
 import { createInformer } from './informer.js';
 import { workspacePhase } from './phase.js';
 import {
-  ANNOTATION_WORKSPACE_ID, jupyterToken, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_TEAM, namespaceOf, renderAccessSecret, renderClusterScope, renderStatefulSet, renderTeam,
-  renderWorkspace, WORKSPACE_PORTS, workspaceNames, type KubeObject, type RenderSettings, type TeamInput,
+  ANNOTATION_WORKSPACE_ID, datasetVolumeName, jupyterToken, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_TEAM, namespaceOf, renderAccessSecret, renderClusterScope, renderDatasetClaim,
+  renderStatefulSet, renderTeam, renderVolumeClaim, renderWorkspace, volumeClaimName, WORKSPACE_PORTS, workspaceNames, type KubeObject, type RenderSettings, type TeamInput,
 } from './render/index.js';
 
 export { createKubeClient, KubeError, loadKubeConfig, type KubeClient } from './client.js';
@@ -285,6 +285,78 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
     if (objects.some((o) => o.kind === 'NetworkPolicy')) egressPolicies.add(key);
   }
 
+  /** The claims of the team's own volumes a workspace mounts, made when missing (a volume sync that has not run yet); never changed here. */
+  async function ensureOwnVolumes(spec: WorkspaceSpec): Promise<void> {
+    for (const v of spec.volumes.filter((x) => x.team === spec.team)) {
+      const claim = renderVolumeClaim(settings, v);
+      const exists = await client.get(pathOf(claim)).then(() => true, (err: unknown) => {
+        if (err instanceof KubeError && err.status === 404) return false;
+        throw err;
+      });
+      if (!exists) await apply([claim]);
+    }
+  }
+
+  /**
+   * Team volumes as claims in their teams' namespaces, grown with them;
+   * datasets as a read-only volume and claim in each namespace they are
+   * published to, once the owner's claim is bound (their storage is what
+   * it is bound to); claims and volumes of what is gone are deleted. A
+   * volume the cluster refuses (a class that cannot grow) is logged and the
+   * others go on.
+   */
+  async function syncVolumes(wanted: VolumeState[]): Promise<void> {
+    const keep = new Set<string>();
+    for (const v of wanted) {
+      try {
+        await ensureTenant(v.team);
+        const claim = renderVolumeClaim(settings, v);
+        keep.add(pathOf(claim));
+        await apply([claim]);
+        if (v.sharedWith.length === 0) continue;
+        const bound = await client.get<KubeObject>(pathOf(claim));
+        const pvName = (bound.spec as { volumeName?: string } | undefined)?.volumeName;
+        for (const consumer of v.sharedWith) {
+          const ns = namespaceOf(settings, consumer);
+          keep.add(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${volumeClaimName(v.team, v.name, consumer)}`);
+          keep.add(`/api/v1/persistentvolumes/${datasetVolumeName(ns, v.team, v.name)}`);
+        }
+        if (!pvName) {
+          opts.log.info({ cluster: opts.cluster, volume: `${v.team}/${v.name}` }, 'dataset not published yet: its claim is not bound');
+          continue;
+        }
+        const source = await client.get<KubeObject>(`/api/v1/persistentvolumes/${pvName}`);
+        for (const consumer of v.sharedWith) {
+          await ensureTenant(consumer);
+          await apply(renderDatasetClaim(settings, v, consumer, source));
+        }
+      } catch (err) {
+        opts.log.warn({ err, cluster: opts.cluster, volume: `${v.team}/${v.name}` }, 'volume sync failed for this volume');
+        // what exists of it stays
+        keep.add(pathOf(renderVolumeClaim(settings, v)));
+        for (const consumer of v.sharedWith) {
+          const ns = namespaceOf(settings, consumer);
+          keep.add(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${volumeClaimName(v.team, v.name, consumer)}`);
+          keep.add(`/api/v1/persistentvolumes/${datasetVolumeName(ns, v.team, v.name)}`);
+        }
+      }
+    }
+    const selector = encodeURIComponent(`${LABEL_MANAGED_BY}=atrium,${LABEL_COMPONENT} in (volume,dataset)`);
+    const claims = await client.get<{ items: KubeObject[] }>(`/api/v1/persistentvolumeclaims?labelSelector=${selector}`);
+    const volumes = await client.get<{ items: KubeObject[] }>(`/api/v1/persistentvolumes?labelSelector=${encodeURIComponent(`${LABEL_MANAGED_BY}=atrium,${LABEL_COMPONENT}=dataset`)}`);
+    const stale = [
+      ...claims.items.map((o) => pathOf({ ...o, apiVersion: 'v1', kind: 'PersistentVolumeClaim' })),
+      ...volumes.items.map((o) => pathOf({ ...o, apiVersion: 'v1', kind: 'PersistentVolume' })),
+    ].filter((p) => !keep.has(p));
+    for (const path of stale) {
+      await client.delete(path).catch((err: unknown) => {
+        if (!(err instanceof KubeError && err.status === 404)) throw err;
+      });
+      applied.delete(path);
+      opts.log.info({ cluster: opts.cluster, object: path }, 'deleted the claim or volume of a deleted volume or withdrawn dataset');
+    }
+  }
+
   /** Resolves when `test` holds for the workspace, checked on every change the watches see. */
   function until(id: string, test: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     if (test()) return Promise.resolve(true);
@@ -393,8 +465,11 @@ export async function createKubernetesRuntime(opts: KubernetesRuntimeOptions): P
     async start(spec) {
       specs.set(spec.id, spec);
       await ensureTenant(spec.team);
+      await ensureOwnVolumes(spec);
       await applyWorkspace(spec, true);
     },
+
+    syncVolumes,
 
     async stop(id) {
       const sts = setOf(id);

@@ -21,6 +21,7 @@ export function renderSettings(k: KubernetesConfig, cluster: ClusterConfig | und
     ingressCidrs: cluster?.endpoint === 'apiserver' ? [] : k.ingressCidrs,
     defaultImage: k.defaultImage,
     storageClass: cluster?.storageClass ?? k.storageClass ?? null,
+    volumeStorageClass: cluster?.volumeStorageClass ?? k.volumeStorageClass ?? null,
     sandboxed: k.sandboxed,
     tokenAudiences: k.identity.audiences,
     tokenExpirationSeconds: k.tokenExpirationSeconds,

@@ -1,6 +1,7 @@
 import { renderClusterScope } from './cluster.js';
 import { renderTeam } from './tenant.js';
 import { ANNOTATION_DATA, type KubeObject, type RenderSettings, type TeamInput, type WorkspaceInput } from './types.js';
+import { renderVolumeClaim } from './volumes.js';
 import { renderWorkspace } from './workspace.js';
 import { yamlDocument } from './yaml.js';
 
@@ -10,12 +11,15 @@ export {
   namespaceOf, PRIVATE_V4, PRIVATE_V6, renderAuthorizationPolicy, renderLimitRange, renderMemberRole, renderNamespace,
   renderNetworkPolicies, renderResourceQuota, renderServiceAccount, renderTeam,
 } from './tenant.js';
+export { datasetVolumeName, LABEL_VOLUME, renderDatasetClaim, renderVolumeClaim, volumeClaimName, workspaceVolumeMounts } from './volumes.js';
 export { jupyterToken, renderAccessSecret, renderHome, renderService, renderStatefulSet, renderWorkspace, workspaceAnnotations, workspaceLabels, workspaceNames } from './workspace.js';
 
 /** A team with its workspaces, as `atrium render kubernetes` prints it. */
 export interface TeamWithWorkspaces {
   team: TeamInput;
   workspaces: WorkspaceInput[];
+  /** the team's volumes: a claim each (datasets' claims elsewhere depend on what the cluster bound, and are made by Atrium as it runs) */
+  volumes?: Array<{ name: string; sizeBytes: number }>;
 }
 
 /**
@@ -26,6 +30,7 @@ export function renderAll(settings: RenderSettings, teams: TeamWithWorkspaces[],
   const out: KubeObject[] = opts.clusterScope === false ? [] : renderClusterScope(settings);
   for (const t of teams) {
     out.push(...renderTeam(settings, t.team));
+    for (const v of t.volumes ?? []) out.push(renderVolumeClaim(settings, { team: t.team.name, ...v }));
     for (const w of t.workspaces) out.push(...renderWorkspace(settings, w));
   }
   return out;

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { HOST_KEY, SETTINGS, TEAM, workspaceSpec } from '../../../../test/k8s/fixtures.js';
 import {
-  jupyterToken, renderAll, renderClusterScope, renderStatefulSet, renderTeam, renderWorkspace, renderYaml, toYaml, withoutSecretData,
+  jupyterToken, renderAll, renderClusterScope, renderDatasetClaim, renderStatefulSet, renderTeam, renderVolumeClaim, renderWorkspace, renderYaml, toYaml, withoutSecretData,
   type KubeObject, type WorkspaceInput,
 } from './index.js';
 
@@ -151,4 +151,28 @@ test('allowed ranges: a NetworkPolicy of the workspace\'s own, selecting its pod
   const both = renderWorkspace(SETTINGS, { spec: workspaceSpec({ egress: { public: true, allow: ['10.20.0.0/16'] } }), running: true });
   assert.equal(podLabels(both.find((o) => o.kind === 'StatefulSet'))['atrium.dev/egress'], 'public');
   assert.equal(renderWorkspace(SETTINGS, standard).filter((o) => o.kind === 'NetworkPolicy').length, 0);
+});
+
+test('volumes: the team\'s by their claim, datasets by the claim in the team\'s namespace, read-only where the spec says', () => {
+  const spec = workspaceSpec({
+    volumes: [
+      { id: 'v_1', team: 'ml', name: 'corpus', path: '/home/jovyan/corpus', readOnly: false, sizeBytes: 2 ** 30 },
+      { id: 'v_2', team: 'data', name: 'census', path: '/data/census', readOnly: true, sizeBytes: 2 ** 30 },
+    ],
+  });
+  const sts = renderWorkspace(SETTINGS, { spec, running: true }).find((o) => o.kind === 'StatefulSet')!;
+  const pod = (sts.spec as { template: { spec: { volumes: any[]; containers: any[] } } }).template.spec;
+  const claims = pod.volumes.filter((v) => v.persistentVolumeClaim && v.name !== 'home').map((v) => v.persistentVolumeClaim);
+  assert.deepEqual(claims, [{ claimName: 'vol-corpus' }, { claimName: 'ds-data-census', readOnly: true }]);
+  assert.deepEqual(pod.containers[0].volumeMounts.slice(-2), [
+    { name: 'volume-0', mountPath: '/home/jovyan/corpus' },
+    { name: 'volume-1', mountPath: '/data/census', readOnly: true },
+  ]);
+  const claim = renderVolumeClaim({ ...SETTINGS, volumeStorageClass: 'cephfs' }, { team: 'ml', name: 'corpus', sizeBytes: 2 ** 30 });
+  assert.deepEqual(claim.spec, { accessModes: ['ReadWriteMany'], storageClassName: 'cephfs', resources: { requests: { storage: '1Gi' } } });
+  const source: KubeObject = { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'pv-9' }, spec: { capacity: { storage: '1Gi' }, nfs: { server: 'nfs.example', path: '/exports/census' }, accessModes: ['ReadWriteMany'], claimRef: { namespace: 'atrium-data', name: 'vol-census' }, storageClassName: 'nfs', persistentVolumeReclaimPolicy: 'Delete' } };
+  const [pv, pvc] = renderDatasetClaim(SETTINGS, { team: 'data', name: 'census', sizeBytes: 2 ** 30 }, 'ml', source);
+  assert.deepEqual(pv!.spec, { capacity: { storage: '1Gi' }, nfs: { server: 'nfs.example', path: '/exports/census' }, accessModes: ['ReadOnlyMany'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '', claimRef: { namespace: 'atrium-ml', name: 'ds-data-census' } });
+  assert.equal((pvc!.spec as { volumeName: string }).volumeName, pv!.metadata.name);
+  assert.equal(pvc!.metadata.namespace, 'atrium-ml');
 });

@@ -57,6 +57,8 @@ export interface RenderSettings {
   defaultImage: string;
   /** the home volume's storage class when the profile names none; the cluster's default class when null */
   storageClass: string | null;
+  /** team volumes' storage class (one that offers ReadWriteMany); `storageClass` when null */
+  volumeStorageClass: string | null;
   /** the sandboxed tier: the RuntimeClass Atrium creates and requires in sensitive teams */
   sandboxed: { runtimeClass: string; handler: string; overhead: { cpu: string; memory: string } };
   /** audiences of the projected service-account token every workspace gets, for workload identity */

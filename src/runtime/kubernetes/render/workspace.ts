@@ -3,6 +3,7 @@ import type { V1Container, V1NetworkPolicy, V1PersistentVolumeClaim, V1PodSpec, 
 import { egressOf, formatBytes, formatCpu } from '../../../domain/index.js';
 import type { WorkspaceSpec } from '../../types.js';
 import { namespaceOf } from './tenant.js';
+import { workspaceVolumeMounts } from './volumes.js';
 import {
   GPU_RESOURCE, LABEL_COMPONENT, LABEL_EGRESS, LABEL_MANAGED_BY, LABEL_TEAM, LABEL_WORKSPACE, ANNOTATION_WORKSPACE_ID, WORKSPACE_PORTS,
   asKube, type KubeObject, type RenderSettings, type WorkspaceInput,
@@ -128,6 +129,7 @@ function container(settings: RenderSettings, spec: WorkspaceSpec): V1Container {
       { name: 'home', mountPath: '/home/jovyan' },
       { name: 'access', mountPath: '/etc/atrium', readOnly: true },
       { name: 'identity', mountPath: '/var/run/secrets/atrium/identity', readOnly: true },
+      ...workspaceVolumeMounts(spec).mounts,
     ],
   };
 }
@@ -165,6 +167,7 @@ function podSpec(settings: RenderSettings, spec: WorkspaceSpec): V1PodSpec {
           })),
         },
       },
+      ...workspaceVolumeMounts(spec).volumes,
     ],
   };
 }
