@@ -165,9 +165,28 @@ const TABLE: Record<string, Entry> = {
     },
   },
   'GET /api/v1/audit': { allow: ADMIN },
+
+  'GET /api/v1/teams/:team/volumes': { allow: MEMBERS },
+  'POST /api/v1/teams/:team/volumes': { allow: WS_OPERATORS, prepare: async (_p, w) => ({ body: { name: `vol-${w.n()}`, size: '1Gi' } }) },
+  'GET /api/v1/teams/:team/volumes/:volume': { allow: MEMBERS },
+  'PATCH /api/v1/teams/:team/volumes/:volume': { allow: WS_OPERATORS, prepare: async () => ({ body: { readOnlyFor: 'none' } }) },
+  'DELETE /api/v1/teams/:team/volumes/:volume': {
+    allow: ['owner', 'admin'],
+    prepare: async (_p, w) => {
+      const name = `doomed-${w.n()}`;
+      assert.equal((await w.t.call('POST', '/api/v1/teams/ml/volumes', { token: w.t.adminToken, body: { name, size: '1Gi' } })).status, 201);
+      return { path: `/api/v1/teams/ml/volumes/${name}` };
+    },
+  },
+  // these servers run without a runtime, so an admin's request gets 409 no_runtime
+  'GET /api/v1/images': { allow: ADMIN, alsoAllowed: [409] },
+  'POST /api/v1/images': { allow: ADMIN, alsoAllowed: [409], prepare: async () => ({ body: { source: 'docker://registry.example/lab:1' } }) },
+  'GET /api/v1/images/events': { allow: ADMIN, alsoAllowed: [409] },
+  'GET /api/v1/images/:image': { allow: ADMIN, alsoAllowed: [409] },
+  'DELETE /api/v1/images/:image': { allow: ADMIN, alsoAllowed: [409] },
 };
 
-const PARAMS: Record<string, string> = { team: 'ml', ws: 'wsx', user: 'ml-editor', pool: 'pool1', profile: 'small', id: 'none', cluster: 'east' };
+const PARAMS: Record<string, string> = { team: 'ml', ws: 'wsx', user: 'ml-editor', pool: 'pool1', profile: 'small', id: 'none', cluster: 'east', volume: 'data', image: 'lab' };
 
 async function setUp(t: TestServer): Promise<World> {
   const admin = t.adminToken;
@@ -193,6 +212,7 @@ async function setUp(t: TestServer): Promise<World> {
   };
   await t.call('POST', `/api/v1/teams/ml/workspaces`, { token: tokens.editor, body: { name: 'wsx', profile: 'small', start: false } });
   await t.call('POST', '/api/v1/gpu-pools', { token: admin, body: { name: 'pool1', gpuType: 'a100', size: 4 } });
+  assert.equal((await t.call('POST', '/api/v1/teams/ml/volumes', { token: admin, body: { name: 'data', size: '1Gi' } })).status, 201);
   return {
     t,
     tokens,
