@@ -49,6 +49,14 @@ const BINARY: Array<[string, number]> = [
   ['Ei', 2 ** 60], ['Pi', 2 ** 50], ['Ti', 2 ** 40], ['Gi', 2 ** 30], ['Mi', 2 ** 20], ['Ki', 2 ** 10],
 ];
 
+/** Bytes for people: exact where a binary suffix divides them (`6Gi`), else rounded in the largest unit that fits (`1.86Gi`). */
+export function formatBytesApprox(bytes: number): string {
+  const exact = formatBytes(bytes);
+  if (!/^[0-9]+$/.test(exact) || bytes < 1024) return exact;
+  const [suffix, size] = BINARY.find(([, s]) => bytes >= s)!;
+  return `${Number((bytes / size).toFixed(2))}${suffix}`;
+}
+
 /** Bytes → the largest binary suffix that divides exactly (`6Gi`, `1536Mi`), else plain bytes. */
 export function formatBytes(bytes: number): string {
   if (bytes === 0) return '0';

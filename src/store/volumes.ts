@@ -5,6 +5,7 @@ import {
   admitVolume,
   Conflict,
   defaultVolumePath,
+  formatBytes,
   InvalidInput,
   NotFound,
   overlappingPaths,
@@ -161,7 +162,7 @@ export function createVolumesRepo(ctx: StoreContext) {
         const set: Partial<VolumesTable> = { updated_at: ctx.now() };
         const said: string[] = [];
         if (patch.sizeBytes !== undefined && patch.sizeBytes !== Number(row.size_bytes)) {
-          if (patch.sizeBytes < Number(row.size_bytes)) throw new InvalidInput(`size: volumes only grow (${v.name} has ${Number(row.size_bytes)} bytes)`);
+          if (patch.sizeBytes < Number(row.size_bytes)) throw new InvalidInput(`size: volumes only grow (${v.team}/${v.name} has ${formatBytes(Number(row.size_bytes))})`);
           admitVolume(team, await teamUsage(tx.db, team.id), patch.sizeBytes - Number(row.size_bytes));
           set.size_bytes = patch.sizeBytes;
           said.push('resized');

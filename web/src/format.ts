@@ -1,4 +1,4 @@
-import { formatBytes } from '../../src/domain/index.ts';
+import { formatBytesApprox } from '../../src/domain/index.ts';
 import type { WorkspaceView } from './api/types.ts';
 
 const UNITS: Array<[Intl.RelativeTimeFormatUnit, number]> = [
@@ -38,17 +38,5 @@ export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
 }
 
-const BINARY: Array<[string, number]> = [
-  ['Ti', 2 ** 40],
-  ['Gi', 2 ** 30],
-  ['Mi', 2 ** 20],
-  ['Ki', 2 ** 10],
-];
-
 /** Bytes as a quantity: exact where it can be (`6Gi`), else rounded in the largest unit that fits (`1.86Gi`). */
-export function bytes(n: number): string {
-  const exact = formatBytes(n);
-  if (!/^[0-9]+$/.test(exact) || n < 1024) return exact;
-  const [suffix, size] = BINARY.find(([, s]) => n >= s)!;
-  return `${Number((n / size).toFixed(2))}${suffix}`;
-}
+export const bytes = formatBytesApprox;

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Conflict, formatBytes } from '../../domain/index.js';
+import { Conflict, formatBytesApprox } from '../../domain/index.js';
 import type { ImageInfo, ImageProgress, ImageStore } from '../../runtime/index.js';
 import type { ApiDeps } from '../access.js';
 import { route, type RouteDef } from '../router.js';
@@ -23,7 +23,7 @@ export function imageRoutes(deps: ApiDeps): RouteDef[] {
     source: i.source,
     digest: i.digest,
     sizeBytes: i.sizeBytes,
-    size: formatBytes(i.sizeBytes),
+    size: formatBytesApprox(i.sizeBytes),
     importedAt: i.importedAt,
     unpacked: i.unpacked,
     usedBy: await Promise.all(i.usedBy.map(async (id) => {
