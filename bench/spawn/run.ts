@@ -11,7 +11,11 @@
  * start (umoci unpacks it), on a start reusing the unpacked root, and against
  * a host-root start of the same Jupyter, rounds interleaved.
  *
- *   npx tsx bench/spawn/run.ts [--reps1 5] [--reps10 3] [--reps-image 5] [--only atrium,jupyterhub,image]
+ * The egress case (`--only egress`) is bench/egress, run as it is: a
+ * 256 MiB download through a workspace's filtered path against the same
+ * download from the uplink's side, unfiltered.
+ *
+ *   npx tsx bench/spawn/run.ts [--reps1 5] [--reps10 3] [--reps-image 5] [--only atrium,jupyterhub,image,egress]
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,13 +31,13 @@ const opt = (name: string, fallback: string) => {
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
 };
 if (argv.includes('--help')) {
-  process.stdout.write('usage: npx tsx bench/spawn/run.ts [--reps1 N] [--reps10 N] [--reps-image N] [--only atrium,jupyterhub,image]\n');
+  process.stdout.write('usage: npx tsx bench/spawn/run.ts [--reps1 N] [--reps10 N] [--reps-image N] [--only atrium,jupyterhub,image,egress]\n');
   process.exit(0);
 }
 const REPS1 = Number(opt('reps1', '5'));
 const REPS10 = Number(opt('reps10', '3'));
 const REPS_IMAGE = Number(opt('reps-image', '5'));
-const ONLY = opt('only', 'atrium,jupyterhub,image').split(',');
+const ONLY = opt('only', 'atrium,jupyterhub,image,egress').split(',');
 const started = performance.now();
 const log = (msg: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -335,6 +339,10 @@ if (atriumRounds.length > 0) {
   process.stdout.write(`Platform processes per running workspace (agent + log writer), RSS: median ${median(rss).toFixed(2)} MiB, max ${Math.max(...rss).toFixed(2)} MiB — target < 15 MB: ${Math.max(...rss) < 15 ? 'PASS' : 'MISS'}\n`);
   const per10 = Object.entries(results).filter(([k]) => k.endsWith(' 10') && !IMAGE_KEYS.includes(k)).map(([k, v]) => `${k}: per-workspace median ${median(v.flatMap((r) => r.each)).toFixed(2)} s, max ${Math.max(...v.flatMap((r) => r.each)).toFixed(2)} s`);
   for (const line of per10) process.stdout.write(`${line}\n`);
+}
+if (ONLY.includes('egress')) {
+  log('egress: bench/egress (256 MiB, 9 rounds)');
+  process.stdout.write(`\n${await run(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'egress', 'run.ts')])}`);
 }
 const outDir = join(REPO_ROOT, 'bench', 'out');
 await run('mkdir', ['-p', outDir]);

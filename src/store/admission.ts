@@ -28,7 +28,7 @@ const PLACEMENT_LOCK_KEY = 727100;
  * Serializes admissions per team. SQLite runs one transaction at a time on its
  * single connection, so only PostgreSQL needs the row lock.
  */
-async function lockTeam(tx: Tx, dialect: 'sqlite' | 'postgres', teamId: string): Promise<Team> {
+export async function lockTeam(tx: Tx, dialect: 'sqlite' | 'postgres', teamId: string): Promise<Team> {
   let q = tx.db.selectFrom('teams').selectAll().where('id', '=', teamId);
   if (dialect === 'postgres') q = q.forUpdate();
   const row = await q.executeTakeFirst();

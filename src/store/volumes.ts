@@ -13,9 +13,10 @@ import {
   type Role,
   type VolumeMount,
 } from '../domain/index.js';
-import { isUniqueViolation, newId, transaction, type Executor, type StoreContext, type Tx } from './common.js';
+import { isUniqueViolation, newId, transaction, type Executor, type StoreContext } from './common.js';
 import type { VolumesTable } from './schema.js';
-import { teamUsage, toTeam, type Team } from './teams.js';
+import { lockTeam } from './admission.js';
+import { teamUsage } from './teams.js';
 
 export interface Volume {
   id: string;
@@ -54,14 +55,6 @@ async function toVolume(db: Executor, r: Selectable<VolumesTable>, teamName?: st
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
-}
-
-async function lockTeam(tx: Tx, dialect: 'sqlite' | 'postgres', teamId: string): Promise<Team> {
-  let q = tx.db.selectFrom('teams').selectAll().where('id', '=', teamId);
-  if (dialect === 'postgres') q = q.forUpdate();
-  const row = await q.executeTakeFirst();
-  if (!row) throw new NotFound(`team ${teamId}`);
-  return toTeam(row);
 }
 
 /** Workspaces (not deleted) that mount the volume. */

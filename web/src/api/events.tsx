@@ -1,6 +1,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { createContext, useContext, useEffect, useMemo, useSyncExternalStore, type ReactNode } from 'react';
 import { useApi } from './session.tsx';
+import { openEventStream } from './stream.ts';
 import type { EventView } from './types.ts';
 
 /** The latest word from a workspace's events: what it is doing right now. */
@@ -66,11 +67,7 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
   }, []);
 
   useEffect(() => {
-    let source: EventSource | undefined;
     let refetch: ReturnType<typeof setTimeout> | undefined;
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    let delay = 1000;
-    let stopped = false;
     const refresh = () => {
       clearTimeout(refetch);
       // a burst of events (a start moves through several phases) becomes one refetch
@@ -100,31 +97,15 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
       void qc.invalidateQueries({ queryKey: ['volumes'] });
       void qc.invalidateQueries({ queryKey: ['usage', e.team] });
     };
-    const connect = () => {
-      source = new EventSource('/api/v1/events');
-      source.addEventListener('ready', () => {
-        delay = 1000;
-        store.setConnected(true);
-        refresh();
-      });
-      for (const type of ['created', 'desired', 'phase', 'step', 'idle-warning', 'deleted']) source.addEventListener(type, onEvent);
-      source.addEventListener('volume', onVolume);
-      source.onerror = () => {
-        store.setConnected(false);
-        // after a network error the browser reconnects by itself; a refusal (the session ended, a proxy's error page) closes the stream for good
-        if (stopped || source?.readyState !== EventSource.CLOSED) return;
-        // a 401 here sends the person to sign in; otherwise try again, less and less often
-        void api.me().catch(() => undefined);
-        retry = setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 30_000);
-      };
-    };
-    connect();
+    const close = openEventStream('/api/v1/events', {
+      listeners: { ...Object.fromEntries(['created', 'desired', 'phase', 'step', 'idle-warning', 'deleted'].map((t) => [t, onEvent])), volume: onVolume },
+      onReady: refresh,
+      setConnected: (c) => store.setConnected(c),
+      checkSession: () => api.me(),
+    });
     return () => {
-      stopped = true;
       clearTimeout(refetch);
-      clearTimeout(retry);
-      source?.close();
+      close();
     };
   }, [api, qc, store]);
 

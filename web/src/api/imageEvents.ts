@@ -1,6 +1,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { useApi } from './session.tsx';
+import { openEventStream } from './stream.ts';
 import type { ImageEvent } from './types.ts';
 
 /** One step of an import, as it was announced. */
@@ -37,10 +38,6 @@ export function useImageEvents(): { progress: ReadonlyMap<string, ImageProgress>
   const [connected, setConnected] = useState(false);
 
   useEffect(() => {
-    let source: EventSource | undefined;
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    let delay = 1000;
-    let stopped = false;
     const refresh = () => void qc.invalidateQueries({ queryKey: ['images'] });
     const onImage = (m: MessageEvent<string>) => {
       const e = JSON.parse(m.data) as ImageEvent;
@@ -52,30 +49,7 @@ export function useImageEvents(): { progress: ReadonlyMap<string, ImageProgress>
       });
       if (SETTLED.has(e.state)) refresh();
     };
-    const connect = () => {
-      source = new EventSource('/api/v1/images/events');
-      source.addEventListener('ready', () => {
-        delay = 1000;
-        setConnected(true);
-        refresh();
-      });
-      source.addEventListener('image', onImage);
-      source.onerror = () => {
-        setConnected(false);
-        // the browser reconnects by itself after a network error; a refusal closes the stream for good
-        if (stopped || source?.readyState !== EventSource.CLOSED) return;
-        // a 401 sends the person to sign in; otherwise try again, less and less often
-        void api.me().catch(() => undefined);
-        retry = setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 30_000);
-      };
-    };
-    connect();
-    return () => {
-      stopped = true;
-      clearTimeout(retry);
-      source?.close();
-    };
+    return openEventStream('/api/v1/images/events', { listeners: { image: onImage }, onReady: refresh, setConnected, checkSession: () => api.me() });
   }, [api, qc]);
 
   return { progress, connected };
