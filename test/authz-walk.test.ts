@@ -66,6 +66,10 @@ const TABLE: Record<string, Entry> = {
       return { token: r.body.token };
     },
   },
+  'GET /api/v1/auth/providers': { allow: ALL },
+  // this server configures no identity provider: whoever asks, the provider is not found
+  'GET /api/v1/auth/oidc/:provider/login': { allow: ALL, alsoAllowed: [404] },
+  'GET /api/v1/auth/oidc/:provider/callback': { allow: ALL, alsoAllowed: [404] },
   'GET /api/v1/me': { allow: SIGNED_IN },
   'PUT /api/v1/me/password': {
     allow: ['viewer', 'editor', 'owner', 'otherOwner', 'admin'],
@@ -186,7 +190,7 @@ const TABLE: Record<string, Entry> = {
   'DELETE /api/v1/images/:image': { allow: ADMIN, alsoAllowed: [409] },
 };
 
-const PARAMS: Record<string, string> = { team: 'ml', ws: 'wsx', user: 'ml-editor', pool: 'pool1', profile: 'small', id: 'none', cluster: 'east', volume: 'data', image: 'lab' };
+const PARAMS: Record<string, string> = { team: 'ml', ws: 'wsx', user: 'ml-editor', pool: 'pool1', profile: 'small', id: 'none', cluster: 'east', volume: 'data', image: 'lab', provider: 'corp' };
 
 async function setUp(t: TestServer): Promise<World> {
   const admin = t.adminToken;

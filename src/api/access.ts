@@ -1,5 +1,5 @@
 import { can, Forbidden, NotFound, type Action, type Profile, type Quota } from '../domain/index.js';
-import type { Authenticated, Cookies, Identity } from '../identity/index.js';
+import type { Authenticated, Cookies, Identity, Oidc } from '../identity/index.js';
 import type { Machine, Store, Team, Workspace } from '../store/index.js';
 import type { ClusterInputs } from '../reconciler/index.js';
 import type { ImageStore, KubernetesConfig, Runtime } from '../runtime/index.js';
@@ -25,6 +25,10 @@ export interface ApiDeps {
    * runtime is configured: workspaces are then admitted and stay pending.
    */
   logs: WorkspaceLogs | undefined;
+  /** OpenID Connect providers people sign in with (`auth.oidc`) */
+  oidc: Oidc | undefined;
+  /** the URL people use (config publicUrl), for redirects back from identity providers */
+  publicUrl: string | undefined;
   /** the runtime's images, when it keeps its own (the local runtime) */
   images: ImageStore | undefined;
   machines: Machine[];

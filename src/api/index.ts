@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Profile, Quota } from '../domain/index.js';
-import type { Cookies, Identity } from '../identity/index.js';
+import type { Cookies, Identity, Oidc } from '../identity/index.js';
 import type { Machine, Store } from '../store/index.js';
 import { createAccess, type ApiDeps, type SshInfo, type WorkspaceLogs } from './access.js';
 import { inProcessLists, type Lists } from './lists.js';
@@ -9,6 +9,7 @@ import { registerRoutes, route, type RouteDef } from './router.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { catalogueRoutes } from './routes/catalogue.js';
+import { ssoRoutes } from './routes/sso.js';
 import { imageRoutes } from './routes/images.js';
 import { volumeRoutes } from './routes/volumes.js';
 import { meRoutes } from './routes/me.js';
@@ -39,6 +40,8 @@ export interface ApiOptions {
   /** where workspace logs are read: the one thing the API takes from the runtime */
   logs?: WorkspaceLogs | undefined;
   images?: ImageStore | undefined;
+  oidc?: Oidc | undefined;
+  publicUrl?: string | undefined;
   /** where workspaces are placed (kept current by the caller); no placement check when empty */
   machines?: Machine[];
   /** the clusters workspaces run on; this machine alone when absent */
@@ -65,6 +68,8 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     access: createAccess(opts.store),
     logs: opts.logs,
     images: opts.images,
+    oidc: opts.oidc,
+    publicUrl: opts.publicUrl,
     machines: opts.machines ?? [],
     clusters: opts.clusters ?? [{ name: 'local', kind: 'local' }],
     lists: opts.lists ?? inProcessLists(opts.store),
@@ -77,6 +82,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
   };
   const routes: RouteDef[] = [
     ...authRoutes(deps),
+    ...ssoRoutes(deps),
     ...meRoutes(deps),
     ...userRoutes(deps),
     ...teamRoutes(deps),

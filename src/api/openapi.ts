@@ -36,7 +36,9 @@ export function openApiDocument(routes: RouteDef[], version: string) {
       ? { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }
       : status === '204'
         ? { description: 'done' }
-        : {
+        : status === '302'
+          ? { description: 'a redirect: Location says where the browser goes next' }
+          : {
             description: 'ok',
             content: {
               'application/json': { schema: plain(def.response as TSchema) },

@@ -46,13 +46,13 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   query?: Q;
   body?: B;
   response?: R;
-  /** success status: 200 by default, 201 for creations, 204 for no content */
-  status?: 200 | 201 | 204;
+  /** success status: 200 by default, 201 for creations, 204 for no content, 302 for a redirect (the handler returns a {@link Redirect}) */
+  status?: 200 | 201 | 204 | 302;
   /** a Server-Sent Events stream rather than one JSON document */
   stream?: boolean;
   /** other media types the route answers with when asked, besides `response` as JSON (the handler returns a {@link TextBody}) */
   alternates?: Record<string, TSchema>;
-  handler(ctx: RouteContext<P, Q, B>): Promise<R extends TSchema ? Static<R> | SerializedJson<Static<R>> | TextBody : unknown>;
+  handler(ctx: RouteContext<P, Q, B>): Promise<R extends TSchema ? Static<R> | SerializedJson<Static<R>> | TextBody | Redirect : unknown>;
 }
 
 /** A response body in another media type than JSON, one of the route's `alternates`. */
@@ -60,6 +60,16 @@ export class TextBody {
   constructor(
     readonly contentType: string,
     readonly text: string,
+    /** the status instead of the route's (a page that says why something was refused) */
+    readonly status?: number,
+  ) {}
+}
+
+/** A 302 to `location` (a sign-in's steps between Atrium and an identity provider), with the cookies to set on the way. */
+export class Redirect {
+  constructor(
+    readonly location: string,
+    readonly cookies: string[] = [],
   ) {}
 }
 
@@ -276,7 +286,8 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
         if (status === 204) return reply.code(204).send();
         // written out already, by the serializer compiled from this route's response schema
         if (result instanceof SerializedJson) return reply.code(status).type('application/json; charset=utf-8').send(result.json);
-        if (result instanceof TextBody) return reply.code(status).type(result.contentType).send(result.text);
+        if (result instanceof TextBody) return reply.code(result.status ?? status).type(result.contentType).send(result.text);
+        if (result instanceof Redirect) return reply.code(302).header('location', result.location).header('set-cookie', result.cookies).header('cache-control', 'no-store').send();
         return reply.code(status).send(result);
       },
     });

@@ -86,7 +86,12 @@ export const MeView = Type.Object({
 });
 export type MeView = Static<typeof MeView>;
 
-export const MemberView = Type.Object({ username: Type.String(), role: RoleSchema, since: Time });
+export const MemberView = Type.Object({
+  username: Type.String(),
+  role: RoleSchema,
+  since: Time,
+  group: Nullable(Type.String({ description: 'the identity-provider group that grants this membership (`<provider>:<group>`), kept in step at each sign-in; null when granted by hand' })),
+});
 export type MemberView = Static<typeof MemberView>;
 
 export const ResourcesView = Type.Object({

@@ -45,7 +45,7 @@ export function teamView(t: Team, role: TeamView['role']): TeamView {
 }
 
 export function memberView(m: Member): MemberView {
-  return { username: m.username, role: m.role, since: iso(m.since) };
+  return { username: m.username, role: m.role, since: iso(m.since), group: m.grantedBy?.startsWith('group:') ? m.grantedBy.slice(6) : null };
 }
 
 export function resourcesView(r: WorkspaceResources) {

@@ -32,6 +32,8 @@ export interface ResolvedConfig {
     loginAttempts: number;
     loginWindowSeconds: number;
     loginBackoffMaxSeconds: number;
+    headerAllow: AllowList | undefined;
+    oidc: OidcProviderConfig[];
   };
   admin: { username: string; password: string | undefined };
   bodyLimit: number;
@@ -211,6 +213,46 @@ function defaultPoolSize(): number {
   return Math.min(20, Math.max(4, 2 * availableParallelism()));
 }
 
+/** Who may sign in through a provider or the trusted header. */
+export type AllowList = NonNullable<Config['auth']['headerAllow']>;
+
+/** One OpenID Connect provider, its client secret read. */
+export interface OidcProviderConfig {
+  name: string;
+  displayName: string;
+  issuer: string;
+  clientId: string;
+  clientSecret: string | undefined;
+  scopes: string[];
+  groupsClaim: string;
+  allow: AllowList | undefined;
+  groups: Record<string, { team: string; role: 'viewer' | 'editor' | 'owner' }>;
+}
+
+/** The OIDC providers: names unique, issuers https (http only on loopback), each client secret from the config or its file. */
+function oidcProviders(list: Config['auth']['oidc']): OidcProviderConfig[] {
+  const seen = new Set<string>();
+  return list.map((p, i) => {
+    const key = `auth.oidc[${i}]`;
+    if (seen.has(p.name)) throw new ConfigError(`${key}.name: ${p.name} names two providers`);
+    seen.add(p.name);
+    const url = new URL(p.issuer);
+    if (url.protocol !== 'https:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) throw new ConfigError(`${key}.issuer: ${p.issuer} must be https (http only on loopback)`);
+    if (p.clientSecret !== undefined && p.clientSecretFile !== undefined) throw new ConfigError(`${key}: clientSecret and clientSecretFile are both set; keep one`);
+    let clientSecret = p.clientSecret;
+    if (p.clientSecretFile !== undefined) {
+      try {
+        clientSecret = readFileSync(p.clientSecretFile, 'utf8').trim();
+      } catch (err) {
+        throw new ConfigError(`${key}.clientSecretFile: cannot read ${p.clientSecretFile}: ${(err as Error).message}`);
+      }
+      if (!/^[\x21-\x7e]{1,4096}$/.test(clientSecret)) throw new ConfigError(`${key}.clientSecretFile: ${p.clientSecretFile} must hold one secret of printable characters`);
+    }
+    if (!p.scopes.includes('openid')) throw new ConfigError(`${key}.scopes: must include openid`);
+    return { name: p.name, displayName: p.displayName, issuer: p.issuer, clientId: p.clientId, clientSecret, scopes: p.scopes, groupsClaim: p.groupsClaim, allow: p.allow, groups: p.groups };
+  });
+}
+
 /** The scrape token for /metrics, from the config or the file it names. */
 function metricsToken(m: Config['metrics']): string | undefined {
   if (m.token !== undefined && m.tokenFile !== undefined) throw new ConfigError('metrics.token and metrics.tokenFile are both set; keep one');
@@ -283,6 +325,8 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         loginAttempts: config.auth.loginAttempts,
         loginWindowSeconds: finite('auth.loginWindow', config.auth.loginWindow),
         loginBackoffMaxSeconds: Math.max(1, finite('auth.loginBackoffMax', config.auth.loginBackoffMax)),
+        headerAllow: config.auth.headerAllow,
+        oidc: oidcProviders(config.auth.oidc),
       },
       admin: { username: config.admin.username, password: config.admin.password },
       bodyLimit: config.limits.bodyBytes,

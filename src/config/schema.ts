@@ -19,6 +19,19 @@ const AddressOrCidr = Type.String({
 });
 
 /** The whole configuration. Every key can come from the YAML file, `ATRIUM_*` env or flags. */
+/** Who may sign in through an identity provider: any one match lets them in. */
+const AllowList = Type.Object(
+  {
+    /** email domains (of a verified email), e.g. example.com */
+    emailDomains: Type.Array(Type.String({ pattern: '^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$' }), { default: [], maxItems: 1000 }),
+    /** groups, from the provider's groups claim */
+    groups: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { default: [], maxItems: 1000 }),
+    /** subjects (the provider's `sub`, or the header's value) */
+    subjects: Type.Array(Type.String({ minLength: 1, maxLength: 320 }), { default: [], maxItems: 10000 }),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     listen: Type.Object(
@@ -51,6 +64,37 @@ export const ConfigSchema = Type.Object(
         loginWindow: Type.String({ ...FiniteDuration, default: '15m' }),
         /** after loginAttempts failures for one account from anywhere, each failure closes it twice as long, up to this */
         loginBackoffMax: Type.String({ ...FiniteDuration, default: '5m' }),
+        /** who the trusted header may sign in (everyone it names when unset) */
+        headerAllow: Type.Optional(AllowList),
+        /** OpenID Connect providers, each a button on the sign-in page */
+        oidc: Type.Array(
+          Type.Object(
+            {
+              /** in URLs (/api/v1/auth/oidc/<name>/…) and in `atrium login --sso <name>` */
+              name: Name,
+              displayName: Type.String({ minLength: 1, maxLength: 80 }),
+              /** the issuer URL; its /.well-known/openid-configuration is read at start (https, or http on loopback) */
+              issuer: Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 }),
+              clientId: Type.String({ minLength: 1, maxLength: 512 }),
+              /** the client secret, or a file holding it (clientSecretFile); neither for a public client */
+              clientSecret: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+              clientSecretFile: Type.Optional(Type.String({ minLength: 1 })),
+              scopes: Type.Array(Type.String({ pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,128}$' }), { default: ['openid', 'email', 'profile'], maxItems: 32 }),
+              /** the ID token (or userinfo) claim listing the person's groups */
+              groupsClaim: Type.String({ minLength: 1, maxLength: 128, default: 'groups' }),
+              /** who may sign in with this provider (everyone it signs in when unset) */
+              allow: Type.Optional(AllowList),
+              /** group → team membership, applied at each sign-in: added while the person is in the group, removed when not */
+              groups: Type.Record(
+                Type.String({ minLength: 1, maxLength: 256 }),
+                Type.Object({ team: Name, role: Type.Union([Type.Literal('viewer'), Type.Literal('editor'), Type.Literal('owner')]) }, { additionalProperties: false }),
+                { default: {}, maxProperties: 1000 },
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], maxItems: 16 },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

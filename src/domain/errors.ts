@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   unauthenticated: { status: 401, meaning: 'not signed in, or the credentials are not valid (any more)' },
   forbidden: { status: 403, meaning: 'signed in, but not allowed to do this' },
   csrf: { status: 403, meaning: 'a cookie-authenticated change or WebSocket from another origin, or without an Origin header' },
+  sign_in_refused: { status: 403, meaning: "the identity provider signed the person in, but Atrium's allow-list for it does not let them in" },
   account_disabled: { status: 403, meaning: 'the account is disabled' },
   wrong_password: { status: 403, meaning: 'the current password given with a password change is wrong' },
   quota_exceeded: { status: 403, meaning: "admission: the team's quota has no room" },

@@ -13,6 +13,15 @@ import type { Store, User } from '../store/index.js';
 import { createAccountBackoff, createKnownAddresses, createRateLimiter } from './rate-limit.js';
 import { burnPasswordCheck, generatePassword, hashPassword, randomSecret, sha256, verifyPassword } from './secrets.js';
 import { mintToken, parseToken, tokenMatches } from './tokens.js';
+import type { AllowList } from '../config/index.js';
+import { allowed, type OidcIdentity } from './oidc.js';
+
+/** A sign-in the allow-list refused: the person sees why, and the audit log has a row. */
+export class SignInRefused extends Forbidden {
+  constructor(message: string) {
+    super(message, 'sign_in_refused');
+  }
+}
 
 export interface IdentityOptions {
   store: Store;
@@ -25,6 +34,8 @@ export interface IdentityOptions {
   header?: string | undefined;
   headerPrefix?: string;
   trustedProxies?: string[];
+  /** who the trusted header may sign in; everyone when unset */
+  headerAllow?: AllowList | undefined;
   defaultQuota: Quota;
   now?: () => number;
 }
@@ -101,13 +112,14 @@ export function createIdentity(opts: IdentityOptions) {
    * username comes from the email's local part, with a numeric suffix when
    * it is taken; the external subject is kept to recognise them next time.
    */
-  async function registerExternal(subject: string): Promise<User> {
-    const base = usernameFromIdentity(subject) ?? 'user';
+  async function registerExternal(subject: string, hint: { name?: string | null; email?: string | null; displayName?: string } = {}): Promise<User> {
+    const base = usernameFromIdentity(hint.name ?? hint.email ?? subject) ?? usernameFromIdentity(subject) ?? 'user';
+    const email = hint.email !== undefined ? hint.email : subject.includes('@') ? subject : null;
     for (let n = 1; n < 1000; n++) {
       const username = usernameWithSuffix(base, n);
       try {
         return await store.users.create(
-          { username, externalSubject: subject, email: subject.includes('@') ? subject : null },
+          { username, externalSubject: subject, email, ...(hint.displayName ? { displayName: hint.displayName } : {}) },
           opts.defaultQuota,
         );
       } catch (err) {
@@ -125,11 +137,39 @@ export function createIdentity(opts: IdentityOptions) {
     if (subject.length === 0 || subject.length > 320 || /[\u0000-\u001f\u007f]/.test(subject)) {
       throw new Unauthenticated('the single sign-on header holds no usable identity');
     }
-    return (await store.users.byExternalSubject(subject)) ?? registerExternal(subject);
+    const known = await store.users.byExternalSubject(subject);
+    if (known) return known;
+    if (!allowed(opts.headerAllow, { subject, email: subject.includes('@') ? subject.toLowerCase() : null, groups: [] })) {
+      throw new SignInRefused(`${subject} may not sign in to Atrium (auth.headerAllow)`);
+    }
+    return registerExternal(subject);
+  }
+
+  /**
+   * The person an OpenID provider signed in: known by issuer and subject
+   * (never by email alone: a local account with the same email stays a
+   * separate account), registered with their personal team the first time;
+   * refused unless the provider's allow-list lets them in; their
+   * memberships brought in line with the provider's group mapping.
+   */
+  async function signInOidc(who: OidcIdentity, provider: { allow: AllowList | undefined; groups: Record<string, { team: string; role: 'viewer' | 'editor' | 'owner' }> }): Promise<User> {
+    if (!allowed(provider.allow, who)) throw new SignInRefused(`${who.email ?? who.subject} may not sign in with ${who.provider}`);
+    const key = `oidc:${who.issuer}#${who.subject}`;
+    const user = (await store.users.byExternalSubject(key)) ?? (await registerExternal(key, { name: who.preferredUsername ?? who.email?.split('@')[0] ?? who.subject, email: who.email, displayName: who.name }));
+    if (user.disabled) throw new Forbidden('this account is disabled', 'account_disabled');
+    const wanted = new Map<string, { role: 'viewer' | 'editor' | 'owner'; group: string }>();
+    const rank = { viewer: 0, editor: 1, owner: 2 } as const;
+    for (const g of who.groups) {
+      const m = provider.groups[g];
+      if (m && (!wanted.has(m.team) || rank[m.role] > rank[wanted.get(m.team)!.role])) wanted.set(m.team, { role: m.role, group: g });
+    }
+    await store.sso.syncGroups(user.id, who.provider, wanted);
+    return user;
   }
 
   return {
     isTrustedProxy,
+    signInOidc,
 
     /**
      * Resolves a request's credentials: bearer token, then session cookie, then

@@ -1,4 +1,5 @@
-export { createIdentity, type Identity, type Authenticated, type Credentials, type IdentityOptions } from './identity.js';
+export { createIdentity, SignInRefused, type Identity, type Authenticated, type Credentials, type IdentityOptions } from './identity.js';
+export { createOidc, OidcDiscoveryFailed, type Oidc, type OidcIdentity } from './oidc.js';
 export { createCookies, DuplicateCookie, isAtriumCookieName, type CookieKind, type Cookies } from './cookies.js';
 export { parsePublicKey } from './ssh-keys.js';
 export { hashPassword, generatePassword } from './secrets.js';

@@ -7,7 +7,7 @@ import { createProxy, createSshAccess, createSshMetrics, type Proxy, type SshAcc
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { inProcessLists, registerApi, restartProfile, workerLists, type RouteDef } from '../api/index.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { createCookies, createIdentity, loadSshKeys, type Identity, type SshKeys } from '../identity/index.js';
+import { createCookies, createIdentity, createOidc, loadSshKeys, OidcDiscoveryFailed, type Identity, type SshKeys } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
 import { coalesced, createClusterInputs, createCuller, createReconciler, type Culler, type Reconciler, type WorkspaceKeys } from '../reconciler/index.js';
 import { createLocalRuntime, loadKubernetes, type KubernetesRuntime, type Runtime } from '../runtime/index.js';
@@ -246,8 +246,13 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     header: config.auth.header,
     headerPrefix: config.auth.headerPrefix,
     trustedProxies: config.auth.trustedProxies,
+    headerAllow: config.auth.headerAllow,
     defaultQuota: config.defaultQuota,
   });
+  // each provider's discovery document is read now: a wrong or unreachable issuer stops the start with the reason
+  const oidc = config.auth.oidc.length > 0 ? await createOidc(config.auth.oidc).catch((err: unknown) => {
+    throw err instanceof OidcDiscoveryFailed ? new ConfigError(err.message) : err;
+  }) : undefined;
   const https = config.tls ? { key: readConfigFile('tls.key', config.tls.key), cert: readConfigFile('tls.cert', config.tls.cert) } : null;
   const cookies = createCookies({ https: Boolean(https), publicUrl: config.publicUrl });
   const sshMetrics = createSshMetrics();
@@ -358,6 +363,8 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     log: app.log,
     logs: placed?.runtime,
     images: placed?.runtime.images,
+    oidc,
+    publicUrl: config.publicUrl,
     machines: placed?.machines ?? [],
     clusters: config.runtime.kind === 'kubernetes' ? config.kubernetes.clusters.map((c) => ({ name: c.name, kind: 'kubernetes' as const })) : [{ name: 'local', kind: 'local' as const }],
     kubernetes: { config: config.kubernetes, stopGraceSeconds: stopGraceSeconds(config), workspaceKeys: workspaceKeys(sshKeys) },

@@ -8,6 +8,7 @@ import { createPoolsRepo } from './pools.js';
 import { createTeamsRepo } from './teams.js';
 import { createUsersRepo } from './users.js';
 import { createVolumesRepo } from './volumes.js';
+import { createSsoRepo } from './sso.js';
 import { createWorkspaceStates } from './workspace-states.js';
 import { createWorkspacesRepo } from './workspaces.js';
 
@@ -21,6 +22,7 @@ export type { WorkspaceStates, PhaseReport } from './workspace-states.js';
 export type { NewWorkspace } from './workspaces.js';
 export type { Machine } from './admission.js';
 export type { Volume, ResolvedMount } from './volumes.js';
+export type { PendingLogin, GroupSync } from './sso.js';
 export { TEAM_GID_BASE } from './volumes.js';
 export type { GpuPool, GpuGrant } from './pools.js';
 export type { SessionRecord, TokenRecord, SshKeyRecord } from './credentials.js';
@@ -50,6 +52,7 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
     workspaceStates: createWorkspaceStates(ctx),
     hostUids: createHostUids(ctx),
     volumes: createVolumesRepo(ctx),
+    sso: createSsoRepo(ctx),
     /** Calls `listener` whenever users, tokens or memberships change; returns an unsubscribe function. */
     onAccessChange(listener: () => void): () => void {
       bus.on('access', listener);

@@ -228,6 +228,23 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0007_sso': {
+      async up(db: Kysely<unknown>) {
+        // which memberships a sign-in's groups granted (`group:<provider>:<group>`): the next sign-in adds and removes
+        // those, and never touches memberships granted by hand (null)
+        await db.schema.alterTable('memberships').addColumn('granted_by', 'text').execute();
+        // sign-ins under way at an OpenID provider: state → what the callback checks (nonce, PKCE verifier), used once
+        await db.schema
+          .createTable('oidc_logins')
+          .addColumn('state', 'text', (c) => c.primaryKey())
+          .addColumn('provider', 'text', (c) => c.notNull())
+          .addColumn('nonce', 'text', (c) => c.notNull())
+          .addColumn('verifier', 'text', (c) => c.notNull())
+          .addColumn('next', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

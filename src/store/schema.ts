@@ -30,6 +30,17 @@ export interface MembershipsTable {
   user_id: string;
   role: string;
   created_at: number;
+  /** `group:<provider>:<group>` when a sign-in's groups granted it; null when granted by hand */
+  granted_by?: string | null;
+}
+
+export interface OidcLoginsTable {
+  state: string;
+  provider: string;
+  nonce: string;
+  verifier: string;
+  next: string;
+  created_at: number;
 }
 
 export interface SessionsTable {
@@ -180,5 +191,6 @@ export interface Database {
   audit: AuditTable;
   host_uids: HostUidsTable;
   volumes: VolumesTable;
+  oidc_logins: OidcLoginsTable;
   team_gids: TeamGidsTable;
 }

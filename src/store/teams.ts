@@ -30,6 +30,8 @@ export interface Member {
   username: string;
   role: Role;
   since: number;
+  /** `group:<provider>:<group>` when a sign-in's groups granted it; null when granted by hand */
+  grantedBy: string | null;
 }
 
 export function toTeam(r: Selectable<TeamsTable>): Team {
@@ -208,11 +210,11 @@ export function createTeamsRepo(ctx: StoreContext) {
       const rows = await db
         .selectFrom('memberships')
         .innerJoin('users', 'users.id', 'memberships.user_id')
-        .select(['users.id', 'users.username', 'memberships.role', 'memberships.created_at'])
+        .select(['users.id', 'users.username', 'memberships.role', 'memberships.created_at', 'memberships.granted_by'])
         .where('memberships.team_id', '=', teamId)
         .orderBy('users.username')
         .execute();
-      return rows.map((r) => ({ userId: r.id, username: r.username, role: r.role as Role, since: Number(r.created_at) }));
+      return rows.map((r) => ({ userId: r.id, username: r.username, role: r.role as Role, since: Number(r.created_at), grantedBy: r.granted_by ?? null }));
     },
 
     /** Adds a member or changes their role. A team always keeps at least one owner. */
@@ -223,7 +225,8 @@ export function createTeamsRepo(ctx: StoreContext) {
           if (current.role === 'owner' && role !== 'owner' && (await countOwners(tx.db, team.id)) <= 1) {
             throw new Conflict(`team ${team.name} needs at least one owner`, 'last_owner');
           }
-          await tx.db.updateTable('memberships').set({ role }).where('team_id', '=', team.id).where('user_id', '=', userId).execute();
+          // a role set by hand is the hand's from now on: group sync leaves it alone
+          await tx.db.updateTable('memberships').set({ role, granted_by: null }).where('team_id', '=', team.id).where('user_id', '=', userId).execute();
         } else {
           await tx.db.insertInto('memberships').values({ team_id: team.id, user_id: userId, role, created_at: ctx.now() }).execute();
         }

@@ -41,9 +41,12 @@ export function LoginPageView({ next, expired, signedOut, onSignedIn }: { next: 
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const [providers, setProviders] = useState<Array<{ name: string; displayName: string; login: string }>>([]);
   useEffect(() => {
     document.title = 'Sign in · Atrium';
-  }, []);
+    // identity providers (auth.oidc) are buttons above the password form; none configured, none shown
+    api.providers().then((r) => setProviders(r.items), () => setProviders([]));
+  }, [api]);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -82,6 +85,16 @@ export function LoginPageView({ next, expired, signedOut, onSignedIn }: { next: 
         {expired ? <Notice tone="warning">Your session has ended. Sign in again to carry on where you were.</Notice> : null}
         {signedOut ? <Notice tone="success">You have signed out.</Notice> : null}
         <ErrorNote error={error} />
+        {providers.length > 0 ? (
+          <div className="sso-buttons">
+            {providers.map((p) => (
+              <a key={p.name} className="btn" href={`${p.login}?next=${encodeURIComponent(next)}`}>
+                Sign in with {p.displayName}
+              </a>
+            ))}
+            <p className="subtitle">or with a username and password</p>
+          </div>
+        ) : null}
         <form onSubmit={submit} noValidate>
           <Field label="Username">
             {(p) => <TextInput {...p} name="username" autoComplete="username" autoCapitalize="none" spellCheck={false} required value={username} onChange={(e) => setUsername(e.target.value)} autoFocus />}

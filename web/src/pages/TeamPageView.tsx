@@ -192,6 +192,8 @@ function MembersSection({ name, me, admin, members, canManage, addMember, change
         ),
     },
     { key: 'since', header: 'Since', cell: (m) => <Ago at={m.since} /> },
+    // memberships an identity provider's group grants follow that group at each sign-in; the others were granted by hand
+    { key: 'from', header: 'Granted by', cell: (m) => (m.group ? <span title="kept in step with this identity-provider group at each sign-in">group {m.group}</span> : <span className="muted">hand</span>) },
   ];
 
   return (

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { loadConfig } from '../src/config/index.js';
+import { createServer } from '../src/server/index.js';
+import { startServer } from './helpers.js';
+import { startOidcProvider, TestBrowser, type TestProvider } from './oidc.js';
+
+/**
+ * Single sign-on against real OpenID providers (`oidc-provider`, two of
+ * them, in this process on loopback): the browser's whole round trip,
+ * refusals, group-to-team sync, and what must never pass (a replayed state).
+ */
+
+async function freePort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+test('OpenID Connect sign-in', async (suite) => {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const providers: TestProvider[] = [];
+  after(async () => {
+    for (const p of providers) await p.close();
+  });
+  const corp = await startOidcProvider({
+    clientId: 'atrium',
+    clientSecret: 'corp-client-secret-5b0f',
+    redirectUris: [`${base}/api/v1/auth/oidc/corp/callback`],
+    accounts: [
+      { sub: 'u-ada', email: 'ada@example.com', email_verified: true, name: 'Ada L', preferred_username: 'ada', groups: ['ml-eng', 'cv-readers'] },
+      { sub: 'u-eve', email: 'eve@elsewhere.org', email_verified: true, name: 'Eve', groups: [] },
+      { sub: 'u-carol', email: 'carol@example.com', email_verified: true, name: 'Carol', preferred_username: 'carol', groups: [] },
+      { sub: 'u-mallory', email: 'mallory@example.com', email_verified: false, name: 'Mallory', groups: [] },
+    ],
+  });
+  providers.push(corp);
+  const partner = await startOidcProvider({
+    clientId: 'atrium-partner',
+    clientSecret: 'partner-client-secret-77aa',
+    redirectUris: [`${base}/api/v1/auth/oidc/partner/callback`],
+    accounts: [{ sub: 'p-1', email: 'bob@partner.test', email_verified: true, name: 'Bob', preferred_username: 'bob', groups: ['contractors'] }],
+  });
+  providers.push(partner);
+
+  const t = await startServer({
+    flags: {
+      'listen.port': port,
+      'auth.oidc': [
+        {
+          name: 'corp', displayName: 'Corp SSO', issuer: corp.issuer, clientId: 'atrium', clientSecret: 'corp-client-secret-5b0f',
+          scopes: ['openid', 'email', 'profile', 'groups'],
+          allow: { emailDomains: ['example.com'] },
+          groups: { 'ml-eng': { team: 'ml', role: 'editor' }, 'cv-readers': { team: 'cv', role: 'viewer' } },
+        },
+        { name: 'partner', displayName: 'Partner', issuer: partner.issuer, clientId: 'atrium-partner', clientSecret: 'partner-client-secret-77aa', scopes: ['openid', 'email', 'profile', 'groups'], allow: { groups: ['contractors'] } },
+      ],
+    },
+  });
+  const admin = t.adminToken;
+  await t.user('owner');
+  for (const team of ['ml', 'cv', 'data']) assert.equal((await t.call('POST', '/api/v1/teams', { token: admin, body: { name: team, owner: 'owner' } })).status, 201);
+  const me = async (b: TestBrowser) => {
+    const r = await fetch(`${base}/api/v1/me`, { headers: { cookie: b.cookieHeader(base) } });
+    return { status: r.status, body: (await r.json()) };
+  };
+  const signIn = async (provider: string, account: string, next = '/teams') => {
+    const b = new TestBrowser();
+    const hops = await b.signIn(`${base}/api/v1/auth/oidc/${provider}/login?next=${encodeURIComponent(next)}`, account, (h) => h.url.startsWith(`${base}/teams`) || h.url.startsWith(`${base}/workspaces`));
+    return { b, hops, last: hops.at(-1)! };
+  };
+
+  await suite.test('the sign-in page lists both providers', async () => {
+    const r = await t.call('GET', '/api/v1/auth/providers');
+    assert.deepEqual(r.body.items, [
+      { name: 'corp', displayName: 'Corp SSO', login: '/api/v1/auth/oidc/corp/login' },
+      { name: 'partner', displayName: 'Partner', login: '/api/v1/auth/oidc/partner/login' },
+    ]);
+  });
+
+  await suite.test('a first sign-in through each provider registers the person, with their personal team, and lands where they were going', async () => {
+    const { b, hops } = await signIn('corp', 'u-ada');
+    const first = new URL(hops[0]!.location!);
+    assert.equal(first.origin, corp.issuer);
+    assert.equal(first.searchParams.get('code_challenge_method'), 'S256');
+    for (const p of ['state', 'nonce', 'code_challenge']) assert.ok(first.searchParams.get(p), p);
+    const back = hops.find((h) => h.url.startsWith(`${base}/api/v1/auth/oidc/corp/callback`))!;
+    assert.equal(back.status, 302);
+    assert.equal(back.location, `${base}/teams`);
+    const who = await me(b);
+    assert.equal(who.status, 200);
+    assert.equal(who.body.user.username, 'ada');
+    assert.equal(who.body.via, 'session');
+    assert.ok(who.body.teams.some((x: { name: string; personal: boolean }) => x.name === 'ada' && x.personal));
+    const bob = await signIn('partner', 'p-1');
+    assert.equal((await me(bob.b)).body.user.username, 'bob');
+  });
+
+  await suite.test("groups become team memberships at each sign-in: added, changed and removed, while a membership granted by hand stays", async () => {
+    const member = async (team: string) => ((await t.call('GET', `/api/v1/teams/${team}/members`, { token: admin })).body.items as Array<{ username: string; role: string; since: string; group: string | null }>).find((m) => m.username === 'ada');
+    assert.deepEqual(await member('ml'), { username: 'ada', role: 'editor', since: (await member('ml'))!.since, group: 'corp:ml-eng' });
+    assert.equal((await member('cv'))?.role, 'viewer');
+    // by hand: data (viewer); and ml raised to owner by hand makes it the hand's
+    assert.equal((await t.call('PUT', '/api/v1/teams/data/members/ada', { token: admin, body: { role: 'viewer' } })).status, 200);
+    corp.accounts.get('u-ada')!.groups = ['ml-eng'];
+    await signIn('corp', 'u-ada');
+    assert.equal((await member('cv')), undefined, 'cv-readers is gone, and so is the membership it granted');
+    assert.equal((await member('ml'))?.role, 'editor');
+    assert.deepEqual(await member('data'), { username: 'ada', role: 'viewer', since: (await member('data'))!.since, group: null }, 'the hand-granted membership stays');
+    corp.accounts.get('u-ada')!.groups = [];
+    await signIn('corp', 'u-ada');
+    assert.equal(await member('ml'), undefined);
+    assert.equal((await member('data'))?.role, 'viewer');
+  });
+
+  await suite.test('someone the allow-list does not name is refused with a page saying so, and an audit row', async () => {
+    const { last, b } = await signIn('corp', 'u-eve');
+    assert.equal(last.status, 403);
+    assert.match(last.body, /You may not sign in to Atrium/);
+    assert.match(last.body, /eve@elsewhere\.org may not sign in with corp/);
+    assert.equal((await me(b)).status, 401);
+    const unverified = await signIn('corp', 'u-mallory');
+    assert.equal(unverified.last.status, 403, 'an unverified email proves no domain');
+    const audit = await t.call('GET', '/api/v1/audit?action=auth.sso&result=sign_in_refused', { token: admin });
+    assert.ok(audit.body.items.some((a: { actor: string }) => a.actor === 'eve@elsewhere.org'), JSON.stringify(audit.body.items));
+    const users = (await t.call('GET', '/api/v1/users?limit=500', { token: admin })).body.items.map((u: { username: string }) => u.username);
+    assert.ok(!users.includes('eve'), 'nobody is registered');
+  });
+
+  await suite.test('an email that a local account has does not merge the two', async () => {
+    await t.user('carol');
+    assert.equal((await t.call('PATCH', '/api/v1/users/carol', { token: admin, body: { email: 'carol@example.com' } })).status, 200);
+    const { b } = await signIn('corp', 'u-carol');
+    const who = await me(b);
+    assert.equal(who.status, 200);
+    assert.notEqual(who.body.user.username, 'carol');
+    assert.match(who.body.user.username, /^carol-\d+$/);
+  });
+
+  await suite.test('a callback replayed, or with a state Atrium never issued, signs nobody in', async () => {
+    const { hops } = await signIn('corp', 'u-ada');
+    const callback = hops.find((h) => h.url.startsWith(`${base}/api/v1/auth/oidc/corp/callback`))!.url;
+    const again = new TestBrowser();
+    const replay = await again.request(callback);
+    assert.equal(replay.status, 400);
+    assert.match(replay.body, /no longer valid/);
+    const forged = await again.request(`${base}/api/v1/auth/oidc/corp/callback?code=abc&state=made-up`);
+    assert.equal(forged.status, 400);
+    assert.equal((await me(again)).status, 401);
+  });
+
+  await suite.test('an ID token changed on its way (claims rewritten, signature kept) is refused', async () => {
+    corp.tamper.idTokens = true;
+    try {
+      const { last, b } = await signIn('corp', 'u-ada');
+      assert.equal(last.status, 400);
+      assert.match(last.body, /Sign-in failed/);
+      assert.equal((await me(b)).status, 401);
+    } finally {
+      corp.tamper.idTokens = false;
+    }
+    const audit = await t.call('GET', '/api/v1/audit?action=auth.sso&result=sso_invalid', { token: admin });
+    assert.ok(audit.body.items.length > 0);
+  });
+
+  await suite.test('client secrets appear in no API answer, audit row or table', async () => {
+    const seen = [
+      JSON.stringify((await t.call('GET', '/api/v1/audit?limit=500', { token: admin })).body),
+      JSON.stringify((await t.call('GET', '/api/v1/auth/providers')).body),
+      JSON.stringify((await t.call('GET', '/api/v1/openapi.json')).body),
+    ];
+    for (const table of ['users', 'sessions', 'audit', 'oidc_logins', 'memberships', 'events']) seen.push(JSON.stringify((await sql`select * from ${sql.table(table)}`.execute(t.server.store.db)).rows));
+    for (const secret of ['corp-client-secret-5b0f', 'partner-client-secret-77aa']) assert.ok(!seen.some((text) => text.includes(secret)), secret);
+  });
+
+  await suite.test('an admin disables an SSO-registered account like any other', async () => {
+    assert.equal((await t.call('PATCH', '/api/v1/users/bob', { token: admin, body: { disabled: true } })).status, 200);
+    const { last, b } = await signIn('partner', 'p-1');
+    assert.equal(last.status, 403);
+    assert.match(last.body, /disabled/);
+    assert.equal((await me(b)).status, 401);
+  });
+});
+
+test('a provider Atrium cannot discover, or a secret file it cannot read, stops the start with the reason', async () => {
+  const closed = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'atrium-oidc-bad-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const config = loadConfig({ env: {}, flags: { 'runtime.kind': 'none', dataDir, 'auth.oidc': [{ name: 'corp', displayName: 'Corp', issuer: `http://127.0.0.1:${closed}`, clientId: 'atrium' }] } });
+  await assert.rejects(createServer(config), /auth\.oidc\[0\]\.issuer: cannot discover http:\/\/127\.0\.0\.1:\d+/);
+  assert.throws(
+    () => loadConfig({ env: {}, flags: { 'runtime.kind': 'none', 'auth.oidc': [{ name: 'corp', displayName: 'Corp', issuer: 'https://id.example', clientId: 'atrium', clientSecretFile: '/nonexistent/secret' }] } }),
+    /auth\.oidc\[0\]\.clientSecretFile: cannot read \/nonexistent\/secret/,
+  );
+  assert.throws(
+    () => loadConfig({ env: {}, flags: { 'runtime.kind': 'none', 'auth.oidc': [{ name: 'corp', displayName: 'Corp', issuer: 'http://id.example', clientId: 'atrium' }] } }),
+    /auth\.oidc\[0\]\.issuer: http:\/\/id\.example must be https/,
+  );
+});
