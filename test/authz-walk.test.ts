@@ -70,6 +70,10 @@ const TABLE: Record<string, Entry> = {
   // this server configures no identity provider: whoever asks, the provider is not found
   'GET /api/v1/auth/oidc/:provider/login': { allow: ALL, alsoAllowed: [404] },
   'GET /api/v1/auth/oidc/:provider/callback': { allow: ALL, alsoAllowed: [404] },
+  'POST /api/v1/auth/cli-logins': { allow: ALL, prepare: async () => ({ body: { name: 'walk' } }) },
+  'POST /api/v1/auth/cli-logins/poll': { allow: ALL, prepare: async () => ({ body: { pollSecret: 'x'.repeat(43) } }) },
+  // a signed-in person approving a code nobody shows: not found
+  'POST /api/v1/auth/cli-logins/approve': { allow: SIGNED_IN, alsoAllowed: [404], prepare: async () => ({ body: { code: 'BCDF-GHJK' } }) },
   'GET /api/v1/me': { allow: SIGNED_IN },
   'PUT /api/v1/me/password': {
     allow: ['viewer', 'editor', 'owner', 'otherOwner', 'admin'],

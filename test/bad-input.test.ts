@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { databaseKinds, startServer, type TestServer } from './helpers.js';
 
-const TABLES = ['users', 'teams', 'memberships', 'sessions', 'tokens', 'ssh_keys', 'gpu_pools', 'gpu_grants', 'workspaces', 'events', 'volumes', 'oidc_logins'];
+const TABLES = ['users', 'teams', 'memberships', 'sessions', 'tokens', 'ssh_keys', 'gpu_pools', 'gpu_grants', 'workspaces', 'events', 'volumes', 'oidc_logins', 'cli_logins'];
 
 async function checksums(t: TestServer): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -104,6 +104,10 @@ function cases(): Case[] {
     { what: 'mount paths overlapping', method: 'POST', path: '/api/v1/teams/ml/workspaces', body: { name: 'fine', profile: 'small', volumes: [{ volume: 'kept-vol', path: '/data/a' }, { volume: 'kept-vol', path: '/data/a/b' }] }, status: 400, message: /overlap/ },
     { what: 'image source empty', method: 'POST', path: '/api/v1/images', body: { source: '' }, status: 400 },
     { what: 'image name uppercase', method: 'POST', path: '/api/v1/images', body: { source: 'docker://x/y', name: 'Lab' }, status: 400 },
+    { what: 'cli sign-in code malformed', method: 'POST', path: '/api/v1/auth/cli-logins/approve', body: { code: 'AAAA-AAAA' }, status: 400, message: /body\.code/ },
+    { what: 'cli sign-in code unknown', method: 'POST', path: '/api/v1/auth/cli-logins/approve', body: { code: 'BCDF-GHJK' }, status: 404 },
+    { what: 'cli sign-in for an unknown provider', method: 'POST', path: '/api/v1/auth/cli-logins', body: { name: 'cli', provider: 'nope' }, status: 404 },
+    { what: 'cli sign-in token name with a newline', method: 'POST', path: '/api/v1/auth/cli-logins', body: { name: 'a\nb' }, status: 400 },
     { what: 'sso provider unknown', method: 'GET', path: '/api/v1/auth/oidc/nope/login', status: 404 },
     { what: 'sso next not a string', method: 'GET', path: '/api/v1/auth/oidc/nope/login?next=a&next=b', status: 400 },
     { what: 'sso callback unknown field', method: 'GET', path: '/api/v1/auth/oidc/nope/callback?code=x&admin=true', status: 400, message: /unknown field "admin"/ },

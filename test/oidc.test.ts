@@ -52,6 +52,7 @@ test('OpenID Connect sign-in', async (suite) => {
   providers.push(partner);
 
   const t = await startServer({
+    env: { ATRIUM_LOG_LEVEL: process.env.DEBUG_LOG ?? 'fatal' },
     flags: {
       'listen.port': port,
       'auth.oidc': [
@@ -169,6 +170,28 @@ test('OpenID Connect sign-in', async (suite) => {
     }
     const audit = await t.call('GET', '/api/v1/audit?action=auth.sso&result=sso_invalid', { token: admin });
     assert.ok(audit.body.items.length > 0);
+  });
+
+  await suite.test('a CLI sign-in by code: started, approved in the browser after signing in with the provider, handed over once', async () => {
+    const started = await t.call('POST', '/api/v1/auth/cli-logins', { body: { name: 'cli@test', provider: 'corp' } });
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const { code, verifyUrl, pollSecret } = started.body as { code: string; verifyUrl: string; pollSecret: string };
+    assert.match(code, /^[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}$/);
+    assert.deepEqual((await t.call('POST', '/api/v1/auth/cli-logins/poll', { body: { pollSecret } })).body, { state: 'pending' });
+    const browser = new TestBrowser();
+    const hops = await browser.signIn(verifyUrl, 'u-ada', (h) => h.url.startsWith(`${base}/cli-login`));
+    assert.equal(hops.at(-1)!.url, `${base}/cli-login?code=${code}`, 'signed in with the provider, then on the page that approves the code');
+    const approve = (cookie?: string) => fetch(`${base}/api/v1/auth/cli-logins/approve`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base, ...(cookie ? { cookie } : {}) }, body: JSON.stringify({ code }) });
+    assert.equal((await approve()).status, 401, 'nobody approves without being signed in');
+    const approved = await approve(browser.cookieHeader(base));
+    assert.equal(approved.status, 204, await approved.text());
+    const polled = await t.call('POST', '/api/v1/auth/cli-logins/poll', { body: { pollSecret } });
+    assert.equal(polled.body.state, 'approved');
+    assert.equal(polled.body.user.username, 'ada');
+    const token = polled.body.token as string;
+    assert.equal((await t.call('GET', '/api/v1/me', { token })).body.user.username, 'ada', 'the token acts as the person who approved');
+    assert.deepEqual((await t.call('POST', '/api/v1/auth/cli-logins/poll', { body: { pollSecret } })).body, { state: 'expired' }, 'handed over once');
+    assert.equal((await approve(browser.cookieHeader(base))).status, 404, 'a code works once');
   });
 
   await suite.test('client secrets appear in no API answer, audit row or table', async () => {

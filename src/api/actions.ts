@@ -5,7 +5,7 @@
  */
 export const ROUTE_ACTIONS = [
   'health.read', 'openapi.read',
-  'auth.login', 'auth.logout', 'auth.providers', 'auth.sso',
+  'auth.login', 'auth.logout', 'auth.providers', 'auth.sso', 'auth.cli.start', 'auth.cli.poll', 'auth.cli.approve',
   'me.read', 'me.password', 'token.list', 'token.create', 'token.revoke', 'sshkey.list', 'sshkey.add', 'sshkey.remove', 'ssh.read',
   'user.list', 'user.read', 'user.create', 'user.update',
   'team.list', 'team.read', 'team.create', 'team.update', 'team.delete', 'team.events',

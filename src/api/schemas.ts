@@ -463,3 +463,30 @@ export const VolumePatch = Type.Object(
   },
   strict,
 );
+
+export const CliLoginBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x20-\\x7e]+$', description: 'the name of the API token the CLI gets' }),
+    expiresIn: Type.Optional(Duration),
+    provider: Type.Optional(Name),
+  },
+  strict,
+);
+export const CliLoginStarted = Type.Object(
+  {
+    code: Type.String({ description: 'what the person checks in the browser' }),
+    verifyUrl: Type.String({ description: 'where the person approves it (through the provider, when one was named)' }),
+    pollSecret: Type.String({ description: 'only the CLI holds it: POST it to /api/v1/auth/cli-logins/poll' }),
+    expiresInSeconds: Type.Integer(),
+    intervalSeconds: Type.Integer(),
+  },
+  strict,
+);
+export const CliLoginPoll = Type.Object(
+  {
+    state: Type.Union([Type.Literal('pending'), Type.Literal('expired'), Type.Literal('approved')]),
+    token: Type.Optional(Type.String()),
+    user: Type.Optional(UserView),
+  },
+  strict,
+);

@@ -14,6 +14,35 @@ type TokenCreated = Static<typeof schemas.TokenCreated>;
 type TokenView = Static<typeof schemas.TokenView>;
 type SshKeyView = Static<typeof schemas.SshKeyView>;
 
+type CliLoginStarted = Static<typeof schemas.CliLoginStarted>;
+type CliLoginPoll = Static<typeof schemas.CliLoginPoll>;
+
+/**
+ * `atrium login --sso`: the server gives a code and a URL; the person opens
+ * it in a browser, signs in there and approves the code; meanwhile the CLI
+ * polls with a secret only it holds, and gets an API token of theirs.
+ */
+async function loginSso(url: string, provider: string | undefined, expiresIn: string): Promise<void> {
+  const client = new ApiClient(url);
+  const started = await client.post<CliLoginStarted>('/api/v1/auth/cli-logins', {
+    name: `cli@${hostname().slice(0, 50)}`,
+    ...(expiresIn === 'never' ? {} : { expiresIn }),
+    ...(provider ? { provider } : {}),
+  });
+  process.stderr.write(`Open this address in a browser, sign in, and approve the code ${started.code}:\n\n  ${started.verifyUrl}\n\nWaiting for approval (${Math.round(started.expiresInSeconds / 60)} minutes)…\n`);
+  const deadline = Date.now() + started.expiresInSeconds * 1000;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, started.intervalSeconds * 1000));
+    const polled = await client.post<CliLoginPoll>('/api/v1/auth/cli-logins/poll', { pollSecret: started.pollSecret });
+    if (polled.state === 'pending') continue;
+    if (polled.state === 'expired' || !polled.token || !polled.user) break;
+    saveCredentials({ url, token: polled.token, username: polled.user.username });
+    process.stdout.write(`Signed in to ${url} as ${polled.user.username}${polled.user.admin ? ' (admin)' : ''}.\n`);
+    return;
+  }
+  throw new CliError(`the code ${started.code} was not approved in time; run atrium login --sso again`);
+}
+
 /** login, logout, whoami, tokens, keys: the signed-in person's own things. */
 export function registerAccount(program: Command): void {
   program
@@ -22,9 +51,13 @@ export function registerAccount(program: Command): void {
     .argument('[url]', 'server URL (default: the last one, or http://127.0.0.1:8080)')
     .option('-u, --username <name>', 'username (asked when omitted)')
     .option('--password-stdin', 'read the password from standard input')
+    .option('--sso', 'sign in with single sign-on: open the URL shown, sign in there and approve the code shown here')
+    .option('--provider <name>', 'with --sso: the identity provider to sign in with (see the sign-in page); any way the server offers when omitted')
     .option('--expires-in <duration>', 'token lifetime, e.g. 30d or never', '30d')
-    .action(async (urlArg: string | undefined, opts: { username?: string; passwordStdin?: boolean; expiresIn: string }) => {
+    .action(async (urlArg: string | undefined, opts: { username?: string; passwordStdin?: boolean; sso?: boolean; provider?: string; expiresIn: string }) => {
       const url = normalizeUrl(urlArg ?? loadCredentials()?.url ?? 'http://127.0.0.1:8080');
+      if (opts.provider !== undefined && !opts.sso) throw new CliError('--provider goes with --sso', 2);
+      if (opts.sso) return loginSso(url, opts.provider, opts.expiresIn);
       const username = opts.username ?? (await ask('Username: '));
       const password = opts.passwordStdin ? await readStdinLine() : await askSecret('Password: ');
       const client = new ApiClient(url);

@@ -245,6 +245,20 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0008_cli_logins': {
+      async up(db: Kysely<unknown>) {
+        // `atrium login --sso`: a short code a signed-in person approves in a browser; the CLI polls with a secret only it holds
+        await db.schema
+          .createTable('cli_logins')
+          .addColumn('code', 'text', (c) => c.primaryKey())
+          .addColumn('poll_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('expires_in', 'integer')
+          .addColumn('user_id', 'text', (c) => c.references('users.id'))
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

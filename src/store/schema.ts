@@ -34,6 +34,18 @@ export interface MembershipsTable {
   granted_by?: string | null;
 }
 
+export interface CliLoginsTable {
+  code: string;
+  poll_hash: string;
+  /** the name the CLI's token gets */
+  name: string;
+  /** the token's lifetime in seconds; null: no expiry */
+  expires_in: number | null;
+  /** who approved it, once approved */
+  user_id: string | null;
+  created_at: number;
+}
+
 export interface OidcLoginsTable {
   state: string;
   provider: string;
@@ -192,5 +204,6 @@ export interface Database {
   host_uids: HostUidsTable;
   volumes: VolumesTable;
   oidc_logins: OidcLoginsTable;
+  cli_logins: CliLoginsTable;
   team_gids: TeamGidsTable;
 }

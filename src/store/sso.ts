@@ -4,6 +4,9 @@ import { accessChanged, teamsChanged, transaction, type StoreContext } from './c
 /** How long a sign-in may stay at the identity provider before its state is forgotten. */
 export const OIDC_LOGIN_TTL_MS = 10 * 60_000;
 
+/** How long a CLI sign-in waits for someone to approve it in a browser. */
+export const CLI_LOGIN_TTL_MS = 10 * 60_000;
+
 /** A sign-in under way at an OpenID provider. */
 export interface PendingLogin {
   state: string;
@@ -41,6 +44,33 @@ export function createSsoRepo(ctx: StoreContext) {
         await tx.db.deleteFrom('oidc_logins').where('state', '=', state).execute();
         if (Number(row.created_at) < ctx.now() - OIDC_LOGIN_TTL_MS) return undefined;
         return { state: row.state, provider: row.provider, nonce: row.nonce, verifier: row.verifier, next: row.next };
+      });
+    },
+
+    /** A CLI sign-in waiting for approval: `code` is what the person sees, `pollHash` the hash of what the CLI polls with. */
+    async putCliLogin(l: { code: string; pollHash: string; name: string; expiresIn: number | null }): Promise<void> {
+      const now = ctx.now();
+      await db.deleteFrom('cli_logins').where('created_at', '<', now - CLI_LOGIN_TTL_MS).execute();
+      await db.insertInto('cli_logins').values({ code: l.code, poll_hash: l.pollHash, name: l.name, expires_in: l.expiresIn, user_id: null, created_at: now }).execute();
+    },
+
+    /** Approves a waiting CLI sign-in for `userId`; false when the code is unknown, expired or approved already. */
+    async approveCliLogin(code: string, userId: string): Promise<boolean> {
+      const r = await db.updateTable('cli_logins').set({ user_id: userId }).where('code', '=', code).where('user_id', 'is', null).where('created_at', '>=', ctx.now() - CLI_LOGIN_TTL_MS).executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
+
+    /**
+     * What a CLI's poll finds: `pending`, `expired` (or unknown), or the
+     * approval, once: an approved sign-in is deleted as it is handed over.
+     */
+    async takeCliLogin(pollHash: string): Promise<{ state: 'pending' | 'expired' } | { state: 'approved'; userId: string; name: string; expiresIn: number | null }> {
+      return transaction(ctx, async (tx) => {
+        const row = await tx.db.selectFrom('cli_logins').selectAll().where('poll_hash', '=', pollHash).executeTakeFirst();
+        if (!row || Number(row.created_at) < ctx.now() - CLI_LOGIN_TTL_MS) return { state: 'expired' as const };
+        if (!row.user_id) return { state: 'pending' as const };
+        await tx.db.deleteFrom('cli_logins').where('code', '=', row.code).execute();
+        return { state: 'approved' as const, userId: row.user_id, name: row.name, expiresIn: row.expires_in === null ? null : Number(row.expires_in) };
       });
     },
 

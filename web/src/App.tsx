@@ -1,4 +1,5 @@
 import { BrowserRouter, Route, Routes, Link } from 'react-router';
+import { CliLoginPage } from './pages/CliLoginPage.tsx';
 import { ApiError } from './api/client.ts';
 import { LiveEventsProvider } from './api/events.tsx';
 import { SessionProvider, useMeQuery } from './api/session.tsx';
@@ -52,6 +53,7 @@ function SignedIn() {
             <Route path="/teams" element={<TeamsPage />} />
             <Route path="/teams/:team" element={<TeamPage />} />
             <Route path="/settings" element={<SettingsPage />} />
+            <Route path="/cli-login" element={<CliLoginPage />} />
             <Route path="/admin/*" element={<AdminPage />} />
             <Route path="*" element={<NotFound />} />
           </Routes>

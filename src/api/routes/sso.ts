@@ -1,9 +1,16 @@
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import { DomainError, NotFound } from '../../domain/index.js';
+import { DomainError, NotFound, parseDuration } from '../../domain/index.js';
 import { SignInRefused } from '../../identity/index.js';
 import type { ApiDeps } from '../access.js';
 import { Redirect, route, TextBody, type RouteDef } from '../router.js';
-import { Name } from '../schemas.js';
+import { CliLoginBody, CliLoginPoll, CliLoginStarted, Name } from '../schemas.js';
+import { userView } from '../views.js';
+
+/** Letters that spell no word and are not misread for each other: what a person compares between terminal and browser. */
+const CODE_LETTERS = 'BCDFGHJKLMNPQRSTVWXZ';
+const cliCode = () => Array.from({ length: 8 }, (_, i) => (i === 4 ? '-' : '') + CODE_LETTERS[randomInt(CODE_LETTERS.length)]).join('');
+const hash = (s: string) => createHash('sha256').update(s).digest('hex');
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -46,6 +53,58 @@ export function ssoRoutes(deps: ApiDeps): RouteDef[] {
       response: Type.Object({ items: Type.Array(Type.Object({ name: Type.String(), displayName: Type.String(), login: Type.String({ description: 'where the browser goes to sign in' }) })) }),
       async handler() {
         return { items: (deps.oidc?.providers ?? []).map((p) => ({ ...p, login: `/api/v1/auth/oidc/${p.name}/login` })) };
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/auth/cli-logins',
+      action: 'auth.cli.start',
+      summary: '`atrium login --sso`: a code for a person to approve in a browser where they are signed in, and a secret the CLI polls with; approval gives the CLI an API token',
+      tag: 'auth',
+      public: true,
+      body: CliLoginBody,
+      response: CliLoginStarted,
+      status: 201,
+      async handler({ body, request }) {
+        const origin = deps.publicUrl ?? `${deps.https ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
+        if (body.provider !== undefined) provider(body.provider);
+        const code = cliCode();
+        const pollSecret = randomBytes(32).toString('base64url');
+        const expiresIn = body.expiresIn === undefined ? 30 * 86400 : parseDuration(body.expiresIn);
+        await store.sso.putCliLogin({ code, pollHash: hash(pollSecret), name: body.name, expiresIn });
+        const approve = `/cli-login?code=${code}`;
+        const verifyUrl = body.provider ? `${origin}/api/v1/auth/oidc/${body.provider}/login?next=${encodeURIComponent(approve)}` : `${origin}${approve}`;
+        return { code, verifyUrl, pollSecret, expiresInSeconds: 600, intervalSeconds: 2 };
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/auth/cli-logins/poll',
+      action: 'auth.cli.poll',
+      summary: 'What became of a CLI sign-in: pending, expired, or approved with its API token (handed over once)',
+      tag: 'auth',
+      public: true,
+      body: Type.Object({ pollSecret: Type.String({ minLength: 20, maxLength: 100 }) }, { additionalProperties: false }),
+      response: CliLoginPoll,
+      async handler({ body }) {
+        const found = await store.sso.takeCliLogin(hash(body.pollSecret));
+        if (found.state !== 'approved') return { state: found.state };
+        const user = await store.users.get(found.userId);
+        if (!user || user.disabled) return { state: 'expired' as const };
+        const { token } = await identity.issueToken(user, found.name, found.expiresIn);
+        return { state: 'approved' as const, token, user: userView(user) };
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/api/v1/auth/cli-logins/approve',
+      action: 'auth.cli.approve',
+      summary: 'Approve a CLI sign-in by the code it shows (the person signed in here; the CLI then gets a token of theirs)',
+      tag: 'auth',
+      body: Type.Object({ code: Type.String({ pattern: '^[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}$', description: 'the code the terminal shows, e.g. BCDF-GHJK' }) }, { additionalProperties: false }),
+      status: 204,
+      async handler({ body, user }) {
+        if (!(await store.sso.approveCliLogin(body.code, user().user.id))) throw new NotFound(`a waiting CLI sign-in with code ${body.code} (codes last 10 minutes and work once)`);
       },
     }),
     route({

@@ -45,6 +45,7 @@ const qs = (params: Record<string, string | number | boolean | undefined>) => {
 /** Every API call the portal makes, typed from the server's schemas. */
 export function endpoints(c: ApiClient) {
   return {
+    approveCliLogin: (code: string) => c.request<void>('POST', '/api/v1/auth/cli-logins/approve', { code }),
     providers: () => c.request<{ items: Array<{ name: string; displayName: string; login: string }> }>('GET', '/api/v1/auth/providers'),
     login: (username: string, password: string) => c.request<{ user: UserView }>('POST', '/api/v1/auth/login', { username, password }),
     logout: () => c.request<void>('POST', '/api/v1/auth/logout'),
