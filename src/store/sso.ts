@@ -1,5 +1,6 @@
 import type { Role } from '../domain/index.js';
 import { accessChanged, teamsChanged, transaction, type StoreContext } from './common.js';
+import { countOwners } from './teams.js';
 
 /** How long a sign-in may stay at the identity provider before its state is forgotten. */
 export const OIDC_LOGIN_TTL_MS = 10 * 60_000;
@@ -113,10 +114,7 @@ export function createSsoRepo(ctx: StoreContext) {
         }
         for (const m of current) {
           if (!m.granted_by?.startsWith(prefix) || wanted.has(m.name)) continue;
-          if (m.role === 'owner') {
-            const owners = await tx.db.selectFrom('memberships').select((eb) => eb.fn.countAll<number>().as('n')).where('team_id', '=', m.team_id).where('role', '=', 'owner').executeTakeFirstOrThrow();
-            if (Number(owners.n) <= 1) continue;
-          }
+          if (m.role === 'owner' && (await countOwners(tx.db, m.team_id)) <= 1) continue;
           await tx.db.deleteFrom('memberships').where('team_id', '=', m.team_id).where('user_id', '=', userId).execute();
           out.removed.push(m.name);
         }

@@ -34,6 +34,17 @@ export interface Member {
   grantedBy: string | null;
 }
 
+/** How many owners a team has: the last one is never removed or demoted. */
+export async function countOwners(ex: Executor, teamId: string): Promise<number> {
+  const r = await ex
+    .selectFrom('memberships')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('team_id', '=', teamId)
+    .where('role', '=', 'owner')
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
 export function toTeam(r: Selectable<TeamsTable>): Team {
   return {
     id: r.id,
@@ -96,15 +107,6 @@ export function createTeamsRepo(ctx: StoreContext) {
   const roleIn = (ex: Executor, teamId: string, userId: string) =>
     ex.selectFrom('memberships').select('role').where('team_id', '=', teamId).where('user_id', '=', userId).executeTakeFirst();
 
-  async function countOwners(ex: Executor, teamId: string): Promise<number> {
-    const r = await ex
-      .selectFrom('memberships')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('team_id', '=', teamId)
-      .where('role', '=', 'owner')
-      .executeTakeFirstOrThrow();
-    return Number(r.n);
-  }
 
   return {
     async byName(name: string): Promise<Team | undefined> {
