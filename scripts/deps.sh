@@ -13,7 +13,7 @@ what=${1:-run}
 apt_packages=(ca-certificates runc openssh-server openssh-client rsync jupyter-notebook python3-ipykernel python3-pip curl e2fsprogs gcc libc6-dev git nftables iproute2 skopeo umoci acl)
 case "$what" in
   run) ;;
-  test) apt_packages+=(postgresql chromium openssl) ;;
+  test) apt_packages+=(postgresql chromium openssl python3-jwt python3-cryptography) ;;
   bench) apt_packages+=(postgresql jupyterhub wrk) ;;
   *) echo "usage: scripts/deps.sh run|test|bench" >&2; exit 2 ;;
 esac

@@ -67,6 +67,10 @@ const TABLE: Record<string, Entry> = {
     },
   },
   'GET /api/v1/auth/providers': { allow: ALL },
+  'GET /.well-known/openid-configuration': { allow: ALL },
+  'GET /.well-known/jwks.json': { allow: ALL },
+  'GET /api/v1/workload-identity': { allow: ADMIN },
+  'POST /api/v1/workload-identity/rotate': { allow: ADMIN },
   // this server configures no identity provider: whoever asks, the provider is not found
   'GET /api/v1/auth/oidc/:provider/login': { allow: ALL, alsoAllowed: [404] },
   'GET /api/v1/auth/oidc/:provider/callback': { allow: ALL, alsoAllowed: [404] },

@@ -110,6 +110,9 @@ function cases(): Case[] {
     { what: 'cli sign-in token name with a newline', method: 'POST', path: '/api/v1/auth/cli-logins', body: { name: 'a\nb' }, status: 400 },
     { what: 'sso provider unknown', method: 'GET', path: '/api/v1/auth/oidc/nope/login', status: 404 },
     { what: 'sso next not a string', method: 'GET', path: '/api/v1/auth/oidc/nope/login?next=a&next=b', status: 400 },
+    { what: 'key rotation with a body', method: 'POST', path: '/api/v1/workload-identity/rotate', body: { kid: 'x' }, status: 400 },
+    { what: 'key set with a query', method: 'GET', path: '/.well-known/jwks.json?kid=x', status: 400, message: /unknown field "kid"/ },
+    { what: 'discovery with a query', method: 'GET', path: '/.well-known/openid-configuration?x=1', status: 400 },
     { what: 'sso callback unknown field', method: 'GET', path: '/api/v1/auth/oidc/nope/callback?code=x&admin=true', status: 400, message: /unknown field "admin"/ },
   );
   return c;

@@ -1,7 +1,7 @@
 import { can, Forbidden, NotFound, type Action, type Profile, type Quota } from '../domain/index.js';
-import type { Authenticated, Cookies, Identity, Oidc } from '../identity/index.js';
+import type { Authenticated, Cookies, Identity, Oidc, WorkloadIdentity } from '../identity/index.js';
 import type { Machine, Store, Team, Workspace } from '../store/index.js';
-import type { ClusterInputs } from '../reconciler/index.js';
+import type { ClusterInputs, HeldToken } from '../reconciler/index.js';
 import type { ImageStore, KubernetesConfig, Runtime } from '../runtime/index.js';
 
 /** A workspace's output, as the runtime keeps it. */
@@ -40,6 +40,17 @@ export interface ApiDeps {
   ssh: SshInfo | undefined;
   /** what rendering a cluster's objects takes; absent, no cluster has any */
   kubernetes: KubernetesRendering | undefined;
+  /** workload identity, unless disabled */
+  workload: WorkloadInfo | undefined;
+}
+
+/** Atrium as an issuer of workload tokens, and what running workspaces hold. */
+export interface WorkloadInfo {
+  identity: WorkloadIdentity;
+  /** whether the runtime takes its tokens from Atrium (the local runtime) */
+  tokensFromAtrium: boolean;
+  /** the token a running workspace holds, without the token itself */
+  held(workspaceId: string): HeldToken | undefined;
 }
 
 /** What the API renders clusters' objects from: the `kubernetes` config and the store's teams and workspaces. */

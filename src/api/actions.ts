@@ -16,6 +16,7 @@ export const ROUTE_ACTIONS = [
   'gpupool.list', 'gpupool.read', 'gpupool.create', 'gpupool.update', 'gpupool.delete', 'grant.list', 'grant.set', 'grant.remove',
   'volume.list', 'volume.read', 'volume.create', 'volume.update', 'volume.delete',
   'image.list', 'image.read', 'image.import', 'image.delete', 'image.events',
+  'identity.discovery', 'identity.jwks', 'identity.read', 'identity.rotate',
   'audit.list',
 ] as const;
 

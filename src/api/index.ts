@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Profile, Quota } from '../domain/index.js';
 import type { Cookies, Identity, Oidc } from '../identity/index.js';
 import type { Machine, Store } from '../store/index.js';
-import { createAccess, type ApiDeps, type SshInfo, type WorkspaceLogs } from './access.js';
+import { createAccess, type ApiDeps, type SshInfo, type WorkloadInfo, type WorkspaceLogs } from './access.js';
 import { inProcessLists, type Lists } from './lists.js';
 import { openApiDocument } from './openapi.js';
 import { registerRoutes, route, type RouteDef } from './router.js';
@@ -17,13 +17,14 @@ import { teamRoutes } from './routes/teams.js';
 import { userRoutes } from './routes/users.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 import { clusterObjectRoutes } from './routes/cluster-objects.js';
+import { workloadIdentityRoutes } from './routes/workload-identity.js';
 import { Type } from '@sinclair/typebox';
 import { createClusterInputs, type WorkspaceKeys } from '../reconciler/index.js';
 import type { ImageStore, KubernetesConfig } from '../runtime/index.js';
 
 export { isApiError, errorMessage, schemas } from './contract.js';
 export type { RouteDef } from './router.js';
-export type { SshInfo } from './access.js';
+export type { SshInfo, WorkloadInfo } from './access.js';
 export { inProcessLists, workerLists, type Lists } from './lists.js';
 export { restartProfile } from './restart.js';
 
@@ -53,6 +54,8 @@ export interface ApiOptions {
   accessSettled?: () => Promise<void>;
   /** what rendering the configured clusters' objects takes: the `kubernetes` config, the pods' stop grace, the per-workspace SSH keys */
   kubernetes?: { config: KubernetesConfig; stopGraceSeconds: number; workspaceKeys: WorkspaceKeys };
+  /** workload identity, unless disabled */
+  workload?: WorkloadInfo | undefined;
 }
 
 /** Registers the whole REST API (and /healthz) on a Fastify instance; returns the route definitions. */
@@ -79,6 +82,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
       stopGraceSeconds: opts.kubernetes.stopGraceSeconds,
       inputs: createClusterInputs(opts.store, opts.kubernetes.workspaceKeys),
     },
+    workload: opts.workload,
   };
   const routes: RouteDef[] = [
     ...authRoutes(deps),
@@ -91,6 +95,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): RouteDef[] 
     ...clusterObjectRoutes(deps),
     ...volumeRoutes(deps),
     ...imageRoutes(deps),
+    ...workloadIdentityRoutes(deps),
     ...auditRoutes(deps),
   ];
   let document: unknown;

@@ -1,4 +1,4 @@
-import type { Static, TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, Forbidden, InvalidInput, Unauthenticated } from '../domain/index.js';
 import { errorBody } from '../http/index.js';
@@ -54,6 +54,11 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   alternates?: Record<string, TSchema>;
   handler(ctx: RouteContext<P, Q, B>): Promise<R extends TSchema ? Static<R> | SerializedJson<Static<R>> | TextBody | Redirect : unknown>;
 }
+
+/** What a route without a query schema accepts: nothing. */
+const NO_FIELDS = Type.Object({}, { additionalProperties: false });
+/** What a mutating route without a body schema accepts: no body, or an empty object. */
+const NO_BODY = Type.Union([Type.Null(), Type.Object({}, { additionalProperties: false })]);
 
 /** A response body in another media type than JSON, one of the route's `alternates`. */
 export class TextBody {
@@ -236,8 +241,9 @@ export function registerRoutes(app: FastifyInstance, routes: RouteDef[], deps: R
       config: { def },
       schema: {
         ...(def.params ? { params: def.params as TSchema } : {}),
-        ...(def.query ? { querystring: def.query as TSchema } : {}),
-        ...(def.body ? { body: def.body as TSchema } : {}),
+        // a route that takes no query or body refuses one rather than ignoring it: a client's mistake is said, not hidden
+        querystring: (def.query ?? NO_FIELDS) as TSchema,
+        ...(def.body ? { body: def.body as TSchema } : MUTATING.has(def.method) ? { body: NO_BODY } : {}),
         ...(def.response && !def.stream ? { response: { [status]: def.response as TSchema } } : {}),
       },
       handler: async (request, reply) => {

@@ -123,8 +123,61 @@ export const WorkspaceView = Type.Object({
   updatedAt: Time,
   startedAt: Nullable(Time),
   lastActivityAt: Nullable(Time),
+  identity: Type.Optional(
+    Type.Object(
+      {
+        issuer: Type.String(),
+        subject: Type.String({ description: 'the `sub` of its workload tokens, what a trust policy names: `system:atrium:<team>:<workspace>`' }),
+        audiences: Type.Array(Type.String()),
+        tokenFile: Type.String({ description: 'where the workspace reads its token (also in `ATRIUM_TOKEN_FILE`)' }),
+        tokenExpiresAt: Nullable(Type.String({ format: 'date-time', description: 'when the token it holds now expires (it is replaced well before); null when it does not run' })),
+      },
+      { description: 'workload identity: the token Atrium keeps in the running workspace (one workspace, on runtimes that take tokens from Atrium)' },
+    ),
+  ),
 });
 export type WorkspaceView = Static<typeof WorkspaceView>;
+
+export const Jwk = Type.Object(
+  {
+    kty: Type.String(),
+    kid: Type.String(),
+    alg: Type.String(),
+    use: Type.String(),
+    n: Type.String({ description: 'RSA modulus, base64url' }),
+    e: Type.String({ description: 'RSA exponent, base64url' }),
+  },
+  { additionalProperties: true },
+);
+
+export const WorkloadIdentityView = Type.Object({
+  issuer: Type.String({ description: 'the `iss` of every workload token; trusting services read `<issuer>/.well-known/openid-configuration`' }),
+  audiences: Type.Array(Type.String(), { description: 'the `aud` of every workload token' }),
+  tokenLifetimeSeconds: Type.Integer(),
+  keyRotationSeconds: Type.Integer(),
+  tokensFromAtrium: Type.Boolean({ description: 'whether this runtime takes tokens from Atrium (the local runtime); Kubernetes projects its own service-account tokens' }),
+  keys: Type.Array(
+    Type.Object({
+      kid: Type.String(),
+      algorithm: Type.String(),
+      state: Type.Union([Type.Literal('next'), Type.Literal('signing'), Type.Literal('retired')], { description: '`next`: published ahead of its turn; `retired`: published until its last token expires' }),
+      createdAt: Time,
+      activatedAt: Nullable(Time),
+      retiredAt: Nullable(Time),
+      expiresAt: Nullable(Type.String({ format: 'date-time', description: 'a retired key: when the last token it signed expires, and it leaves the key set' })),
+    }),
+  ),
+});
+
+export const OpenIdConfiguration = Type.Object({
+  issuer: Type.String(),
+  jwks_uri: Type.String(),
+  response_types_supported: Type.Array(Type.String()),
+  subject_types_supported: Type.Array(Type.String()),
+  id_token_signing_alg_values_supported: Type.Array(Type.String()),
+  claims_supported: Type.Array(Type.String()),
+});
+
 
 export const ProfileView = Type.Object({
   name: Type.String(),

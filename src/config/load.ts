@@ -77,7 +77,9 @@ export interface ResolvedConfig {
     maxSessionsPerUser: number;
   };
   /** the clusters and how Atrium renders its objects on them */
-  kubernetes: Config['kubernetes'] & { tokenExpirationSeconds: number; startTimeoutMs: number };
+  kubernetes: Config['kubernetes'] & { tokenAudiences: string[]; tokenExpirationSeconds: number; startTimeoutMs: number };
+  /** tokens for workloads (null: none are issued) */
+  workloadIdentity: { audiences: string[]; tokenLifetimeMs: number; keyRotationMs: number; keyFile: string } | null;
   metrics: { open: boolean; token: string | undefined };
   defaultQuota: Quota;
   profiles: Profile[];
@@ -305,9 +307,19 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
     if (config.runtime.kind === 'kubernetes' && clusterNames.size === 0) {
       throw new ConfigError('runtime.kind is kubernetes but kubernetes.clusters is empty: name at least one cluster (kubeconfig and context, or in-cluster)');
     }
-    const tokenExpirationSeconds = finite('kubernetes.identity.expiration', config.kubernetes.identity.expiration);
+    const wi = config.workloadIdentity;
+    if (wi.enabled && wi.audiences.length === 0) {
+      throw new ConfigError('workloadIdentity.audiences is empty: name who the tokens are for (e.g. sts.amazonaws.com), or set workloadIdentity.enabled: false');
+    }
+    if (new Set(wi.audiences).size !== wi.audiences.length) throw new ConfigError('workloadIdentity.audiences: an audience is named twice');
+    const tokenLifetimeSeconds = finite('workloadIdentity.tokenLifetime', wi.tokenLifetime);
+    if (tokenLifetimeSeconds < 10 || tokenLifetimeSeconds > 86400) throw new ConfigError('workloadIdentity.tokenLifetime: must be between 10s and 24h');
+    const keyRotationSeconds = finite('workloadIdentity.keyRotation', wi.keyRotation);
+    if (keyRotationSeconds < 60) throw new ConfigError('workloadIdentity.keyRotation: must be at least 1m');
     // the API server refuses projected tokens shorter than 10 minutes
-    if (tokenExpirationSeconds < 600) throw new ConfigError('kubernetes.identity.expiration: must be at least 10m (the API server refuses shorter tokens)');
+    if (config.runtime.kind === 'kubernetes' && wi.enabled && tokenLifetimeSeconds < 600) {
+      throw new ConfigError('workloadIdentity.tokenLifetime: must be at least 10m with the Kubernetes runtime (the API server refuses shorter projected tokens)');
+    }
     const startTimeoutMs = finite('kubernetes.startTimeout', config.kubernetes.startTimeout) * 1000;
     if (startTimeoutMs < 10_000) throw new ConfigError('kubernetes.startTimeout: must be at least 10s (a pod takes seconds to be made and started on any cluster)');
     return {
@@ -371,7 +383,10 @@ function resolve_(config: Config, env: NodeJS.ProcessEnv): ResolvedConfig {
         idleTimeoutSeconds: parseDuration(config.ssh.idleTimeout) ?? 0,
         maxSessionsPerUser: config.ssh.maxSessionsPerUser,
       },
-      kubernetes: { ...config.kubernetes, tokenExpirationSeconds, startTimeoutMs },
+      kubernetes: { ...config.kubernetes, tokenAudiences: wi.enabled ? wi.audiences : [], tokenExpirationSeconds: Math.max(600, tokenLifetimeSeconds), startTimeoutMs },
+      workloadIdentity: wi.enabled
+        ? { audiences: wi.audiences, tokenLifetimeMs: tokenLifetimeSeconds * 1000, keyRotationMs: keyRotationSeconds * 1000, keyFile: wi.keyFile ? resolve(wi.keyFile) : join(dataDir, 'secrets', 'workload-identity.key') }
+        : null,
       metrics: { open: config.metrics.open, token: metricsToken(config.metrics) },
       defaultQuota: quotaFromSpec(config.defaults.quota),
       profiles,

@@ -51,6 +51,28 @@ export const ConfigSchema = Type.Object(
     database: Type.String({ pattern: '^(sqlite(:.+)?|postgres(ql)?://.+)$', default: 'sqlite' }),
     /** PostgreSQL connections; twice this machine's CPUs (4 to 20) when unset */
     databasePoolSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+    /**
+     * Workload identity: Atrium is an OpenID issuer for workspaces. Each
+     * running workspace holds a short-lived token for these audiences at
+     * /var/run/secrets/atrium/token (path in ATRIUM_TOKEN_FILE), which
+     * services trusting the issuer (AWS STS, MinIO, Vault) exchange for their
+     * credentials; on Kubernetes the cluster projects its own service-account
+     * tokens with the same audiences there instead.
+     */
+    workloadIdentity: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        /** who the tokens are for (`aud`): the client id each trusting service checks, e.g. sts.amazonaws.com */
+        audiences: Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[\\x21-\\x7e]+$' }), { maxItems: 8, default: ['atrium'] }),
+        /** how long a token is valid; it is replaced when 80% of that has passed */
+        tokenLifetime: Type.String({ ...FiniteDuration, default: '1h' }),
+        /** how often the signing key changes; the old key stays published until the last token it signed expires */
+        keyRotation: Type.String({ ...FiniteDuration, default: '30d' }),
+        /** the 32-byte key that encrypts the signing keys in the database (made at first start): every control plane on one database needs the same file */
+        keyFile: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     auth: Type.Object(
       {
         /** trusted request header carrying the signed-in user, e.g. kubeflow-userid */
@@ -237,15 +259,6 @@ export const ConfigSchema = Type.Object(
             handler: Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', default: 'kata' }),
             /** what the guest kernel costs per pod, counted by the scheduler and quota */
             overhead: Type.Object({ cpu: Quantity, memory: Quantity }, { additionalProperties: false, default: { cpu: '250m', memory: '160Mi' } }),
-          },
-          { additionalProperties: false, default: {} },
-        ),
-        /** workload identity: the projected service-account token every workspace gets, at /var/run/secrets/atrium/identity/token */
-        identity: Type.Object(
-          {
-            audiences: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1, maxItems: 8, default: ['atrium'] }),
-            /** the kubelet refreshes the token well before this */
-            expiration: Type.String({ ...FiniteDuration, default: '1h' }),
           },
           { additionalProperties: false, default: {} },
         ),

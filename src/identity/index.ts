@@ -4,4 +4,5 @@ export { createCookies, DuplicateCookie, isAtriumCookieName, type CookieKind, ty
 export { parsePublicKey } from './ssh-keys.js';
 export { hashPassword, generatePassword } from './secrets.js';
 export { mintToken } from './tokens.js';
+export { createWorkloadIdentity, workloadSubject, SigningKeysSealedElsewhere, type WorkloadIdentity, type IssuedToken, type SigningKeyView, type WorkloadSubject } from './workload.js';
 export { loadSshKeys, sshFingerprint, ed25519FromSeed, type SshKeys, type SshKeyPair } from './ssh-host-keys.js';

@@ -1,6 +1,7 @@
-import { createHash, createHmac, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createHash, createHmac, createPrivateKey, createPublicKey } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { secretFile } from './secrets.js';
 
 /** An Ed25519 key pair in OpenSSH's formats. */
 export interface SshKeyPair {
@@ -58,21 +59,6 @@ export function ed25519FromSeed(seed: Buffer, comment: string): SshKeyPair {
   };
 }
 
-/** Reads a 32-byte secret from `file`, creating it (mode 0600, atomically) the first time. */
-function secretFile(file: string): { secret: Buffer; created: boolean } {
-  if (existsSync(file)) {
-    const secret = readFileSync(file);
-    if (secret.length !== 32) throw new Error(`${file} is damaged: it holds ${secret.length} bytes, not 32; remove it to make new keys (every SSH host key changes)`);
-    return { secret, created: false };
-  }
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const secret = randomBytes(32);
-  const partial = `${file}.${process.pid}.new`;
-  writeFileSync(partial, secret, { mode: 0o600 });
-  renameSync(partial, file);
-  return { secret, created: true };
-}
-
 /**
  * The SSH keys the control plane holds, all from two secrets in the data
  * directory (`ssh/`, root-only):
@@ -87,7 +73,7 @@ function secretFile(file: string): { secret: Buffer; created: boolean } {
  */
 export function loadSshKeys(dataDir: string) {
   const dir = join(dataDir, 'ssh');
-  const gatewaySeed = secretFile(join(dir, 'gateway-host-key.seed'));
+  const gatewaySeed = secretFile(join(dir, 'gateway-host-key.seed'), 'every SSH host key changes');
   const gateway = ed25519FromSeed(gatewaySeed.secret, 'atrium-gateway');
   const keyFile = join(dir, 'ssh_host_ed25519_key');
   if (!existsSync(keyFile) || readFileSync(keyFile, 'utf8') !== gateway.privateKey) {
@@ -95,7 +81,7 @@ export function loadSshKeys(dataDir: string) {
     renameSync(`${keyFile}.new`, keyFile);
     writeFileSync(`${keyFile}.pub`, `${gateway.publicKey}\n`, { mode: 0o644 });
   }
-  const { secret } = secretFile(join(dir, 'workspace-keys.seed'));
+  const { secret } = secretFile(join(dir, 'workspace-keys.seed'), 'every SSH host key changes');
   const derived = new Map<string, SshKeyPair>();
   const derive = (purpose: string, workspaceId: string): SshKeyPair => {
     const id = `${purpose} ${workspaceId}`;

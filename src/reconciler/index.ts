@@ -5,12 +5,14 @@ import type { Observation, Runtime, WorkspaceSpec } from '../runtime/index.js';
 import { readiness } from './readiness.js';
 import { authorizedKeysOf, createSshAccessSync } from './ssh-access.js';
 import { volumesOf, workspaceSpec, type WorkspaceKeys } from './spec.js';
+import type { WorkloadTokenSync } from './workload-tokens.js';
 
 export { createCuller, type Culler } from './culler.js';
 export { authorizedKeysOf, type AuthorizedKeys } from './ssh-access.js';
 export { workspaceSpec, type WorkspaceKeys } from './spec.js';
 export { createClusterInputs, type ClusterInputs } from './cluster-inputs.js';
 export { coalesced } from './coalesced.js';
+export { createWorkloadTokenSync, type WorkloadTokenSync, type HeldToken } from './workload-tokens.js';
 
 
 export interface ReconcilerOptions {
@@ -25,6 +27,8 @@ export interface ReconcilerOptions {
   sshKeys: WorkspaceKeys;
   /** how often running workspaces' authorized_keys are compared with who may enter, besides on every change */
   sshAccessEveryMs?: number;
+  /** workload identity tokens, for a runtime that takes them from Atrium */
+  workloadTokens?: WorkloadTokenSync;
 }
 
 /**
@@ -58,11 +62,14 @@ export function createReconciler(opts: ReconcilerOptions) {
   let unsubscribe: (() => void) | undefined;
   const authorizedKeys = authorizedKeysOf(store, opts.sshKeys);
   const sshAccess = createSshAccessSync({ store, runtime, authorizedKeys, log, everyMs: opts.sshAccessEveryMs ?? 60_000 });
+  const tokens = opts.workloadTokens;
 
   async function specFor(ws: Workspace): Promise<WorkspaceSpec> {
     const lines = await authorizedKeys(ws);
     sshAccess.given(ws.id, lines);
-    return workspaceSpec(ws, lines, opts.sshKeys, await volumesOf(store, ws));
+    const spec = workspaceSpec(ws, lines, opts.sshKeys, await volumesOf(store, ws));
+    if (tokens) spec.workloadToken = await tokens.forStart(ws);
+    return spec;
   }
 
   async function sandboxRunning(id: string): Promise<Observation | undefined> {
@@ -97,7 +104,9 @@ export function createReconciler(opts: ReconcilerOptions) {
       const running = await states.report(ws.id, { phase: 'running', message: `${ws.spec.environment.kind} is ready`, observedGeneration: ws.generation });
       // who may enter can have changed while it started (a pass for that change skipped it: it did not run yet)
       void sshAccess.check(running);
+      tokens?.started(ws.id);
     } catch (err) {
+      tokens?.forget(ws.id);
       const seen = await sandboxRunning(ws.id);
       const logTail = seen?.logTail ?? '';
       const reason = failureReason(logTail, (err as Error).message);
@@ -110,6 +119,7 @@ export function createReconciler(opts: ReconcilerOptions) {
     if (ws.phase !== 'stopping' && ws.phase !== 'stopped' && ws.phase !== 'pending') {
       ws = await states.report(ws.id, { phase: 'stopping', message: why, observedGeneration: ws.generation });
     }
+    tokens?.forget(ws.id);
     await runtime.stop(ws.id);
     if (ws.phase !== 'stopped') await states.report(ws.id, { phase: 'stopped', message: 'stopped; the home is kept', observedGeneration: ws.generation });
   }
@@ -119,6 +129,7 @@ export function createReconciler(opts: ReconcilerOptions) {
     if (!ws) return;
     if (ws.desired === 'deleted') {
       if (ws.phase === 'starting' || ws.phase === 'running') await states.report(ws.id, { phase: 'stopping', message: 'deleting', observedGeneration: ws.generation });
+      tokens?.forget(ws.id);
       await runtime.remove(ws.id, { purge: ws.purge });
       await states.note(ws.id, 'deleted', ws.purge ? 'sandbox and home deleted' : 'sandbox deleted; the home image is kept');
       await states.forget(ws.id);
@@ -233,6 +244,7 @@ export function createReconciler(opts: ReconcilerOptions) {
       unsubscribe = states.onIntent(schedule);
       await adopt();
       sshAccess.start();
+      tokens?.start();
       timer = setInterval(() => void resync().catch((err: unknown) => log.error({ err }, 'resync failed')), opts.resyncMs ?? 10_000);
       timer.unref();
       void watch().catch((err: unknown) => {
@@ -244,6 +256,7 @@ export function createReconciler(opts: ReconcilerOptions) {
       abort.abort();
       unsubscribe?.();
       await sshAccess.stop();
+      await tokens?.stop();
       if (timer) clearInterval(timer);
       await Promise.allSettled([...inFlight.values()]);
     },

@@ -4,6 +4,7 @@
  * implements it with runc sandboxes on this machine.
  */
 export type { Activity, Capacity, Connector, Endpoint, Gpu, ImageInfo, ImageProgress, ImageStore, LogOptions, Observation, ReadyProgress, Runtime, StartOptions, VolumeSpec, VolumeState, WorkspaceSpec } from './types.js';
+export { WORKLOAD_TOKEN_DIR } from './types.js';
 export { createLocalRuntime, type GpuInventoryEntry, type LocalRuntimeOptions } from './local/index.js';
 export { egressNames } from './local/egress.js';
 export type { ClusterSet, KubernetesRuntime, KubeClient } from './kubernetes/index.js';

@@ -40,7 +40,12 @@ export interface WorkspaceSpec {
   volumes: VolumeSpec[];
   /** the host group that owns the team's volumes (local runtime), when it mounts any */
   teamGid?: number;
+  /** a workload identity token from Atrium, for a runtime that takes them (`Runtime.workloadToken`) */
+  workloadToken?: string;
 }
+
+/** Where a workspace finds its workload identity token, on every runtime (path in `ATRIUM_TOKEN_FILE`). */
+export const WORKLOAD_TOKEN_DIR = '/var/run/secrets/atrium';
 
 /** A volume a workspace mounts. */
 export interface VolumeSpec {
@@ -210,6 +215,14 @@ export interface Runtime {
    * list from its spec).
    */
   authorize(workspaceId: string, authorizedKeys: string[]): Promise<void>;
+  /**
+   * Replaces the workload identity token of a running workspace
+   * (`/var/run/secrets/atrium/token`, atomically: a reader sees the old
+   * token or the new one). Nothing when it does not run. Runtimes whose
+   * platform issues its own tokens (Kubernetes' projected service-account
+   * tokens) leave this out, and Atrium issues none for them.
+   */
+  workloadToken?(workspaceId: string, token: string): Promise<void>;
   /**
    * Waits until the workspace is ready from what the runtime observes (a
    * pod's readiness), reporting scheduling and start-up on the way; runtimes

@@ -7,9 +7,9 @@ import { createProxy, createSshAccess, createSshMetrics, type Proxy, type SshAcc
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { inProcessLists, registerApi, restartProfile, workerLists, type RouteDef } from '../api/index.js';
 import type { ResolvedConfig } from '../config/index.js';
-import { createCookies, createIdentity, createOidc, loadSshKeys, OidcDiscoveryFailed, type Identity, type SshKeys } from '../identity/index.js';
+import { createCookies, createIdentity, createOidc, createWorkloadIdentity, loadSshKeys, OidcDiscoveryFailed, SigningKeysSealedElsewhere, type Identity, type SshKeys, type WorkloadIdentity } from '../identity/index.js';
 import { createStore, type Machine, type Store } from '../store/index.js';
-import { coalesced, createClusterInputs, createCuller, createReconciler, type Culler, type Reconciler, type WorkspaceKeys } from '../reconciler/index.js';
+import { coalesced, createClusterInputs, createCuller, createReconciler, createWorkloadTokenSync, type Culler, type Reconciler, type WorkspaceKeys } from '../reconciler/index.js';
 import { createLocalRuntime, loadKubernetes, type KubernetesRuntime, type Runtime } from '../runtime/index.js';
 import { ConfigError, VERSION } from '../config/index.js';
 import { existsSync } from 'node:fs';
@@ -39,6 +39,8 @@ export interface Server {
   ssh: SshAccess;
   /** the SSH keys the control plane holds (the gateway's host key, and per workspace) */
   sshKeys: SshKeys;
+  /** Atrium as an OpenID issuer for workloads; absent when disabled */
+  workloadIdentity: WorkloadIdentity | undefined;
   /** the URL the server answers on, once listening */
   url: string;
   listen(): Promise<string>;
@@ -250,7 +252,13 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     defaultQuota: config.defaultQuota,
   });
   // each provider's discovery document is read now: a wrong or unreachable issuer stops the start with the reason
-  const oidc = config.auth.oidc.length > 0 ? await createOidc(config.auth.oidc).catch((err: unknown) => {
+  /** what is open so far, closed when the start fails */
+  const abandon = async () => {
+    await placed?.runtime.close?.().catch(() => undefined);
+    await store.close().catch(() => undefined);
+  };
+  const oidc = config.auth.oidc.length > 0 ? await createOidc(config.auth.oidc).catch(async (err: unknown) => {
+    await abandon();
     throw err instanceof OidcDiscoveryFailed ? new ConfigError(err.message) : err;
   }) : undefined;
   const https = config.tls ? { key: readConfigFile('tls.key', config.tls.key), cert: readConfigFile('tls.cert', config.tls.cert) } : null;
@@ -291,6 +299,19 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }) as unknown as FastifyInstance;
   runtimeLog.target = app.log;
+  // the signing keys open now: a key file that does not open them stops the start with the reason
+  const workload = config.workloadIdentity
+    ? await createWorkloadIdentity({ store, ...config.workloadIdentity, log: app.log }).catch(async (err: unknown) => {
+        await abandon();
+        throw err instanceof SigningKeysSealedElsewhere ? new ConfigError(err.message) : err;
+      })
+    : undefined;
+  // a runtime that takes tokens from Atrium (local) gets them; Kubernetes projects its own
+  const workloadTokens = workload && placed?.runtime.workloadToken ? createWorkloadTokenSync({ store, runtime: placed.runtime, issuer: workload, log: app.log }) : undefined;
+  const workloadMetrics = () =>
+    workload
+      ? ['# HELP atrium_workload_tokens_issued_total Workload identity tokens issued to workspaces since start.', '# TYPE atrium_workload_tokens_issued_total counter', `atrium_workload_tokens_issued_total ${workload.issuedTotal}`, ''].join('\n')
+      : '';
   proxy = createProxy({
     store,
     identity,
@@ -312,7 +333,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     tunnelIdleSeconds: config.proxy.tunnelIdleSeconds,
     listenHost: config.listen.host,
     metrics: config.metrics,
-    moreMetrics: sshMetrics,
+    moreMetrics: { render: () => sshMetrics.render() + workloadMetrics() },
   });
   const profilesByName = new Map(config.profiles.map((p) => [p.name, p]));
   ssh = createSshAccess({
@@ -383,6 +404,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
       },
     },
     accessSettled: () => reconciler?.sshAccessSettled() ?? Promise.resolve(),
+    workload: workload && { identity: workload, tokensFromAtrium: workloadTokens !== undefined, held: (id) => workloadTokens?.current(id) },
   });
   const reconciler = placed
     ? createReconciler({
@@ -391,6 +413,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
         log: app.log,
         readinessTimeoutMs: config.runtime.readinessTimeoutMs,
         sshKeys: workspaceKeys(sshKeys),
+        ...(workloadTokens ? { workloadTokens } : {}),
       })
     : undefined;
   const culler = placed
@@ -434,6 +457,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     proxy,
     ssh: sshAccess,
     sshKeys,
+    workloadIdentity: workload,
     url: '',
     async listen() {
       const { host, port } = config.listen;
@@ -450,6 +474,11 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
         const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process listens there (set listen.port or --port)' : (err as Error).message;
         throw new ConfigError(`listen: cannot listen on ${host}:${port}: ${why}`);
       });
+      const addr = app.server.address();
+      const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+      server.url = `${https ? 'https' : 'http'}://${urlHost(host)}:${actualPort}`;
+      // the issuer is the URL verifiers reach Atrium by: the public URL, or the one it listens on
+      workload?.setIssuer(config.publicUrl ?? server.url);
       await sshAccess.listen().catch(async (err: unknown) => {
         await app.close();
         const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process listens there (set ssh.port or --ssh-port, or ssh.enabled: false)' : (err as Error).message;
@@ -460,9 +489,6 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
       void reconciler?.start().catch((err: unknown) => app.log.error({ err }, 'the reconciler could not start'));
       culler?.start();
       void tenants?.run();
-      const addr = app.server.address();
-      const actualPort = typeof addr === 'object' && addr ? addr.port : port;
-      server.url = `${https ? 'https' : 'http'}://${urlHost(host)}:${actualPort}`;
       return server.url;
     },
     async close() {

@@ -53,8 +53,8 @@ export interface Portal {
   built: boolean;
 }
 
-/** Paths the portal never answers: the API, the proxy's, health and metrics. */
-const NOT_PORTAL = /^\/(?:api|w|_atrium)(?:\/|$)|^\/(?:healthz|metrics)(?:\?|$)/;
+/** Paths the portal never answers: the API, the proxy's, the issuer's discovery, health and metrics. */
+const NOT_PORTAL = /^\/(?:api|w|_atrium|\.well-known)(?:\/|$)|^\/(?:healthz|metrics)(?:\?|$)/;
 
 /**
  * Serves the single-page portal built by Vite: files from `dir` (read once,

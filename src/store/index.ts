@@ -9,6 +9,7 @@ import { createTeamsRepo } from './teams.js';
 import { createUsersRepo } from './users.js';
 import { createVolumesRepo } from './volumes.js';
 import { createSsoRepo } from './sso.js';
+import { createSigningKeysRepo } from './signing-keys.js';
 import { createWorkspaceStates } from './workspace-states.js';
 import { createWorkspacesRepo } from './workspaces.js';
 
@@ -23,6 +24,7 @@ export type { NewWorkspace } from './workspaces.js';
 export type { Machine } from './admission.js';
 export type { Volume, ResolvedMount } from './volumes.js';
 export type { PendingLogin, GroupSync } from './sso.js';
+export type { SigningKeyRecord, NewSigningKey } from './signing-keys.js';
 export { TEAM_GID_BASE } from './volumes.js';
 export type { GpuPool, GpuGrant } from './pools.js';
 export type { SessionRecord, TokenRecord, SshKeyRecord } from './credentials.js';
@@ -53,6 +55,7 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
     hostUids: createHostUids(ctx),
     volumes: createVolumesRepo(ctx),
     sso: createSsoRepo(ctx),
+    signingKeys: createSigningKeysRepo(ctx),
     /** Calls `listener` whenever users, tokens or memberships change; returns an unsubscribe function. */
     onAccessChange(listener: () => void): () => void {
       bus.on('access', listener);

@@ -259,6 +259,23 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0009_signing_keys': {
+      async up(db: Kysely<unknown>) {
+        // workload identity: the keys tokens are signed with (one signing, one published ahead of its turn, retired ones
+        // until their last token expires), shared by every control plane on the database
+        await db.schema
+          .createTable('signing_keys')
+          .addColumn('kid', 'text', (c) => c.primaryKey())
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('public_jwk', 'text', (c) => c.notNull())
+          .addColumn('private_key', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('activated_at', big)
+          .addColumn('retired_at', big)
+          .addColumn('expires_at', big)
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

@@ -46,6 +46,24 @@ export interface CliLoginsTable {
   created_at: number;
 }
 
+/** Keys Atrium signs workload identity tokens with; the private half sealed under a key outside the database. */
+export interface SigningKeysTable {
+  kid: string;
+  /** the JWS algorithm, e.g. RS256 */
+  algorithm: string;
+  /** the public JWK, as JSON */
+  public_jwk: string;
+  /** the private key (PKCS#8 DER), sealed (`v1.<iv>.<ciphertext>.<tag>`) */
+  private_key: string;
+  created_at: number;
+  /** when it began to sign; null while it is only published, ahead of its turn */
+  activated_at: number | null;
+  /** when it stopped signing; null while it signs or waits to */
+  retired_at: number | null;
+  /** when the last token it signed expires: published until then */
+  expires_at: number | null;
+}
+
 export interface OidcLoginsTable {
   state: string;
   provider: string;
@@ -205,5 +223,6 @@ export interface Database {
   volumes: VolumesTable;
   oidc_logins: OidcLoginsTable;
   cli_logins: CliLoginsTable;
+  signing_keys: SigningKeysTable;
   team_gids: TeamGidsTable;
 }

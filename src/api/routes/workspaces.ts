@@ -17,7 +17,9 @@ import {
   pageOf,
 } from '../schemas.js';
 import { streamEvents, streamMyEvents } from '../sse.js';
-import { workspaceView } from '../views.js';
+import { iso, workspaceView } from '../views.js';
+import { workloadSubject } from '../../identity/index.js';
+import { WORKLOAD_TOKEN_DIR } from '../../runtime/index.js';
 import { restartProfile } from '../restart.js';
 
 
@@ -106,7 +108,19 @@ export function workspaceRoutes(deps: ApiDeps): RouteDef[] {
       response: WorkspaceView,
       async handler({ user, params }) {
         const { ws } = await access.workspace(user(), params.team, params.ws, 'workspace.read');
-        return workspaceView(ws);
+        const w = deps.workload;
+        if (!w?.tokensFromAtrium) return workspaceView(ws);
+        const held = w.held(ws.id);
+        return {
+          ...workspaceView(ws),
+          identity: {
+            issuer: w.identity.issuer,
+            subject: workloadSubject(ws.team, ws.name),
+            audiences: w.identity.audiences,
+            tokenFile: `${WORKLOAD_TOKEN_DIR}/token`,
+            tokenExpiresAt: held ? iso(held.expiresAt) : null,
+          },
+        };
       },
     }),
     route({

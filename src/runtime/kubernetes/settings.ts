@@ -23,7 +23,7 @@ export function renderSettings(k: KubernetesConfig, cluster: ClusterConfig | und
     storageClass: cluster?.storageClass ?? k.storageClass ?? null,
     volumeStorageClass: cluster?.volumeStorageClass ?? k.volumeStorageClass ?? null,
     sandboxed: k.sandboxed,
-    tokenAudiences: k.identity.audiences,
+    tokenAudiences: k.tokenAudiences,
     tokenExpirationSeconds: k.tokenExpirationSeconds,
     mesh: k.meshPrincipal ? { principal: k.meshPrincipal } : null,
     memberReadOnly: k.memberReadOnly ? { userPrefix: k.memberReadOnly.userPrefix } : null,

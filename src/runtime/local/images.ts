@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { Conflict, InvalidInput, NotFound } from '../../domain/index.js';
-import type { ImageInfo, ImageProgress, ImageStore } from '../types.js';
+import { WORKLOAD_TOKEN_DIR, type ImageInfo, type ImageProgress, type ImageStore } from '../types.js';
 import { run } from './exec.js';
 import { writeFileAtomic } from './files.js';
 
@@ -320,6 +320,9 @@ export async function createImages(opts: ImagesOptions): Promise<LocalImages> {
       const rootfs = join(building, 'rootfs');
       for (const d of MOUNT_DIRS) await makeInside(rootfs, d, 'dir');
       for (const f of MOUNT_FILES) await makeInside(rootfs, f, 'file');
+      // the workload token's directory, where the image's /var/run leads (Debian's is a link to /run)
+      const varRun = await resolveInRoot(rootfs, '/var/run');
+      await makeInside(rootfs, posix.join((varRun ?? '/var/run').slice(1), WORKLOAD_TOKEN_DIR.slice('/var/run/'.length)), 'dir');
       await writeFile(join(building, '.complete'), '');
       await rename(building, root);
       emit({ name, state: 'ready', message: `unpacked ${digest}` });

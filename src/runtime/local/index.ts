@@ -1,4 +1,5 @@
 import { chmod, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { ensureBaseEtc, rewriteAuthorizedKeys } from './etc.js';
 import { runWithoutOutput } from './exec.js';
 import { createGpuAllocator, discoverGpus, type GpuInventoryEntry } from './gpus.js';
 import { layout, readJson, type Meta } from './layout.js';
-import { createLifecycle } from './lifecycle.js';
+import { createLifecycle, writeWorkloadToken } from './lifecycle.js';
 import { createObserver } from './observation.js';
 import { createEgress, type EgressConfig } from './egress.js';
 import { createImages } from './images.js';
@@ -142,6 +143,16 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
 
     // serialized with start and stop: a stop removes the sandbox's /etc, a start writes the list from its spec
     authorize: (id, lines) => serialized(id, () => rewriteAuthorizedKeys(layout(opts.dir, id).etc, lines)),
+
+    // serialized with start and stop too: a token is never written after the stop that removed the directory
+    workloadToken: (id, token) =>
+      serialized(id, async () => {
+        const p = layout(opts.dir, id);
+        const state = await runc.state(id);
+        const meta = await readJson<Meta>(p.meta);
+        if (!state || state.status !== 'running' || !meta || !existsSync(p.secrets)) return;
+        await writeWorkloadToken(p.secrets, meta.uid, token);
+      }),
 
     logs: (id, o) => observer.logs(id, o),
     activity,

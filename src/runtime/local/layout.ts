@@ -22,6 +22,8 @@ export function layout(dir: string, id: string) {
     writerPid: join(runDir, 'log-writer.pid'),
     runcLog: join(runDir, 'runc.log'),
     token: join(runDir, 'app-token'),
+    /** the workload identity token's directory, bound read-only at /var/run/secrets/atrium */
+    secrets: join(runDir, 'secrets'),
     meta: join(runDir, 'meta.json'),
     /** present from the first signal of a stop until it is complete: a stop the control plane died during */
     stopping: join(runDir, 'stopping'),

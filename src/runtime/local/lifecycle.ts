@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { egressOf, needsEgress } from '../../domain/index.js';
-import type { WorkspaceSpec } from '../types.js';
+import { WORKLOAD_TOKEN_DIR, type WorkspaceSpec } from '../types.js';
 import { ociConfig, type DeviceNode } from './bundle.js';
 import { ensureBaseEtc, writeOwnEtc } from './etc.js';
 import { writeFileAtomic } from './files.js';
@@ -53,7 +53,7 @@ export interface Lifecycle {
 /** A fresh, empty root filesystem: mount points for what the bundle mounts, and the usual links into /usr. */
 async function rootfs(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
-  for (const d of ['usr', 'etc', 'home/jovyan', 'tmp', 'proc', 'dev', 'sys', '.atrium', 'run', 'var/tmp', 'root']) {
+  for (const d of ['usr', 'etc', 'home/jovyan', 'tmp', 'proc', 'dev', 'sys', '.atrium', 'run', 'var/tmp', 'root', WORKLOAD_TOKEN_DIR.slice(1)]) {
     await mkdir(join(dir, d), { recursive: true, mode: 0o755 });
   }
   // runc gives a tmpfs the mode of the directory it is mounted on
@@ -63,6 +63,21 @@ async function rootfs(dir: string): Promise<void> {
   for (const l of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
     if (existsSync(join('/', l))) await symlink(`usr/${l}`, join(dir, l));
   }
+}
+
+/**
+ * Writes a workspace's workload identity token into `dir` (bound read-only
+ * at /var/run/secrets/atrium): readable by the workspace's user through its
+ * group, replaced by a rename, so a reader sees the old token or the new one.
+ */
+export async function writeWorkloadToken(dir: string, uid: number, token: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  await chown(dir, 0, uid);
+  await chmod(dir, 0o750);
+  const partial = join(dir, `.token.${randomBytes(6).toString('hex')}`);
+  await writeFile(partial, token, { mode: 0o440 });
+  await chown(partial, 0, uid);
+  await rename(partial, join(dir, 'token'));
 }
 
 /** The app the agent runs, and the port it listens on inside (0: none). */
@@ -121,6 +136,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
     for (const f of [p.http, p.ssh, p.token]) await rm(f, { force: true });
     await rm(p.bundle, { recursive: true, force: true });
     await rm(p.etc, { recursive: true, force: true });
+    await rm(p.secrets, { recursive: true, force: true });
     deps.gpus.release(id);
     await deps.egress.detach(id);
     const meta = await readJson<Meta>(p.meta);
@@ -181,6 +197,8 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       const app = appCommand(spec);
       const token = randomBytes(24).toString('hex');
       await writeFile(p.token, token, { mode: 0o600 });
+      await rm(p.secrets, { recursive: true, force: true });
+      if (spec.workloadToken) await writeWorkloadToken(p.secrets, uid, spec.workloadToken);
       const devices: DeviceNode[] = chosen.length > 0 ? [...chosen.map((g) => g.device), ...controlDevices()] : [];
       const visible = chosen.map((g) => String(g.index)).join(',');
       // the image's own variables first (its PATH, LANG, tool settings); the platform's win, PATH aside
@@ -197,6 +215,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         NB_PREFIX: spec.basePath.replace(/\/$/, ''),
         JUPYTER_TOKEN: token,
         ATRIUM_WORKSPACE: `${spec.team}/${spec.name}`,
+        ...(spec.workloadToken ? { ATRIUM_TOKEN_FILE: `${WORKLOAD_TOKEN_DIR}/token` } : {}),
         NVIDIA_VISIBLE_DEVICES: chosen.length > 0 ? chosen.map((g) => g.uuid).join(',') : 'void',
         ...(chosen.length > 0 ? { CUDA_VISIBLE_DEVICES: visible } : {}),
       };
@@ -220,7 +239,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
         tmpBytes: Math.min(spec.memory.limitBytes, 1 << 30),
         devices,
         cgroupsPath: `/atrium/${id}`,
-        readOnly: [],
+        readOnly: spec.workloadToken ? [{ source: p.secrets, destination: WORKLOAD_TOKEN_DIR }] : [],
         netns: link?.netns,
         volumes,
         additionalGids: spec.teamGid === undefined ? [] : [spec.teamGid],

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Container, V1NetworkPolicy, V1PersistentVolumeClaim, V1PodSpec, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { egressOf, formatBytes, formatCpu } from '../../../domain/index.js';
-import type { WorkspaceSpec } from '../../types.js';
+import { WORKLOAD_TOKEN_DIR, type WorkspaceSpec } from '../../types.js';
 import { namespaceOf } from './tenant.js';
 import { workspaceVolumeMounts } from './volumes.js';
 import {
@@ -98,7 +98,7 @@ function container(settings: RenderSettings, spec: WorkspaceSpec): V1Container {
     { name: 'NB_PREFIX', value: spec.basePath },
     { name: 'ATRIUM_ENVIRONMENT', value: spec.environment.kind },
     { name: 'ATRIUM_WORKSPACE', value: `${spec.team}/${spec.name}` },
-    { name: 'ATRIUM_IDENTITY_TOKEN', value: '/var/run/secrets/atrium/identity/token' },
+    ...(settings.tokenAudiences.length > 0 ? [{ name: 'ATRIUM_TOKEN_FILE', value: `${WORKLOAD_TOKEN_DIR}/token` }] : []),
     ...(spec.environment.kind === 'custom' ? [{ name: 'ATRIUM_APP_PORT', value: String(spec.environment.port ?? 8080) }] : []),
   ];
   // readiness: the app for web environments, sshd (through the agent) for a shell
@@ -128,7 +128,7 @@ function container(settings: RenderSettings, spec: WorkspaceSpec): V1Container {
     volumeMounts: [
       { name: 'home', mountPath: '/home/jovyan' },
       { name: 'access', mountPath: '/etc/atrium', readOnly: true },
-      { name: 'identity', mountPath: '/var/run/secrets/atrium/identity', readOnly: true },
+      ...(settings.tokenAudiences.length > 0 ? [{ name: 'identity', mountPath: WORKLOAD_TOKEN_DIR, readOnly: true }] : []),
       ...workspaceVolumeMounts(spec).mounts,
     ],
   };
@@ -158,15 +158,20 @@ function podSpec(settings: RenderSettings, spec: WorkspaceSpec): V1PodSpec {
     volumes: [
       { name: 'home', persistentVolumeClaim: { claimName: workspaceNames(spec).home } },
       { name: 'access', secret: { secretName: workspaceNames(spec).secret, defaultMode: 0o440 } },
-      {
-        name: 'identity',
-        projected: {
-          defaultMode: 0o440,
-          sources: settings.tokenAudiences.map((audience, i) => ({
-            serviceAccountToken: { audience, expirationSeconds: settings.tokenExpirationSeconds, path: i === 0 ? 'token' : `token-${i}` },
-          })),
-        },
-      },
+      // workload identity: the cluster's own service-account tokens, one per audience (the kubelet refreshes them)
+      ...(settings.tokenAudiences.length > 0
+        ? [
+            {
+              name: 'identity',
+              projected: {
+                defaultMode: 0o440,
+                sources: settings.tokenAudiences.map((audience, i) => ({
+                  serviceAccountToken: { audience, expirationSeconds: settings.tokenExpirationSeconds, path: i === 0 ? 'token' : `token-${i}` },
+                })),
+              },
+            },
+          ]
+        : []),
       ...workspaceVolumeMounts(spec).volumes,
     ],
   };
