@@ -4,7 +4,7 @@ export { sshStdio } from './ssh-stdio.js';
 
 /** Adds every command; each group's modules load here, so `atrium ssh --stdio` (which needs none of them) starts without them. */
 export async function registerCommands(program: Command): Promise<void> {
-  const [{ registerServe }, { registerAccount }, { registerWorkspaces }, { registerAdmin }, { registerSsh }, { registerRender }, { registerImages }, { registerVolumes }] = await Promise.all([
+  const [{ registerServe }, { registerAccount }, { registerWorkspaces }, { registerAdmin }, { registerSsh }, { registerRender }, { registerImages }, { registerVolumes }, { registerIdentity }] = await Promise.all([
     import('./serve.js'),
     import('./account.js'),
     import('./workspaces.js'),
@@ -13,6 +13,7 @@ export async function registerCommands(program: Command): Promise<void> {
     import('./render.js'),
     import('./images.js'),
     import('./volumes.js'),
+    import('./identity.js'),
   ]);
   registerServe(program);
   registerAccount(program);
@@ -21,5 +22,6 @@ export async function registerCommands(program: Command): Promise<void> {
   registerAdmin(program);
   registerVolumes(program);
   registerImages(program);
+  registerIdentity(program);
   registerRender(program);
 }

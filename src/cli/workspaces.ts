@@ -86,6 +86,12 @@ function describe(w: WorkspaceView): string {
     ['volumes', w.volumes.length === 0 ? '-' : w.volumes.map((v) => `${v.volume} at ${v.path}`).join(', ')],
     ['shared', w.shared ? 'with the team' : 'no'],
     ['url', w.url],
+    ...(w.identity
+      ? ([
+          ['identity', `${w.identity.subject} (aud ${w.identity.audiences.join(', ')}; issuer ${w.identity.issuer})`],
+          ['token', w.identity.tokenExpiresAt ? `${w.identity.tokenFile}, valid until ${w.identity.tokenExpiresAt} (replaced before)` : 'none (not running)'],
+        ] as Array<[string, string]>)
+      : []),
     ['created', w.createdAt],
     ['last activity', w.lastActivityAt ?? '-'],
   ];
