@@ -35,6 +35,7 @@ test('OpenID Connect sign-in', async (suite) => {
     clientId: 'atrium',
     clientSecret: 'corp-client-secret-5b0f',
     redirectUris: [`${base}/api/v1/auth/oidc/corp/callback`],
+    postLogoutRedirectUris: [`${base}/login`],
     accounts: [
       { sub: 'u-ada', email: 'ada@example.com', email_verified: true, name: 'Ada L', preferred_username: 'ada', groups: ['ml-eng', 'cv-readers'] },
       { sub: 'u-eve', email: 'eve@elsewhere.org', email_verified: true, name: 'Eve', groups: [] },
@@ -202,6 +203,39 @@ test('OpenID Connect sign-in', async (suite) => {
     ];
     for (const table of ['users', 'sessions', 'audit', 'oidc_logins', 'memberships', 'events']) seen.push(JSON.stringify((await sql`select * from ${sql.table(table)}`.execute(t.server.store.db)).rows));
     for (const secret of ['corp-client-secret-5b0f', 'partner-client-secret-77aa']) assert.ok(!seen.some((text) => text.includes(secret)), secret);
+  });
+
+  await suite.test("signing out ends the Atrium session and then the provider's: the next sign-in asks for the person again", async () => {
+    const asksLogin = (hops: Array<{ body: string }>) => hops.some((h) => h.body.includes('name="prompt" value="login"'));
+    const { b, hops } = await signIn('corp', 'u-carol');
+    assert.ok(asksLogin(hops), 'the first sign-in asks who it is');
+    // while the provider's session lasts, signing in again passes straight through
+    const again = await b.signIn(`${base}/api/v1/auth/oidc/corp/login`, 'u-carol', (h) => h.url === `${base}/`);
+    assert.ok(!asksLogin(again), 'the provider remembered the person');
+    const out = await fetch(`${base}/api/v1/auth/logout`, { method: 'POST', headers: { cookie: b.cookieHeader(base), origin: base } });
+    assert.equal(out.status, 200);
+    const { endSession } = (await out.json()) as { endSession: string };
+    const end = new URL(endSession);
+    assert.equal(end.origin, corp.issuer);
+    assert.equal(end.searchParams.get('client_id'), 'atrium');
+    assert.equal(end.searchParams.get('post_logout_redirect_uri'), `${base}/login`);
+    assert.equal((await me(b)).status, 401, 'the Atrium session has ended');
+    // the provider asks to confirm (as a person would see it), then sends the browser back to Atrium's sign-in page
+    const confirm = await b.request(endSession);
+    assert.equal(confirm.status, 200);
+    const form = /<form[^>]*action="([^"]+)"/i.exec(confirm.body)!;
+    const fields = new URLSearchParams([...confirm.body.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    fields.set('logout', 'yes');
+    const done = await b.request(new URL(form[1]!, endSession).href, { method: 'POST', body: fields.toString() });
+    assert.equal(done.status, 303);
+    assert.equal(done.location, `${base}/login`);
+    const after = await b.signIn(`${base}/api/v1/auth/oidc/corp/login`, 'u-carol', (h) => h.url === `${base}/`);
+    assert.ok(asksLogin(after), "the provider's session ended with Atrium's");
+    // a password sign-in has no provider session to end
+    const signedIn = await t.call('POST', '/api/v1/auth/login', { body: { username: 'owner', password: 'pw-owner-secret' } });
+    const cookie = signedIn.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const local = await t.call('POST', '/api/v1/auth/logout', { headers: { cookie, origin: base } });
+    assert.deepEqual(local.body, { endSession: null });
   });
 
   await suite.test('an admin disables an SSO-registered account like any other', async () => {

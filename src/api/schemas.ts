@@ -138,6 +138,10 @@ export const WorkspaceView = Type.Object({
 });
 export type WorkspaceView = Static<typeof WorkspaceView>;
 
+export const LogoutView = Type.Object({
+  endSession: Nullable(Type.String({ description: "where to send the browser so the identity provider ends its own session too (RP-initiated logout); null when there is nothing more to end" })),
+});
+
 export const Jwk = Type.Object(
   {
     kty: Type.String(),

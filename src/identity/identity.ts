@@ -285,13 +285,18 @@ export function createIdentity(opts: IdentityOptions) {
     },
 
     /** Starts a browser session; returns the cookie value (the only place the secret exists). */
-    async startSession(user: User, address: string, userAgent: string): Promise<string> {
+    async startSession(user: User, address: string, userAgent: string, provider?: string): Promise<string> {
       const secret = randomSecret(32);
-      await store.credentials.sessions.create({ idHash: sha256(secret), userId: user.id, ttlSeconds: opts.sessionTtlSeconds, ip: address, userAgent });
+      await store.credentials.sessions.create({ idHash: sha256(secret), userId: user.id, ttlSeconds: opts.sessionTtlSeconds, ip: address, userAgent, provider });
       return secret;
     },
 
-    endSession: (sessionId: string) => store.credentials.sessions.remove(sessionId),
+    /** Ends a browser session; says which identity provider it was signed in with, if any (its session may want ending too). */
+    async endSession(sessionId: string): Promise<{ provider: string | null }> {
+      const session = await store.credentials.sessions.get(sessionId);
+      await store.credentials.sessions.remove(sessionId);
+      return { provider: session?.provider ?? null };
+    },
 
     /** Creates an API token; the returned `token` is shown once and never stored. */
     async issueToken(user: User, name: string, expiresInSeconds: number | null) {

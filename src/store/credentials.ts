@@ -9,6 +9,8 @@ export interface SessionRecord {
   userId: string;
   expiresAt: number;
   lastSeenAt: number;
+  /** the OpenID provider it was signed in with */
+  provider: string | null;
 }
 
 export interface TokenRecord {
@@ -53,7 +55,7 @@ export function createCredentialsRepo(ctx: StoreContext) {
   const { db } = ctx;
   return {
     sessions: {
-      async create(s: { idHash: string; userId: string; ttlSeconds: number; ip: string; userAgent: string }): Promise<void> {
+      async create(s: { idHash: string; userId: string; ttlSeconds: number; ip: string; userAgent: string; provider?: string | undefined }): Promise<void> {
         const now = ctx.now();
         await db
           .insertInto('sessions')
@@ -65,12 +67,13 @@ export function createCredentialsRepo(ctx: StoreContext) {
             last_seen_at: now,
             ip: s.ip,
             user_agent: s.userAgent.slice(0, 256),
+            provider: s.provider ?? null,
           })
           .execute();
       },
       async get(idHash: string): Promise<SessionRecord | undefined> {
         const r = await db.selectFrom('sessions').selectAll().where('id', '=', idHash).executeTakeFirst();
-        return r && { id: r.id, userId: r.user_id, expiresAt: Number(r.expires_at), lastSeenAt: Number(r.last_seen_at) };
+        return r && { id: r.id, userId: r.user_id, expiresAt: Number(r.expires_at), lastSeenAt: Number(r.last_seen_at), provider: r.provider ?? null };
       },
       async seen(idHash: string, at: number): Promise<void> {
         await db.updateTable('sessions').set({ last_seen_at: at }).where('id', '=', idHash).execute();

@@ -276,6 +276,12 @@ export function migrations(dialect: 'sqlite' | 'postgres'): MigrationProvider {
           .execute();
       },
     },
+    '0010_session_provider': {
+      async up(db: Kysely<unknown>) {
+        // the identity provider a browser session was signed in with: signing out ends the provider's session too
+        await db.schema.alterTable('sessions').addColumn('provider', 'text').execute();
+      },
+    },
   };
   return { getMigrations: async () => all };
 }

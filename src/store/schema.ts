@@ -81,6 +81,8 @@ export interface SessionsTable {
   last_seen_at: number;
   ip: string;
   user_agent: string;
+  /** the OpenID provider it was signed in with (`auth.oidc` name); null otherwise */
+  provider: string | null;
 }
 
 export interface TokensTable {

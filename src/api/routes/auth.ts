@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { parseDuration } from '../../domain/index.js';
 import type { ApiDeps } from '../access.js';
 import { route, type RouteDef } from '../router.js';
-import { LoginBody, LoginResult, MeView, PasswordBody, Health } from '../schemas.js';
+import { LoginBody, LoginResult, LogoutView, MeView, PasswordBody, Health } from '../schemas.js';
 import { userView } from '../views.js';
 import { Forbidden, Unauthenticated } from '../../domain/index.js';
 
@@ -48,14 +48,21 @@ export function authRoutes(deps: ApiDeps): RouteDef[] {
       method: 'POST',
       url: '/api/v1/auth/logout',
       action: 'auth.logout',
-      summary: 'End this session, or revoke the token used for this request',
+      summary: "End this session, or revoke the token used for this request; a session signed in with an identity provider that offers an end-session endpoint answers where to end the provider's session too",
       tag: 'auth',
-      status: 204,
+      response: LogoutView,
       async handler({ user, request, reply }) {
         const auth = user();
-        if (auth.via === 'session' && auth.sessionId) await identity.endSession(auth.sessionId);
+        let endSession: string | null = null;
+        if (auth.via === 'session' && auth.sessionId) {
+          const { provider } = await identity.endSession(auth.sessionId);
+          // back to the sign-in page once the provider has signed the person out (register it as a post-logout redirect URI)
+          const origin = deps.publicUrl ?? `${deps.https ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
+          if (provider && deps.oidc?.config(provider)) endSession = deps.oidc.endSessionUrl(provider, undefined, `${origin}/login`) ?? null;
+        }
         if (auth.via === 'token' && auth.tokenId) await store.credentials.tokens.revoke(auth.user.id, auth.tokenId);
         reply.header('set-cookie', deps.cookies.set('session', '', 0, request.headers.host));
+        return { endSession };
       },
     }),
     route({

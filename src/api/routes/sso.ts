@@ -169,7 +169,7 @@ export function ssoRoutes(deps: ApiDeps): RouteDef[] {
         const actor = who.email ?? `${who.provider}:${who.subject}`;
         try {
           const user = await identity.signInOidc(who, config);
-          const secret = await identity.startSession(user, ip, String(request.headers['user-agent'] ?? ''));
+          const secret = await identity.startSession(user, ip, String(request.headers['user-agent'] ?? ''), params.provider);
           await audit(user.username, user.id, 'ok', 302);
           return new Redirect(pending.next, [deps.cookies.set('session', secret, deps.sessionTtlSeconds, request.headers.host)]);
         } catch (err) {

@@ -48,7 +48,7 @@ export function endpoints(c: ApiClient) {
     approveCliLogin: (code: string) => c.request<void>('POST', '/api/v1/auth/cli-logins/approve', { code }),
     providers: () => c.request<{ items: Array<{ name: string; displayName: string; login: string }> }>('GET', '/api/v1/auth/providers'),
     login: (username: string, password: string) => c.request<{ user: UserView }>('POST', '/api/v1/auth/login', { username, password }),
-    logout: () => c.request<void>('POST', '/api/v1/auth/logout'),
+    logout: () => c.request<{ endSession: string | null }>('POST', '/api/v1/auth/logout'),
     me: () => c.get<MeView>('/api/v1/me'),
 
     workspaces: (opts: { all?: boolean; holdsGpu?: boolean; cursor?: string; limit?: number } = {}) =>

@@ -52,9 +52,11 @@ export function Layout({ children }: { children: ReactNode }) {
                 disabled={signingOut}
                 onClick={async () => {
                   setSigningOut(true);
-                  await api.logout().catch(() => undefined);
+                  const out = await api.logout().catch(() => undefined);
                   qc.clear();
-                  void navigate('/login', { replace: true, state: { signedOut: true } });
+                  // signed in with an identity provider: its session ends too, and it sends the browser back to the sign-in page
+                  if (out?.endSession) window.location.assign(out.endSession);
+                  else void navigate('/login', { replace: true, state: { signedOut: true } });
                 }}
               >
                 Sign out
