@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -20,6 +21,15 @@ export function databaseKinds(): Array<'sqlite' | 'postgres'> {
   if (process.env.ATRIUM_TEST_POSTGRES) return ['sqlite', 'postgres'];
   if (process.env.CI) throw new Error('ATRIUM_TEST_POSTGRES is not set; run the suite through scripts/test.sh');
   return ['sqlite'];
+}
+
+/** A loopback port free now: for a server whose URL others must know before it starts (an identity provider's redirect URIs). */
+export async function freePort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
 
 function tempDir(): string {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +6,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { loadConfig } from '../src/config/index.js';
 import { createServer } from '../src/server/index.js';
-import { startServer } from './helpers.js';
+import { freePort, startServer } from './helpers.js';
 import { startOidcProvider, TestBrowser, type TestProvider } from './oidc.js';
 
 /**
@@ -15,14 +14,6 @@ import { startOidcProvider, TestBrowser, type TestProvider } from './oidc.js';
  * them, in this process on loopback): the browser's whole round trip,
  * refusals, group-to-team sync, and what must never pass (a replayed state).
  */
-
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('OpenID Connect sign-in', async (suite) => {
   const port = await freePort();
