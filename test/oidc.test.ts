@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { loadConfig } from '../src/config/index.js';
 import { createServer } from '../src/server/index.js';
-import { freePort, startServer } from './helpers.js';
+import { freePort, startServer, waitUntil } from './helpers.js';
 import { startOidcProvider, TestBrowser, type TestProvider } from './oidc.js';
+
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 /**
  * Single sign-on against real OpenID providers (`oidc-provider`, two of
@@ -184,6 +188,34 @@ test('OpenID Connect sign-in', async (suite) => {
     assert.equal((await t.call('GET', '/api/v1/me', { token })).body.user.username, 'ada', 'the token acts as the person who approved');
     assert.deepEqual((await t.call('POST', '/api/v1/auth/cli-logins/poll', { body: { pollSecret } })).body, { state: 'expired' }, 'handed over once');
     assert.equal((await approve(browser.cookieHeader(base))).status, 404, 'a code works once');
+  });
+
+  await suite.test('`atrium login --sso` end to end: the built CLI prints a URL and a code, the person approves it in the browser, the CLI holds their token', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'atrium-cli-sso-'));
+    after(() => rmSync(home, { recursive: true, force: true }));
+    const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config') };
+    // asynchronous: this process serves the API the CLI polls
+    const cli = spawn(process.execPath, [MAIN, 'login', base, '--sso', '--provider', 'corp'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    cli.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    cli.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => cli.once('exit', (code) => r(code)));
+    const shown = await waitUntil('the CLI to print its code and URL', () => /approve the code ([A-Z]{4}-[A-Z]{4}):\s+(\S+)/.exec(err) ?? undefined, { timeoutMs: 30_000, last: () => err });
+    const [, code, verifyUrl] = shown;
+    const browser = new TestBrowser();
+    const hops = await browser.signIn(verifyUrl!, 'u-ada', (h) => h.url.startsWith(`${base}/cli-login`));
+    assert.equal(hops.at(-1)!.url, `${base}/cli-login?code=${code}`);
+    // what the portal's page does when the person presses Approve
+    const approved = await fetch(`${base}/api/v1/auth/cli-logins/approve`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base, cookie: browser.cookieHeader(base) }, body: JSON.stringify({ code }) });
+    assert.equal(approved.status, 204);
+    assert.equal(await exited, 0, err);
+    assert.equal(out, `Signed in to ${base} as ada.\n`);
+    const whoami = spawn(process.execPath, [MAIN, 'whoami'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let who = '';
+    whoami.stdout.on('data', (d: Buffer) => (who += d.toString()));
+    assert.equal(await new Promise((r) => whoami.once('exit', r)), 0);
+    assert.match(who, /\bada\b/);
   });
 
   await suite.test('client secrets appear in no API answer, audit row or table', async () => {
