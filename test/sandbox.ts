@@ -148,7 +148,7 @@ const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
  * start it again. `login` signs the admin in (bootstrapped with
  * ADMIN_PASSWORD); `call` talks to whichever process runs now.
  */
-export function serveProcess(opts: { config: string; dataDir: string }) {
+export function serveProcess(opts: { config: string; dataDir: string; port?: number }) {
   let server: ChildProcess | undefined;
   let url = '';
   let output = '';
@@ -161,7 +161,7 @@ export function serveProcess(opts: { config: string; dataDir: string }) {
       return output;
     },
     start: async (): Promise<void> => {
-      const s = spawn(process.execPath, [MAIN, 'serve', '--config', opts.config, '--port', '0', '--ssh-port', '0', '--data-dir', opts.dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const s = spawn(process.execPath, [MAIN, 'serve', '--config', opts.config, '--port', String(opts.port ?? 0), '--ssh-port', '0', '--data-dir', opts.dataDir, '--admin-password', ADMIN_PASSWORD], { stdio: ['ignore', 'pipe', 'pipe'] });
       server = s;
       let out = '';
       let exited: number | string | null | undefined;
