@@ -136,16 +136,18 @@ test('workspace images', { skip: available === true ? false : available }, async
     assert.ok(!(await steps('two')).some((m) => m.startsWith('unpacking image')));
     assert.deepEqual(roots(), [hex(lab)], 'one root, by the manifest digest');
     // the same file, by device and inode, in both sandboxes: one shared, read-only root
-    const look = `stat -c %d:%i ${MARKER_PATH}; cat ${MARKER_PATH}; echo; id -un; test -e /usr/bin/gcc && echo host-usr || echo image-usr; m=$(touch /usr/x 2>&1); echo "\${m##*: }"`;
+    const look = `stat -c %d:%i ${MARKER_PATH}; cat ${MARKER_PATH}; echo; id -un; test -e /usr/bin/gcc && echo host-usr || echo image-usr; m=$(touch /usr/x 2>&1); echo "\${m##*: }"; head -c 3 "$ATRIUM_TOKEN_FILE"; echo " $ATRIUM_TOKEN_FILE"`;
     const a = await t.sh('alice/one', look);
     const b = await t.sh('alice/two', look);
     assert.equal(a.code, 0, a.stderr);
-    const [inodeA, marker, user, usr, write] = a.stdout.trim().split('\n');
+    const [inodeA, marker, user, usr, write, token] = a.stdout.trim().split('\n');
     assert.equal(inodeA, b.stdout.trim().split('\n')[0]);
     assert.equal(marker, 'lab image');
     assert.equal(user, 'jovyan');
     assert.equal(usr, 'image-usr', "the image's /usr, not the host's (which has gcc)");
     assert.equal(write, 'Read-only file system');
+    // the workload token where the image's /var/run leads (Debian's: a link to /run)
+    assert.equal(token, 'eyJ /var/run/secrets/atrium/token');
     const cookie = await session(t, 'alice');
     const { appCookie, host } = await enter(t, cookie, 'alice', 'one');
     const status = await raw(t, '/w/alice/one/api/status', { host, headers: { cookie: appCookie } });
