@@ -116,7 +116,7 @@ test('secrets never reach the logs, API answers or the audit log', { skip: avail
     ['the admin password', ADMIN_PASSWORD],
     ["mia's generated password", miaPassword],
     ["mia's session", miaSession],
-    ['the SSO session', ssoSession!],
+    ['the SSO session', ssoSession],
     ['an API token', apiToken],
     ['the admin CLI token', admin],
     ['a CLI sign-in poll secret', cli.pollSecret],

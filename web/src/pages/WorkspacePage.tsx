@@ -89,6 +89,18 @@ export function WorkspacePageView({ ws, canConnect, canReadLogs, onDeleted }: { 
                 </ul>
               )}
             </dd>
+            {ws.identity ? (
+              <>
+                <dt>Workload identity</dt>
+                <dd>
+                  <code>{ws.identity.subject}</code> for {ws.identity.audiences.join(', ')}
+                  <br />
+                  <span className="muted">
+                    {ws.identity.tokenExpiresAt ? `token in ${ws.identity.tokenFile}, replaced before ${dateTime(ws.identity.tokenExpiresAt)}` : 'no token while it does not run'}
+                  </span>
+                </dd>
+              </>
+            ) : null}
             {ws.gpuPool ? (
               <>
                 <dt>GPU pool</dt>
