@@ -49,6 +49,8 @@ export interface Egress {
   attach(id: string, rule: LinkRule, slot?: number): Promise<{ netns: string; slot: number }>;
   /** Removes the workspace's link and namespace; nothing when it has none. */
   detach(id: string): Promise<void>;
+  /** Whether the workspace's link and namespace exist now. */
+  attached(id: string): boolean;
   /**
    * After a restart: keeps the links of `keep` (workspace id → slot), removes
    * every other link and namespace of Atrium's, and writes the rules again.
@@ -246,6 +248,9 @@ export async function createEgress(opts: { dir: string; config: EgressConfig; lo
       // the last link gone after the server closed (its sandboxes removed): nothing of egress stays on the host
       if (closed && links.size === 0) await teardown();
       else if (setUpDone) await writeRules();
+    },
+    attached(id) {
+      return links.has(id) && existsSync(`/sys/class/net/${vethOf(id)}`) && existsSync(join(NETNS_DIR, netnsOf(id)));
     },
     async adopt(keep) {
       if (available !== true) return;

@@ -52,6 +52,36 @@ const IMAGE_GC_EVERY_MS = 10 * 60_000;
  * sandboxes hold them, and wires the sandbox lifecycle, observation and
  * activity over them.
  */
+/** How long a start's `runc run`, left going by a control plane that died, is waited for. */
+const LAUNCH_WAIT_MS = 60_000;
+
+/**
+ * Waits until no `runc run` of this runtime is under way: a control plane
+ * killed while starting a sandbox leaves its launcher and runc running,
+ * and the sandbox they make appears only when they finish. Sweeping links
+ * and namespaces before that would take them from a sandbox about to run.
+ */
+async function launchesSettled(runcRoot: string, log: { info?(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void }): Promise<void> {
+  const launching = async (): Promise<number[]> => {
+    const pids: number[] = [];
+    for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+      if (!/^[0-9]+$/.test(pid)) continue;
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+      // runc itself (`runc --root <root> … run -d --bundle …`), not the agent's launcher, which names it after `--` and lives on as the log writer
+      if (argv[1] === '--root' && argv[2] === runcRoot && argv.includes('run') && argv.includes('--bundle')) pids.push(Number(pid));
+    }
+    return pids;
+  };
+  const deadline = Date.now() + LAUNCH_WAIT_MS;
+  let pids = await launching();
+  if (pids.length > 0) log.info?.({ pids }, 'waiting for sandbox starts an earlier control plane left under way');
+  while (pids.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    pids = await launching();
+  }
+  if (pids.length > 0) log.warn({ pids }, 'sandbox starts an earlier control plane left are still under way; going on without them');
+}
+
 export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Runtime> {
   for (const sub of ['', 'run', 'homes', 'mnt', 'keys', 'runc', 'etc']) await mkdir(join(opts.dir, sub), { recursive: true, mode: 0o700 });
   await chmod(opts.dir, 0o700);
@@ -62,6 +92,8 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
   const locks = new Map<string, Promise<unknown>>();
 
   const egress = await createEgress({ dir: opts.dir, config: opts.egress, log: opts.log });
+  // a control plane killed mid-start leaves its `runc run` going: what it makes must exist before the sweep below decides
+  await launchesSettled(runc.root, opts.log);
   const sandboxes = new Set((await runc.list()).map((c) => c.id));
   const links = new Map<string, { slot: number; public: boolean; allow: string[] }>();
 

@@ -175,7 +175,12 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       await stop(id);
       existing = await runc.state(id);
     }
-    if (existing && (existing.status === 'running' || existing.status === 'created')) return;
+    // running already: kept, unless it lost its link (a sandbox an earlier control plane's start made late, after a sweep)
+    if (existing && (existing.status === 'running' || existing.status === 'created')) {
+      if (!needsEgress(spec.egress) || deps.egress.attached(id)) return;
+      await stop(id);
+      existing = await runc.state(id);
+    }
     if (existing) await runc.delete(id);
     const uid = await deps.uidFor(spec.owner.id);
     await mkdir(p.runDir, { recursive: true, mode: 0o700 });
