@@ -8,6 +8,8 @@ const generate = promisify(generateKeyPair);
 
 /** RS256: what every verifier takes (AWS STS, Vault, MinIO, Kubernetes' own tokens). */
 const ALGORITHM = 'RS256';
+/** How long a read of the keys serves the key set (another control plane's rotation shows after at most this). */
+const KEYS_FRESH_MS = 30_000;
 /** Clocks differ: a retired key stays published this much longer than its last token's expiry. */
 const SKEW_MS = 5 * 60_000;
 
@@ -120,10 +122,17 @@ export async function createWorkloadIdentity(opts: WorkloadIdentityOptions) {
     return key;
   }
 
+  /** when the keys were last read */
+  let readAt = 0;
   async function reload(): Promise<void> {
     keys = await store.signingKeys.list();
+    readAt = now();
     for (const kid of opened.keys()) if (!keys.some((k) => k.kid === kid)) opened.delete(kid);
   }
+  /** The keys, read again when older than this: the key set is public, so no request reaches the database each time. */
+  const fresh = async (): Promise<void> => {
+    if (now() - readAt > KEYS_FRESH_MS) await reload();
+  };
 
   function signing(): OpenKey {
     const current = keys.filter((k) => k.activatedAt !== null && k.retiredAt === null).sort((a, b) => b.activatedAt! - a.activatedAt!)[0];
@@ -181,11 +190,11 @@ export async function createWorkloadIdentity(opts: WorkloadIdentityOptions) {
     },
     /** The public keys: the next, the signing and the retired ones whose tokens may still be valid. */
     async jwks(): Promise<{ keys: JWK[] }> {
-      await reload();
+      await fresh();
       return { keys: keys.map((k) => JSON.parse(k.publicJwk) as JWK) };
     },
     async keys(): Promise<SigningKeyView[]> {
-      await reload();
+      await fresh();
       return keys.map((k) => ({
         kid: k.kid,
         algorithm: k.algorithm,
