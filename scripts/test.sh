@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
 # the Kubernetes control plane the k8s-* tests run against: built from Go modules once per machine (10–25 minutes cold), then cached
 echo "==> Kubernetes control-plane binaries: $(bash scripts/k8s-build.sh)"
+# MinIO, the real STS a workspace exchanges its workload token at (a separate process, built from its Go module once per machine)
+ATRIUM_MINIO=$(bash scripts/minio-build.sh)
+export ATRIUM_MINIO
+echo "==> MinIO: $ATRIUM_MINIO"
 
 pgdir=$(mktemp -d /tmp/atrium-test-pg.XXXXXX)
 port=$((20000 + RANDOM % 20000))

@@ -28,6 +28,8 @@ export const WORLD = {
 export interface World {
   /** the host's end of the veth: Atrium's `runtime.egress.uplink` */
   uplink: string;
+  /** the world's network namespace, for services a test runs there */
+  ns: string;
   close(): Promise<void>;
 }
 
@@ -103,7 +105,7 @@ export async function startWorld(opts: { bigFile?: number } = {}): Promise<World
       if (r.code === 0) break;
       await new Promise((res) => setTimeout(res, 100));
     }
-    return { uplink, close };
+    return { uplink, ns, close };
   } catch (err) {
     await close();
     throw err;

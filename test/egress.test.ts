@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { egressNames } from '../src/runtime/index.js';
 import { startWorld, WORLD, type World } from './egress-world.js';
+import { waitUntil } from './wait.js';
 import { AGENT, PROFILES, run, sandboxesAvailable, serveProcess, startSandboxServer, uidBase, type SandboxServer } from './sandbox.js';
 
 /**
@@ -17,6 +20,9 @@ import { AGENT, PROFILES, run, sandboxesAvailable, serveProcess, startSandboxSer
  */
 const available = sandboxesAvailable();
 const SUBNET = `10.213.${process.pid % 250}.0/24`;
+/** MinIO, a real STS for workload tokens (scripts/minio-build.sh; scripts/test.sh sets ATRIUM_MINIO); in CI its absence is an error */
+const minio = process.env.ATRIUM_MINIO || undefined;
+if (!minio && process.env.CI && available === true) throw new Error('ATRIUM_MINIO is not set; run the suite through scripts/test.sh, which builds MinIO');
 let world: World;
 let t: SandboxServer;
 /** a service on every host address, as the host's own services would be */
@@ -73,7 +79,13 @@ test('public egress: out to public addresses by the uplink, never to private one
     { name: 'lake', displayName: 'Lake', egress: { allow: ['10.99.0.0/16', '169.254.0.0/16'] }, ...small },
     { name: 'online-lake', displayName: 'Online and lake', egress: { public: true, allow: ['172.16.5.0/24'] }, ...small },
   ];
-  t = await startSandboxServer({ profiles: [...PROFILES, ...extra], 'runtime.egress': { subnet: SUBNET, uplink: world.uplink, gateway: WORLD.gateway, dns: [WORLD.gateway] } });
+  t = await startSandboxServer({
+    profiles: [...PROFILES, ...extra],
+    'runtime.egress': { subnet: SUBNET, uplink: world.uplink, gateway: WORLD.gateway, dns: [WORLD.gateway] },
+    // on the uplink's host address, where a service in the world (MinIO's STS below) reads the workload identity issuer's keys
+    'listen.host': WORLD.hostAddress,
+    'workloadIdentity.audiences': ['minio-sts'],
+  });
   const alice = await t.user('alice');
   await t.addKey(alice, 'alice');
   for (const [name, profile] of [['out', 'online'], ['peer', 'online'], ['closed', 'tiny'], ['lake', 'lake'], ['both', 'online-lake']] as const) {
@@ -128,6 +140,49 @@ test('public egress: out to public addresses by the uplink, never to private one
     for (const [address] of all.filter(([a]) => a !== WORLD.public && a !== WORLD.private['172.16/12'])) assert.equal(both[`${address}:80`], 'dropped', `both → ${address}`);
     const profiles = (await t.call('GET', '/api/v1/profiles', { token: alice })).body.items as Array<{ name: string; egress: unknown }>;
     assert.deepEqual(profiles.find((p) => p.name === 'online-lake')?.egress, { public: true, allow: ['172.16.5.0/24'] });
+  });
+
+  await suite.test("a workspace exchanges its workload token at MinIO's STS for S3 credentials of its team's policy, and reads the lake", { skip: minio === undefined ? 'needs MinIO (scripts/minio-build.sh)' : false }, async () => {
+    const lake = WORLD.private['10/8'];
+    const endpoint = `http://${lake}:9100`;
+    const data = mkdtempSync(join(tmpdir(), 'atrium-minio-'));
+    after(() => rmSync(data, { recursive: true, force: true }));
+    // MinIO in the world's data-lake range, trusting Atrium's issuer: the policy is the token's `team` claim
+    const server = spawn('ip', ['netns', 'exec', world.ns, minio!, 'server', data, '--address', `${lake}:9100`, '--console-address', `${lake}:9101`], {
+      stdio: 'ignore',
+      env: {
+        ...process.env, MINIO_ROOT_USER: 'lake-admin', MINIO_ROOT_PASSWORD: 'lake-admin-secret', MINIO_BROWSER: 'off', MINIO_UPDATE: 'off',
+        MINIO_IDENTITY_OPENID_CONFIG_URL: `${t.url}/.well-known/openid-configuration`, MINIO_IDENTITY_OPENID_CLIENT_ID: 'minio-sts', MINIO_IDENTITY_OPENID_CLAIM_NAME: 'team',
+      },
+    });
+    after(() => server.kill('SIGKILL'));
+    const admin = (args: string[], body?: string) => {
+      const hash = createHash('sha256').update(body ?? '').digest('hex');
+      return run('ip', ['netns', 'exec', world.ns, 'curl', '-sS', '-m', '10', '-w', '\n%{http_code}', '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', 'lake-admin:lake-admin-secret', '-H', `x-amz-content-sha256: ${hash}`, ...(body === undefined ? [] : ['--data-binary', body]), ...args]);
+    };
+    await waitUntil('MinIO to answer', async () => (await admin([`${endpoint}/minio/health/ready`])).stdout.endsWith('200'), { timeoutMs: 60_000, everyMs: 250 });
+    assert.match((await admin(['-X', 'PUT', `${endpoint}/lake`])).stdout, /200$/);
+    assert.match((await admin(['-X', 'PUT', `${endpoint}/lake/readme.txt`], 'what the lake holds')).stdout, /200$/);
+    const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['arn:aws:s3:::lake/*'] }] });
+    assert.match((await admin(['-X', 'PUT', `${endpoint}/minio/admin/v3/add-canned-policy?name=alice`], policy)).stdout, /200$/);
+
+    const exchange = (token: string) => `curl -sS -m 10 -X POST ${endpoint}/ -d Action=AssumeRoleWithWebIdentity -d Version=2011-06-15 -d DurationSeconds=900 --data-urlencode "WebIdentityToken=${token}"`;
+    const field = (name: string) => `sed -n 's:.*<${name}>\\([^<]*\\)</${name}>.*:\\1:p'`;
+    const script = [
+      'T=$(cat "$ATRIUM_TOKEN_FILE")',
+      // MinIO reads the issuer's keys once it can reach it: until then STS says it is initializing
+      `for i in $(seq 1 100); do R=$(${exchange('$T')}); case "$R" in *AccessKeyId*) break;; esac; sleep 0.3; done`,
+      `ak=$(printf %s "$R" | ${field('AccessKeyId')}); sk=$(printf %s "$R" | ${field('SecretAccessKey')}); st=$(printf %s "$R" | ${field('SessionToken')})`,
+      'test -n "$ak" || { echo "no credentials: $R"; exit 1; }',
+      `curl -sS -m 10 --aws-sigv4 aws:amz:us-east-1:s3 --user "$ak:$sk" -H "x-amz-security-token: $st" ${endpoint}/lake/readme.txt; echo`,
+      // the team's policy reads, nothing more
+      `curl -sS -m 10 -o /dev/null -w '%{http_code}\\n' --aws-sigv4 aws:amz:us-east-1:s3 --user "$ak:$sk" -H "x-amz-security-token: $st" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X PUT --data-binary x ${endpoint}/lake/mine.txt`,
+      // a token changed in the workspace is refused
+      `${exchange('${T}x')} | grep -o 'verification error' | head -1`,
+    ].join('\n');
+    const r = await t.sh('alice/lake', script, 90_000);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['what the lake holds', '403', 'verification error']);
   });
 
   await suite.test('a workspace without egress reaches nothing at all', async () => {
