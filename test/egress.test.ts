@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
@@ -222,7 +223,7 @@ test('after kill -9 of the control plane, the links and namespaces are exactly t
   const names = egressNames(join(dataDir, 'local'));
   const config = join(dataDir, 'atrium.yaml');
   const subnet = `10.212.${process.pid % 250}.0/24`;
-  writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent: AGENT, stopGrace: '2s', reserve: { cpu: '0', memory: '0' }, uidBase: uidBase(), egress: { subnet, uplink: world.uplink, gateway: WORLD.gateway, dns: [WORLD.gateway] } }, logLevel: 'warn' }));
+  writeFileSync(config, JSON.stringify({ profiles: PROFILES, runtime: { agent: AGENT, stopGrace: '2s', reserve: { cpu: '0', memory: '0' }, uidBase: uidBase(), egress: { subnet, uplink: world.uplink, gateway: WORLD.gateway, dns: [WORLD.gateway] } }, logLevel: 'info', logFormat: 'json' }));
   const atrium = serveProcess({ config, dataDir });
   after(async () => {
     await atrium.cleanUp();
@@ -252,9 +253,18 @@ test('after kill -9 of the control plane, the links and namespaces are exactly t
     await start();
   }
 
+  const appLog = (id: string) => { try { return readFileSync(join(dataDir, 'local', 'run', id, 'app.log'), 'utf8').slice(-1500); } catch { return 'no log'; } };
   // the last control plane settled, its sandboxes agreeing with its phases
   const list = await atrium.settled(token);
-  for (const w of list) assert.equal(w.phase, w.desired === 'running' ? 'running' : 'stopped', `${w.name} ${w.desired}/${w.phase}`);
+  const events = async (name: string) => {
+    const db = new Database(join(dataDir, 'atrium.db'), { readonly: true });
+    try {
+      return (db.prepare('select e.* from events e join workspaces w on w.id = e.workspace_id where w.name = ? order by e.id').all(name) as Array<Record<string, unknown>>).map((e) => JSON.stringify(e)).join('\n');
+    } finally {
+      db.close();
+    }
+  };
+  for (const w of list) if (w.phase !== (w.desired === 'running' ? 'running' : 'stopped')) assert.fail(`${w.name} ${w.desired}/${w.phase} ${w.reason ?? ''}\napp log: ${appLog(w.id)}\nevents:\n${await events(w.name)}\ncontrol plane: ${atrium.output.split('\n').filter((l) => !/^\s|Atrium is running|^$/.test(l)).slice(-60).join('\n')}`);
   assert.deepEqual(list.filter((w) => w.phase === 'failed').map((w) => `${w.name}: ${w.reason}`), [], 'no workspace failed');
   const running = list.filter((w) => w.phase === 'running').map((w) => w.id as string);
 
@@ -262,7 +272,8 @@ test('after kill -9 of the control plane, the links and namespaces are exactly t
   const missing = running.filter((id) => !links.includes(names.veth(id)));
   const history = missing.map((id) => {
     const meta = existsSync(join(dataDir, 'local', 'run', id, 'meta.json')) ? readFileSync(join(dataDir, 'local', 'run', id, 'meta.json'), 'utf8') : 'no meta';
-    return `${id}: meta ${meta}; namespace ${existsSync(`/run/netns/${names.netns(id)}`)}; log ${atrium.output.slice(-3000)}`;
+    const lines = atrium.output.split('\n').filter((l) => l.includes(id) || l.includes('running at'));
+    return `${id}: meta ${meta}; namespace ${existsSync(`/run/netns/${names.netns(id)}`)}; app log ${appLog(id)}; control plane:\n${lines.join('\n')}`;
   });
   assert.deepEqual(links.sort(), running.map(names.veth).sort(), `links: one per running workspace, nothing else ${history.join('\n')}`);
   const namespaces = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(names.netnsPrefix));

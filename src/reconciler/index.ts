@@ -241,8 +241,17 @@ export function createReconciler(opts: ReconcilerOptions) {
     /** Resolves once every access change seen so far has reached running workspaces' authorized_keys. */
     sshAccessSettled: () => sshAccess.settled(),
     async start(): Promise<void> {
-      unsubscribe = states.onIntent(schedule);
-      await adopt();
+      // Requests go on arriving while adoption acts on sandboxes outside the per-workspace order: a start or stop asked
+      // meanwhile waits until adoption is done, or adoption could stop a sandbox that request's reconcile has just kept.
+      const asked = new Set<string>();
+      let adopting = true;
+      unsubscribe = states.onIntent((id) => (adopting ? asked.add(id) : schedule(id)));
+      try {
+        await adopt();
+      } finally {
+        adopting = false;
+        for (const id of asked) schedule(id);
+      }
       sshAccess.start();
       tokens?.start();
       timer = setInterval(() => void resync().catch((err: unknown) => log.error({ err }, 'resync failed')), opts.resyncMs ?? 10_000);

@@ -52,34 +52,35 @@ const IMAGE_GC_EVERY_MS = 10 * 60_000;
  * sandboxes hold them, and wires the sandbox lifecycle, observation and
  * activity over them.
  */
-/** How long a start's `runc run`, left going by a control plane that died, is waited for. */
-const LAUNCH_WAIT_MS = 60_000;
+/** How long runc commands a dead control plane left going are waited for. */
+const LEFTOVER_WAIT_MS = 60_000;
 
 /**
- * Waits until no `runc run` of this runtime is under way: a control plane
- * killed while starting a sandbox leaves its launcher and runc running,
- * and the sandbox they make appears only when they finish. Sweeping links
- * and namespaces before that would take them from a sandbox about to run.
+ * Waits until no runc command of this runtime is under way: a control plane
+ * killed mid-step leaves its `runc run`, `runc kill` or `runc delete` going,
+ * and what they do lands later. Adopting sandboxes before that would keep a
+ * link for a sandbox about to go, sweep one from a sandbox about to run, or
+ * let a late `kill` stop a sandbox started again meanwhile.
  */
-async function launchesSettled(runcRoot: string, log: { info?(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void }): Promise<void> {
-  const launching = async (): Promise<number[]> => {
+async function leftoversSettled(runcRoot: string, log: { info?(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void }): Promise<void> {
+  const running = async (): Promise<number[]> => {
     const pids: number[] = [];
     for (const pid of await readdir('/proc').catch(() => [] as string[])) {
       if (!/^[0-9]+$/.test(pid)) continue;
       const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
-      // runc itself (`runc --root <root> … run -d --bundle …`), not the agent's launcher, which names it after `--` and lives on as the log writer
-      if (argv[1] === '--root' && argv[2] === runcRoot && argv.includes('run') && argv.includes('--bundle')) pids.push(Number(pid));
+      // runc itself (`runc --root <root> …`); the agent's launcher names it only after `--`, and a sandbox's `runc init` names no root
+      if (argv[1] === '--root' && argv[2] === runcRoot) pids.push(Number(pid));
     }
     return pids;
   };
-  const deadline = Date.now() + LAUNCH_WAIT_MS;
-  let pids = await launching();
-  if (pids.length > 0) log.info?.({ pids }, 'waiting for sandbox starts an earlier control plane left under way');
+  const deadline = Date.now() + LEFTOVER_WAIT_MS;
+  let pids = await running();
+  if (pids.length > 0) log.info?.({ pids }, 'waiting for runc commands an earlier control plane left under way');
   while (pids.length > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
-    pids = await launching();
+    pids = await running();
   }
-  if (pids.length > 0) log.warn({ pids }, 'sandbox starts an earlier control plane left are still under way; going on without them');
+  if (pids.length > 0) log.warn({ pids }, 'runc commands an earlier control plane left are still under way; going on without them');
 }
 
 export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Runtime> {
@@ -92,8 +93,8 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
   const locks = new Map<string, Promise<unknown>>();
 
   const egress = await createEgress({ dir: opts.dir, config: opts.egress, log: opts.log });
-  // a control plane killed mid-start leaves its `runc run` going: what it makes must exist before the sweep below decides
-  await launchesSettled(runc.root, opts.log);
+  // a control plane killed mid-step leaves its runc commands going: what they do must have landed before the sweep below decides
+  await leftoversSettled(runc.root, opts.log);
   const sandboxes = new Set((await runc.list()).map((c) => c.id));
   const links = new Map<string, { slot: number; public: boolean; allow: string[] }>();
 
