@@ -122,3 +122,32 @@ export function hostProbeMs(): number {
   if (items !== 3 * 2000 * PROBE_PAGE.length) throw new Error('host probe: JSON round trip lost items');
   return rounds.sort((a, b) => a - b)[1]!;
 }
+
+/**
+ * CPU seconds a process and everything under it have used so far: its own
+ * user and system time, that of its children it has reaped (the relay
+ * helpers a proxy starts and ends), and that of its live descendants.
+ * Differences of two readings are what a measured window cost it.
+ */
+export function treeCpuSeconds(root: number): number {
+  const ticks = new Map<number, { ppid: number; own: number; reaped: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // after the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
+      ticks.set(Number(entry), { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) });
+    } catch {
+      // ended while /proc was read
+    }
+  }
+  const tree = descendants(new Map([...ticks].map(([pid, t]) => [pid, { ppid: t.ppid, ticks: t.own }])), new Set([root]));
+  tree.add(root);
+  let total = 0;
+  for (const pid of tree) {
+    const t = ticks.get(pid);
+    if (t) total += t.own + t.reaped;
+  }
+  return total / TICKS_PER_SECOND;
+}

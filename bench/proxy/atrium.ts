@@ -6,22 +6,29 @@
  * address. `seed` registers the workspaces and exits; `serve` (on a seeded
  * directory, so the server starts as it would with them already recorded)
  * prints one JSON line when it answers: { url, token, port }.
- *   node --import tsx atrium.ts seed|serve DATA_DIR UPSTREAM_PORT WORKSPACES
+ *
+ * It runs the built server (`dist/`), as people run Atrium: run.ts turns
+ * this file alone into JavaScript (types stripped) and starts it with plain
+ * `node`, no TypeScript loader in the process being measured.
+ *   node atrium.mjs seed|serve DATA_DIR UPSTREAM_PORT WORKSPACES REPO_ROOT
  */
 import { connect } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../../src/config/index.js';
-import { createServer } from '../../src/server/index.js';
+import { join } from 'node:path';
+import type * as ConfigModule from '../../src/config/index.js';
+import type * as ServerModule from '../../src/server/index.js';
 import type { Runtime } from '../../src/runtime/index.js';
 
-const [mode, dataDir, upstreamArg, countArg] = process.argv.slice(2);
+const [mode, dataDir, upstreamArg, countArg, repo] = process.argv.slice(2);
+if (!repo) throw new Error('usage: atrium.mjs seed|serve DATA_DIR UPSTREAM_PORT WORKSPACES REPO_ROOT');
+const { loadConfig } = (await import(join(repo, 'dist/config/index.js'))) as typeof ConfigModule;
+const { createServer } = (await import(join(repo, 'dist/server/index.js'))) as typeof ServerModule;
 const upstreamPort = Number(upstreamArg);
 const count = Number(countArg);
 
 const config = loadConfig({
   env: { ATRIUM_LOG_LEVEL: 'warn' },
   // the agent binary built by scripts/deps.sh: its relay mode carries WebSockets, as in production
-  flags: { 'listen.port': 0, 'ssh.enabled': false, dataDir, database: `sqlite:${dataDir}/atrium.db`, 'runtime.kind': 'none', 'runtime.agent': fileURLToPath(new URL('../../dist/agent/atrium-agent', import.meta.url)), 'proxy.activityFlush': '30s', 'metrics.open': true, 'proxy.maxTunnelsPerUser': 100_000, 'proxy.maxTunnelsPerWorkspace': 100_000 },
+  flags: { 'listen.port': 0, 'ssh.enabled': false, dataDir, database: `sqlite:${dataDir}/atrium.db`, 'runtime.kind': 'none', 'runtime.agent': join(repo, 'dist/agent/atrium-agent'), 'proxy.activityFlush': '30s', 'metrics.open': true, 'proxy.maxTunnelsPerUser': 100_000, 'proxy.maxTunnelsPerWorkspace': 100_000 },
 });
 
 const running = new Set<string>();
