@@ -24,6 +24,8 @@ export function createWorkloadTokenSync(opts: {
   const { store, runtime, issuer } = opts;
   /** what each workspace was given last */
   const held = new Map<string, HeldToken>();
+  /** workspaces whose start holds a token the running list does not show yet */
+  const starting = new Set<string>();
   const everyMs = Math.min(60_000, Math.max(1000, Math.floor(issuer.tokenLifetimeMs / 10)));
   let timer: NodeJS.Timeout | undefined;
   let lastRotationCheck = 0;
@@ -58,8 +60,6 @@ export function createWorkloadTokenSync(opts: {
     // stopped or gone: nothing more is issued for them
     for (const id of held.keys()) if (!seen.has(id) && !starting.has(id)) held.delete(id);
   });
-  /** workspaces whose start holds a token the running list does not show yet */
-  const starting = new Set<string>();
 
   return {
     /** A token for a start's spec; the workspace holds it from its first process on. */
