@@ -34,6 +34,11 @@ function readProcs(): Map<number, Proc> {
   return procs;
 }
 
+/** CPU seconds the whole machine has been busy since boot (user, nice and system time of all CPUs). */
+export function machineBusySeconds(): number {
+  return busyTicks() / TICKS_PER_SECOND;
+}
+
 /** user + nice + system ticks of all CPUs; interrupt time is left out, as it is not charged to any process. */
 function busyTicks(): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;

@@ -1,17 +1,26 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Runtime } from '../runtime/index.js';
+import type { Duplex } from 'node:stream';
+import type { Endpoint, Runtime } from '../runtime/index.js';
 import type { Workspace } from '../store/index.js';
 
+/** What one probe saw: the app answered, the sandbox is there but the app not yet, or nothing listens (the sandbox is gone). */
+type Probe = 'ready' | 'waiting' | 'gone';
+
 /** One probe: an HTTP status line from the app, or the SSH banner from sshd. */
-async function probe(runtime: Runtime, ws: Workspace): Promise<boolean> {
+async function probe(endpoint: Endpoint, ws: Workspace): Promise<Probe> {
   const kind = ws.spec.environment.kind;
-  const endpoint = await runtime.endpoint(ws.id, kind === 'shell' ? 'ssh' : 'http');
-  const socket = await endpoint.connect();
+  let socket: Duplex;
+  try {
+    socket = await endpoint.connect();
+  } catch {
+    // the sandbox's PID 1 holds the listening socket: refused means it has exited
+    return 'gone';
+  }
   return new Promise((resolve) => {
     let data = '';
     const done = (ok: boolean) => {
       socket.destroy();
-      resolve(ok);
+      resolve(ok ? 'ready' : 'waiting');
     };
     const timer = setTimeout(() => done(false), 2000);
     socket.on('data', (chunk: Buffer) => {
@@ -28,24 +37,37 @@ async function probe(runtime: Runtime, ws: Workspace): Promise<boolean> {
   });
 }
 
+/** How long to wait before the next probe: 25 ms at first, then a fortieth of the time waited so far, at most 100 ms (a few per cent of the wait). */
+export function probeInterval(waitedMs: number): number {
+  return Math.min(100, Math.max(25, waitedMs / 40));
+}
+
 /**
  * Waits until the workspace's app answers through its socket. Fails early
  * when the sandbox has stopped (the app exited), or after `timeoutMs`.
+ *
+ * Asking the runtime whether the sandbox still runs costs a process (`runc
+ * list`), which ten starts at once asking twice a second each made the
+ * control plane's largest cost; it is asked when a probe finds nothing
+ * listening, and every 5 s besides.
  */
 export async function readiness(runtime: Runtime, ws: Workspace, timeoutMs: number, signal: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastCheck = Date.now();
+  const began = Date.now();
+  const deadline = began + timeoutMs;
+  let lastCheck = began;
+  let endpoint: Endpoint | undefined;
   while (Date.now() < deadline) {
     if (signal.aborted) throw new Error('control plane shutting down');
-    if (await probe(runtime, ws).catch(() => false)) return;
-    // asking the runtime whether the sandbox still runs costs a process; twice a second is enough
-    if (Date.now() - lastCheck >= 500) {
+    endpoint ??= await runtime.endpoint(ws.id, ws.spec.environment.kind === 'shell' ? 'ssh' : 'http').catch(() => undefined);
+    const seen = endpoint ? await probe(endpoint, ws) : 'gone';
+    if (seen === 'ready') return;
+    if (seen === 'gone' || Date.now() - lastCheck >= 5000) {
       lastCheck = Date.now();
-      const seen = (await runtime.inventory()).find((o) => o.workspaceId === ws.id);
-      if (!seen || seen.phase !== 'running') throw new Error('the app exited before it answered');
+      const sandbox = (await runtime.inventory()).find((o) => o.workspaceId === ws.id);
+      if (!sandbox || sandbox.phase !== 'running') throw new Error('the app exited before it answered');
+      if (seen === 'gone') endpoint = undefined;
     }
-    // a short fixed interval: apps take about a second, and every poll is a cheap local connect
-    await sleep(25);
+    await sleep(probeInterval(Date.now() - began));
   }
   throw new Error(`the app did not answer within ${Math.round(timeoutMs / 1000)}s`);
 }
