@@ -72,5 +72,6 @@ int init_main(int argc, char **argv);    /* init.c: in a workspace: PID 1 of a s
 int launch_main(int argc, char **argv);  /* launch.c: `launch` and the log writer, on the host */
 int relay_main(int argc, char **argv);   /* relay.c: `relay`, on the host */
 int pipe_main(int argc, char **argv);    /* pipe.c: `pipe`, behind `atrium ssh --stdio` */
+int spawn_main(int argc, char **argv);   /* spawn.c: `spawn`, host commands for the control plane */
 
 #endif

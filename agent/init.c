@@ -63,8 +63,14 @@
  * stragglers are ended by the agent, which says so in the log, rather than
  * by the kubelet. */
 #define STOP_GRACE_MS 5000
-/* how often, until the app accepts connections, the agent tries (--http-listen) */
+/* how often, until the app accepts connections, the agent tries: with
+ * --http-listen every 200 ms; with --http-fd (a local sandbox, where the
+ * control plane's readiness check waits on the socket) every 5 ms at first,
+ * then every twentieth of the time the app has taken so far, at most 50 ms:
+ * a few per cent of the start at worst, and few wake-ups of a busy machine */
 #define APP_PROBE_MS 200
+#define APP_PROBE_FD_MIN_MS 5
+#define APP_PROBE_FD_MAX_MS 50
 
 /* the agent's own epoll registrations, besides the relayed connections' */
 enum { TAG_HTTP, TAG_SSH, TAG_SIG, TAG_APP, TAG_COUNT };
@@ -289,8 +295,13 @@ int init_main(int argc, char **argv) {
     epoll_ctl(set.ep, EPOLL_CTL_ADD, sfd, &ev);
     /* With --http-listen the HTTP port opens only once the app accepts
      * connections: a connection that reaches the port reaches the app, and a
-     * readiness check on the port (a pod's tcpSocket probe) is one on the app. */
-    int http_waiting = http_listen != NULL;
+     * readiness check on the port (a pod's tcpSocket probe) is one on the app.
+     * With --http-fd and an app, connections wait in the socket's backlog
+     * until the app accepts them: the control plane's readiness check is one
+     * connection that waits, not one every few milliseconds through the agent. */
+    int http_waiting = http_listen != NULL || (http_fd >= 0 && app_at > 0 && app_at < argc && port > 0);
+    long long app_started = now_ms();
+    int probe_ms = http_listen ? APP_PROBE_MS : APP_PROBE_FD_MIN_MS;
     if (http_fd >= 0 && !http_waiting) watch_listener(set.ep, http_fd, &fixed_tags[TAG_HTTP]);
     if (ssh_fd >= 0) watch_listener(set.ep, ssh_fd, &fixed_tags[TAG_SSH]);
     if (ssh_listen) platform_line("listening for SSH on %s", ssh_listen);
@@ -327,7 +338,7 @@ int init_main(int argc, char **argv) {
     static char buf[BUF];
     for (;;) {
         /* while stopping, not as PID 1: look every 100 ms for the last process gone, and for the grace's end */
-        int n = epoll_wait(set.ep, events, MAX_EVENTS, stopping && !pid1 ? 100 : http_waiting ? APP_PROBE_MS : -1);
+        int n = epoll_wait(set.ep, events, MAX_EVENTS, stopping && !pid1 ? 100 : http_waiting ? probe_ms : -1);
         if (n < 0 && errno != EINTR) return 1;
         int begin_stop = 0;
         for (int i = 0; i < n; i++) {
@@ -353,10 +364,15 @@ int init_main(int argc, char **argv) {
         }
         reap_dead(&set);
         if (http_waiting && !stopping && !begin_stop && now_ms() >= probe_at) {
-            probe_at = now_ms() + APP_PROBE_MS;
+            if (!http_listen) {
+                long long waited = (now_ms() - app_started) / 20;
+                probe_ms = waited < APP_PROBE_FD_MIN_MS ? APP_PROBE_FD_MIN_MS : waited > APP_PROBE_FD_MAX_MS ? APP_PROBE_FD_MAX_MS : (int)waited;
+            }
+            probe_at = now_ms() + probe_ms;
             if (app_accepts(port)) {
                 http_waiting = 0;
-                if (listen(http_fd, 512) < 0) { platform_line("cannot listen on %s: %s", http_listen, strerror(errno)); begin_stop = 1; code = 1; }
+                if (!http_listen) watch_listener(set.ep, http_fd, &fixed_tags[TAG_HTTP]);
+                else if (listen(http_fd, 512) < 0) { platform_line("cannot listen on %s: %s", http_listen, strerror(errno)); begin_stop = 1; code = 1; }
                 else {
                     watch_listener(set.ep, http_fd, &fixed_tags[TAG_HTTP]);
                     platform_line("listening for HTTP on %s, relayed to 127.0.0.1:%d", http_listen, port);

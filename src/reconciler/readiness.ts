@@ -3,6 +3,9 @@ import type { Duplex } from 'node:stream';
 import type { Endpoint, Runtime } from '../runtime/index.js';
 import type { Workspace } from '../store/index.js';
 
+/** How long one probe waits for its answer before it is tried again. */
+const PROBE_WAIT_MS = 10_000;
+
 /** What one probe saw: the app answered, the sandbox is there but the app not yet, or nothing listens (the sandbox is gone). */
 type Probe = 'ready' | 'waiting' | 'gone';
 
@@ -22,7 +25,8 @@ async function probe(endpoint: Endpoint, ws: Workspace): Promise<Probe> {
       socket.destroy();
       resolve(ok ? 'ready' : 'waiting');
     };
-    const timer = setTimeout(() => done(false), 2000);
+    // a local sandbox's agent holds the connection until the app accepts it: one probe can wait out most of a start
+    const timer = setTimeout(() => done(false), PROBE_WAIT_MS);
     socket.on('data', (chunk: Buffer) => {
       data += chunk.toString('latin1');
       const ok = kind === 'shell' ? data.startsWith('SSH-2.0-') : /^HTTP\/1\.[01] \d{3} /.test(data);
@@ -49,7 +53,9 @@ export function probeInterval(waitedMs: number): number {
  * Asking the runtime whether the sandbox still runs costs a process (`runc
  * list`), which ten starts at once asking twice a second each made the
  * control plane's largest cost; it is asked when a probe finds nothing
- * listening, and every 5 s besides.
+ * listening, and every 5 s besides. In a local sandbox the probe's
+ * connection waits in the agent's backlog until the app accepts it, so a
+ * start usually takes one probe.
  */
 export async function readiness(runtime: Runtime, ws: Workspace, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const began = Date.now();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Capacity, Connector, Runtime } from '../types.js';
 import { createActivity } from './activity.js';
 import { ensureBaseEtc, rewriteAuthorizedKeys } from './etc.js';
-import { runWithoutOutput } from './exec.js';
+import { closeCommandHelper, runWithoutOutput, useCommandHelper } from './exec.js';
 import { createGpuAllocator, discoverGpus, type GpuInventoryEntry } from './gpus.js';
 import { layout, readJson, type Meta } from './layout.js';
 import { createLifecycle, writeWorkloadToken } from './lifecycle.js';
@@ -86,6 +86,8 @@ async function leftoversSettled(runcRoot: string, log: { info?(obj: unknown, msg
 export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Runtime> {
   for (const sub of ['', 'run', 'homes', 'mnt', 'keys', 'runc', 'etc']) await mkdir(join(opts.dir, sub), { recursive: true, mode: 0o700 });
   await chmod(opts.dir, 0o700);
+  // runc, mkfs, mount and the rest run through the agent's small helper process, not by forking the control plane
+  useCommandHelper(opts.agentPath);
   const runc = createRunc(join(opts.dir, 'runc'), opts.runcBinary);
   // built now, so the first start does not pay for copying the host's /etc
   await ensureBaseEtc(join(opts.dir, 'etc'));
@@ -225,6 +227,7 @@ export async function createLocalRuntime(opts: LocalRuntimeOptions): Promise<Run
     async close() {
       clearInterval(gcTimer);
       await egress.close();
+      closeCommandHelper();
     },
   };
 }

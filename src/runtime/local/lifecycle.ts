@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
@@ -10,6 +9,7 @@ import { ociConfig, type DeviceNode } from './bundle.js';
 import { ensureBaseEtc, writeOwnEtc } from './etc.js';
 import { writeFileAtomic } from './files.js';
 import { controlDevices, type GpuAllocator } from './gpus.js';
+import { CommandFailed, run } from './exec.js';
 import { ensureHome, unmountHome } from './home.js';
 import { layout, readJson, type Layout, type Meta } from './layout.js';
 import type { Runc } from './runc.js';
@@ -20,6 +20,8 @@ import type { LocalVolumes } from './volumes.js';
 const JUPYTER_PORT = 8888;
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const LOG_MAX = 1 << 20;
+/** runc run -d returns once the sandbox's PID 1 runs: seconds at most, unless the machine is in trouble */
+const LAUNCH_TIMEOUT_MS = 120_000;
 
 /** What starting and stopping sandboxes needs. */
 export interface LifecycleDeps {
@@ -274,24 +276,21 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
   }
 
   /** Runs the bundle detached, through the agent's launcher (which binds the sockets and writes the log); rejects with runc's last words when it does not start. */
-  function launch(p: Layout, id: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(deps.agentPath, ['launch', '--log', p.log, '--writer-pid', p.writerPid, '--log-max', String(LOG_MAX), '--http', p.http, '--ssh', p.ssh, '--', runc.binary, '--root', runc.root, '--log', p.runcLog, 'run', '-d', '--bundle', p.bundle, '--preserve-fds', '3', '--pid-file', join(p.runDir, 'pid'), id], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('exit', async (code) => {
-        if (code === 0) return resolve();
-        const runcLog = (await readFile(p.runcLog, 'utf8').catch(() => '')).trim().split('\n').slice(-3).map((l) => {
-          try {
-            return (JSON.parse(l) as { msg?: string }).msg ?? l;
-          } catch {
-            return l;
-          }
-        });
-        reject(new Error(`sandbox did not start: ${[stderr.trim(), ...runcLog].filter(Boolean).join('; ') || `runc exited with ${code}`}`));
+  async function launch(p: Layout, id: string): Promise<void> {
+    const args = ['launch', '--log', p.log, '--writer-pid', p.writerPid, '--log-max', String(LOG_MAX), '--http', p.http, '--ssh', p.ssh, '--', runc.binary, '--root', runc.root, '--log', p.runcLog, 'run', '-d', '--bundle', p.bundle, '--preserve-fds', '3', '--pid-file', join(p.runDir, 'pid'), id];
+    try {
+      await run(deps.agentPath, args, { timeoutMs: LAUNCH_TIMEOUT_MS });
+    } catch (err) {
+      const stderr = err instanceof CommandFailed ? err.stderr : (err as Error).message;
+      const runcLog = (await readFile(p.runcLog, 'utf8').catch(() => '')).trim().split('\n').slice(-3).map((l) => {
+        try {
+          return (JSON.parse(l) as { msg?: string }).msg ?? l;
+        } catch {
+          return l;
+        }
       });
-    });
+      throw new Error(`sandbox did not start: ${[stderr.trim(), ...runcLog].filter(Boolean).join('; ') || 'runc failed'}`, { cause: err });
+    }
   }
 
   async function remove(id: string, purge: boolean): Promise<void> {

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { run } from './exec.js';
 
 export interface ContainerState {
@@ -19,6 +21,8 @@ export function createRunc(root: string, binary = 'runc') {
       return (parsed ?? []).map((c) => ({ id: c.id, pid: c.pid, status: c.status }));
     },
     async state(id: string): Promise<ContainerState | undefined> {
+      // runc keeps each container's state in a directory of that name: without it there is no container, and no process to ask
+      if (!existsSync(join(root, id))) return undefined;
       try {
         const { stdout } = await runc(['state', id]);
         const s = JSON.parse(stdout) as { id: string; pid: number; status: string };
