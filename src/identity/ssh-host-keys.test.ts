@@ -26,6 +26,11 @@ test('the SSH keys the control plane holds are real OpenSSH keys, kept and deriv
     assert.equal(again.workspaceHost('w_one').privateKey, host.privateKey);
     assert.notEqual(keys.workspaceHost('w_two').publicKey, host.publicKey);
     assert.notEqual(keys.workspaceClient('w_one').publicKey, host.publicKey);
+    assert.equal(keys.workspaceClientPublic('w_one'), keys.workspaceClient('w_one').publicKey);
+    // derived again once many others have pushed it out of what is kept: the same key
+    for (let i = 0; i < 1500; i++) keys.workspaceHost(`w_${i}`);
+    assert.equal(keys.workspaceHost('w_one').privateKey, host.privateKey);
+    assert.deepEqual(keys.workspaceHost('w_one').blob, host.blob);
     // the secrets are root's alone
     assert.equal(execFileSync('stat', ['-c', '%a', join(dir, 'ssh', 'workspace-keys.seed')]).toString().trim(), '600');
     // a damaged secret stops the start rather than silently changing every key

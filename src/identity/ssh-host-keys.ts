@@ -35,14 +35,31 @@ export function sshFingerprint(blob: Buffer): string {
 }
 
 /**
+ * The 32-byte Ed25519 public key of a seed. A JWK holding the seed is read
+ * in about 40 µs; the same key as PKCS#8 DER takes OpenSSL 3's decoders
+ * about 800 µs, which for every running workspace's key at each start of
+ * the control plane was seconds. (The JWK's `x`, the public half, is what
+ * is asked for: left empty, it is computed from `d`.)
+ */
+function ed25519PublicFromSeed(seed: Buffer): Buffer {
+  try {
+    const jwk = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: seed.toString('base64url'), x: '' }, format: 'jwk' }).export({ format: 'jwk' });
+    if (jwk.d === seed.toString('base64url') && typeof jwk.x === 'string') return Buffer.from(jwk.x, 'base64url');
+  } catch {
+    // a Node that wants the public half given: the slow way below
+  }
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
+  return createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(-32);
+}
+
+/**
  * The Ed25519 key pair a 32-byte seed determines, encoded as OpenSSH
  * (`openssh-key-v1`, unencrypted). The same seed always gives the same
  * bytes, so a key derived again is identical to the file written before.
  */
 export function ed25519FromSeed(seed: Buffer, comment: string): SshKeyPair {
   if (seed.length !== 32) throw new Error('an Ed25519 seed is 32 bytes');
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
-  const pub = createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(-32);
+  const pub = ed25519PublicFromSeed(seed);
   const blob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
   // the two check words only have to match each other; derived from the seed, the file is stable
   const check = createHash('sha256').update(seed).digest().subarray(0, 4);
@@ -51,13 +68,19 @@ export function ed25519FromSeed(seed: Buffer, comment: string): SshKeyPair {
   secret = Buffer.concat([secret, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
   const body = Buffer.concat([Buffer.from('openssh-key-v1\0'), sshString('none'), sshString('none'), sshString(''), u32(1), sshString(blob), sshString(secret)]);
   const lines = body.toString('base64').match(/.{1,70}/g) ?? [];
+  // joined, not concatenated: a string kept for long is then one flat string, not a tree of the pieces
   return {
-    privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join('\n')}\n-----END OPENSSH PRIVATE KEY-----\n`,
-    publicKey: `ssh-ed25519 ${blob.toString('base64')}${comment ? ` ${comment}` : ''}`,
+    privateKey: ['-----BEGIN OPENSSH PRIVATE KEY-----', ...lines, '-----END OPENSSH PRIVATE KEY-----', ''].join('\n'),
+    publicKey: ['ssh-ed25519', blob.toString('base64'), ...(comment ? [comment] : [])].join(' '),
     blob,
     fingerprint: sshFingerprint(blob),
   };
 }
+
+/** Key pairs derived lately, kept for their next use (a gateway connection, a start): a few hundred bytes each. */
+const PAIRS_KEPT = 1024;
+/** Public key lines kept (every running workspace's, read by each pass of the SSH access sync): about 150 bytes each. */
+const PUBLIC_KEPT = 100_000;
 
 /**
  * The SSH keys the control plane holds, all from two secrets in the data
@@ -82,16 +105,37 @@ export function loadSshKeys(dataDir: string) {
     writeFileSync(`${keyFile}.pub`, `${gateway.publicKey}\n`, { mode: 0o644 });
   }
   const { secret } = secretFile(join(dir, 'workspace-keys.seed'), 'every SSH host key changes');
-  const derived = new Map<string, SshKeyPair>();
+  // Deriving a pair takes tens of microseconds. Recent pairs are kept in use order; the public key lines of
+  // all are kept apart, small, since the access sync asks for every running workspace's each pass.
+  // (Kept whole for 10,000 workspaces, pairs held 30 MB: each public blob pinned the 8 KiB pool slab it was cut from.)
+  const pairs = new Map<string, SshKeyPair>();
+  const publicLines = new Map<string, string>();
+  const made = (id: string, purpose: string): SshKeyPair => ed25519FromSeed(createHmac('sha256', secret).update(`atrium workspace ${id}`).digest(), `atrium-${purpose}`);
   const derive = (purpose: string, workspaceId: string): SshKeyPair => {
     const id = `${purpose} ${workspaceId}`;
-    let pair = derived.get(id);
-    if (!pair) {
-      pair = ed25519FromSeed(createHmac('sha256', secret).update(`atrium workspace ${id}`).digest(), `atrium-${purpose}`);
-      if (derived.size > 10_000) derived.clear();
-      derived.set(id, pair);
+    let pair = pairs.get(id);
+    if (pair) pairs.delete(id);
+    else {
+      const fresh = made(id, purpose);
+      // a blob of its own, not a slice of a shared pool slab
+      const blob = Buffer.allocUnsafeSlow(fresh.blob.length);
+      fresh.blob.copy(blob);
+      pair = { ...fresh, blob };
+      if (pairs.size >= PAIRS_KEPT) pairs.delete(pairs.keys().next().value!);
     }
+    pairs.set(id, pair);
     return pair;
+  };
+  const publicLine = (purpose: string, workspaceId: string): string => {
+    const id = `${purpose} ${workspaceId}`;
+    let line = publicLines.get(id) ?? pairs.get(id)?.publicKey;
+    if (line === undefined) {
+      // only the line is kept: a pass over every running workspace would otherwise churn the pairs kept for starts and logins
+      line = made(id, purpose).publicKey;
+      if (publicLines.size >= PUBLIC_KEPT) publicLines.clear();
+      publicLines.set(id, line);
+    }
+    return line;
   };
   return {
     /** the gateway's host key */
@@ -102,6 +146,8 @@ export function loadSshKeys(dataDir: string) {
     workspaceHost: (workspaceId: string) => derive('host', workspaceId),
     /** the key the gateway logs in to a workspace's sshd with */
     workspaceClient: (workspaceId: string) => derive('gateway', workspaceId),
+    /** the public key line of the key the gateway logs in with (its `authorized_keys` line) */
+    workspaceClientPublic: (workspaceId: string) => publicLine('gateway', workspaceId),
   };
 }
 

@@ -97,7 +97,7 @@ async function createRuntime(config: ResolvedConfig, store: Store, sshKeys: SshK
 
 /** The per-workspace keys of the control plane's SSH keys, as runtimes and renderers take them. */
 function workspaceKeys(sshKeys: SshKeys): WorkspaceKeys {
-  return { hostPrivateKey: (id) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id) => sshKeys.workspaceClient(id).publicKey };
+  return { hostPrivateKey: (id) => sshKeys.workspaceHost(id).privateKey, gatewayPublicKey: (id) => sshKeys.workspaceClientPublic(id) };
 }
 
 type RuntimeLog = { info(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void };
@@ -308,6 +308,19 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     : undefined;
   // a runtime that takes tokens from Atrium (local) gets them; Kubernetes projects its own
   const workloadTokens = workload && placed?.runtime.workloadToken ? createWorkloadTokenSync({ store, runtime: placed.runtime, issuer: workload, log: app.log }) : undefined;
+  /** The control plane's own memory and CPU, under the names Prometheus' client libraries use. */
+  const processMetrics = () => {
+    const m = process.memoryUsage();
+    const cpu = process.cpuUsage();
+    return [
+      '# HELP process_resident_memory_bytes Resident memory size in bytes.', '# TYPE process_resident_memory_bytes gauge', `process_resident_memory_bytes ${m.rss}`,
+      '# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.', '# TYPE process_cpu_seconds_total counter', `process_cpu_seconds_total ${(cpu.user + cpu.system) / 1e6}`,
+      '# HELP nodejs_heap_size_total_bytes Process heap size from Node.js in bytes.', '# TYPE nodejs_heap_size_total_bytes gauge', `nodejs_heap_size_total_bytes ${m.heapTotal}`,
+      '# HELP nodejs_heap_size_used_bytes Process heap size used from Node.js in bytes.', '# TYPE nodejs_heap_size_used_bytes gauge', `nodejs_heap_size_used_bytes ${m.heapUsed}`,
+      '# HELP nodejs_external_memory_bytes Node.js external memory size in bytes.', '# TYPE nodejs_external_memory_bytes gauge', `nodejs_external_memory_bytes ${m.external}`,
+      '',
+    ].join('\n');
+  };
   const workloadMetrics = () =>
     workload
       ? ['# HELP atrium_workload_tokens_issued_total Workload identity tokens issued to workspaces since start.', '# TYPE atrium_workload_tokens_issued_total counter', `atrium_workload_tokens_issued_total ${workload.issuedTotal}`, ''].join('\n')
@@ -333,7 +346,7 @@ export async function createServer(config: ResolvedConfig, options: ServerOption
     tunnelIdleSeconds: config.proxy.tunnelIdleSeconds,
     listenHost: config.listen.host,
     metrics: config.metrics,
-    moreMetrics: { render: () => sshMetrics.render() + workloadMetrics() },
+    moreMetrics: { render: () => sshMetrics.render() + workloadMetrics() + processMetrics() },
   });
   const profilesByName = new Map(config.profiles.map((p) => [p.name, p]));
   ssh = createSshAccess({

@@ -38,7 +38,9 @@ class Spawner {
   private readonly child: ChildProcessByStdio<Writable, Readable, null>;
   private readonly pending = new Map<number, { resolve(o: Outcome): void; reject(e: Error): void }>();
   private nextId = 1;
-  private buffered: Buffer = Buffer.alloc(0);
+  /** what has come of the reply being read, in the chunks it came in (joined once whole: outputs can be megabytes) */
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
   exited = false;
 
   constructor(agentPath: string) {
@@ -70,12 +72,18 @@ class Spawner {
   }
 
   private read(chunk: Buffer): void {
-    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
-    while (this.buffered.length >= 4) {
-      const len = this.buffered.readUInt32LE(0);
-      if (this.buffered.length < 4 + len) return;
-      const f = this.buffered.subarray(4, 4 + len);
-      this.buffered = this.buffered.subarray(4 + len);
+    this.chunks.push(chunk);
+    this.bufferedBytes += chunk.length;
+    for (;;) {
+      if (this.bufferedBytes < 4) return;
+      if (this.chunks[0]!.length < 4) this.chunks = [Buffer.concat(this.chunks)];
+      const len = this.chunks[0]!.readUInt32LE(0);
+      if (this.bufferedBytes < 4 + len) return;
+      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+      const f = all.subarray(4, 4 + len);
+      const rest = all.subarray(4 + len);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.bufferedBytes = rest.length;
       const id = f.readUInt32LE(0);
       const status = f.readInt32LE(4);
       const signal = f.readInt32LE(8);
