@@ -154,6 +154,8 @@ type Results = Record<string, Record<string, ReturnType<typeof median>>>;
 
 /** Peak resident memory seen after any run, per system. */
 const rss: Record<string, number> = {};
+/** Atrium's RSS with all workspaces, before and after its list threads started. */
+const listThreads = { before: 0, after: 0 };
 
 async function measureAll(systems: Record<string, Target>, procs: Record<string, Managed>, results: Results, label: string): Promise<void> {
   for (const c of CASES) {
@@ -246,6 +248,21 @@ try {
   chp = await startChp(upPort, ROUTES);
   atrium = await startAtrium(upPort, ROUTES);
   await measureAll({ chp: chp.target, atrium: atrium.target }, { chp: chp.proc, atrium: atrium.proc }, results, '@routes');
+  // the list threads (worker threads with their own database connection) start with the first list request; none ran above
+  const beforeLists = rssMiB(atrium.proc);
+  const auth = { authorization: atrium.target.headers.Authorization! };
+  // eight clients at once, each reading ten pages of 50 in turn
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    let cursor: string | null = null;
+    for (let page = 0; page < 10; page++) {
+      const r: Response = await fetch(atrium.target.url(`/api/v1/workspaces?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`), { headers: auth });
+      if (r.status !== 200) throw new Error(`list: HTTP ${r.status} ${await r.text()}`);
+      cursor = ((await r.json()) as { nextCursor: string | null }).nextCursor;
+    }
+  }));
+  await new Promise((r) => setTimeout(r, 1000));
+  listThreads.before = beforeLists;
+  listThreads.after = rssMiB(atrium.proc);
 
   // the report
   const lines: string[] = [];
@@ -290,13 +307,14 @@ try {
   checks.push([`no failed or short answers${failed.length ? ` (${failed.join('; ')})` : ''}`, failed.length === 0]);
   checks.push([`Atrium RSS with ${ROUTES} routes within 10% of 1 route (${rss.atrium!.toFixed(0)} → ${rss['atrium@routes']!.toFixed(0)} MiB)`, rss['atrium@routes']! <= rss.atrium! * 1.1]);
   checks.push([`Atrium (built dist/, the whole control plane) with ${ROUTES} workspaces ≤ 1.2× CHP's RSS with ${ROUTES} routes (${rss['atrium@routes']!.toFixed(0)} vs ${rss['chp@routes']!.toFixed(0)} MiB: ${(rss['atrium@routes']! / rss['chp@routes']!).toFixed(2)}×)`, rss['atrium@routes']! <= rss['chp@routes']! * 1.2]);
-  lines.push('', `peak resident memory under load: CHP ${rss.chp!.toFixed(0)} MiB, ${rss['chp@routes']!.toFixed(0)} MiB with ${ROUTES} routes; Atrium ${rss.atrium!.toFixed(0)} MiB, ${rss['atrium@routes']!.toFixed(0)} MiB with ${ROUTES} workspaces`, '');
+  lines.push('', `peak resident memory under load: CHP ${rss.chp!.toFixed(0)} MiB, ${rss['chp@routes']!.toFixed(0)} MiB with ${ROUTES} routes; Atrium ${rss.atrium!.toFixed(0)} MiB, ${rss['atrium@routes']!.toFixed(0)} MiB with ${ROUTES} workspaces`);
+  lines.push(`Atrium's list threads (started by its first list request, none above): ${listThreads.before.toFixed(0)} → ${listThreads.after.toFixed(0)} MiB after 80 list pages, +${(listThreads.after - listThreads.before).toFixed(0)} MiB`, '');
   for (const [what, ok] of checks) lines.push(`${ok ? 'PASS' : 'MISS'}  ${what}`);
   lines.push('', `targets: ${checks.filter(([, ok]) => ok).length}/${checks.length} PASS; wall time ${((Date.now() - started) / 1000).toFixed(0)}s`);
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(values.out, { recursive: true });
   const file = join(values.out, `proxy-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}Z.json`);
-  writeFileSync(file, JSON.stringify({ options: { runs: RUNS, duration: DURATION, routes: ROUTES, connections: CONNECTIONS }, results, rss, checks }, null, 2));
+  writeFileSync(file, JSON.stringify({ options: { runs: RUNS, duration: DURATION, routes: ROUTES, connections: CONNECTIONS }, results, rss, listThreads, checks }, null, 2));
   log(`results written to ${file}`);
 } finally {
   await cleanupAll();

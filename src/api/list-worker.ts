@@ -6,7 +6,7 @@ import { readPage, type ListRequest } from './lists.js';
 /** A list thread (see `workerLists`): a store of its own, and a page read and written out for each message. */
 const { target } = workerData as { target: DatabaseTarget };
 const port = parentPort!;
-const store = await createStore(target, { migrate: false });
+const store = await createStore(target, { migrate: false, listen: false });
 
 port.on('message', (r: ListRequest & { id: number }) => {
   readPage(store, r).then(

@@ -61,7 +61,9 @@ export interface Credentials {
 }
 
 const TOUCH_EVERY_MS = 60_000;
+/** How long an authenticated token is kept without reading it again: long while other control planes' changes are heard as they happen, short otherwise. */
 const TOKEN_CACHE_MS = 2_000;
+const TOKEN_CACHE_LIVE_MS = 60_000;
 
 function normalizeAddress(addr: string): string {
   return addr.startsWith('::ffff:') && isIPv4(addr.slice(7)) ? addr.slice(7) : addr;
@@ -98,7 +100,8 @@ export function createIdentity(opts: IdentityOptions) {
   /**
    * Recently authenticated tokens, so the hot path skips two queries. Any
    * change to users, tokens or memberships in this process clears it at once;
-   * other processes sharing a PostgreSQL database see changes within TOKEN_CACHE_MS.
+   * other control planes on a PostgreSQL database announce theirs (LISTEN/NOTIFY), and
+   * without that announcement (SQLite; the listening connection down) entries last TOKEN_CACHE_MS.
    */
   const tokenCache = new Map<string, { at: number; auth: Authenticated; secretHash: string; expiresAt: number | null }>();
   store.onAccessChange(() => tokenCache.clear());
@@ -183,7 +186,7 @@ export function createIdentity(opts: IdentityOptions) {
         const parsed = m ? parseToken(m[1]!) : undefined;
         if (!parsed) throw new Unauthenticated('malformed Authorization header; expected "Bearer atr_…"');
         const cached = tokenCache.get(parsed.id);
-        if (cached && at - cached.at < TOKEN_CACHE_MS && (cached.expiresAt === null || cached.expiresAt > at) && tokenMatches(parsed.secret, cached.secretHash)) {
+        if (cached && at - cached.at < (store.accessNoticesLive() ? TOKEN_CACHE_LIVE_MS : TOKEN_CACHE_MS) && (cached.expiresAt === null || cached.expiresAt > at) && tokenMatches(parsed.secret, cached.secretHash)) {
           return cached.auth;
         }
         const found = await store.credentials.tokens.withUser(parsed.id);
@@ -195,7 +198,7 @@ export function createIdentity(opts: IdentityOptions) {
         const user = found.user;
         if (user.disabled) throw new Unauthenticated('account disabled');
         if (token.lastUsedAt === null || at - token.lastUsedAt > TOUCH_EVERY_MS) await store.credentials.tokens.used(token.id, at);
-        const auth: Authenticated = { user, subject: await subjectFor(user), via: 'token', tokenId: token.id };
+        const auth: Authenticated = { user, subject: { kind: 'user', id: user.id, username: user.username, admin: user.admin, roles: found.roles }, via: 'token', tokenId: token.id };
         if (tokenCache.size > 10_000) tokenCache.clear();
         tokenCache.set(token.id, { at, auth, secretHash: token.secretHash, expiresAt: token.expiresAt });
         return auth;
@@ -238,7 +241,8 @@ export function createIdentity(opts: IdentityOptions) {
       } else if (auth.via === 'token') {
         const found = auth.tokenId === undefined ? undefined : await store.credentials.tokens.withUser(auth.tokenId);
         if (!found || found.token.revokedAt !== null || (found.token.expiresAt !== null && found.token.expiresAt <= at)) return undefined;
-        user = found.user;
+        if (found.user.disabled) return undefined;
+        return { ...auth, user: found.user, subject: { kind: 'user', id: found.user.id, username: found.user.username, admin: found.user.admin, roles: found.roles } };
       } else {
         user = await store.users.get(auth.user.id);
       }

@@ -33,11 +33,14 @@ export interface StoreContext {
   now: () => number;
   /** list queries read rows as arrays: about half the cost of row objects */
   raw: RawAll;
+  /** tells other control planes on the same database that access changed (PostgreSQL) */
+  announceAccess?: () => void;
 }
 
-/** Tells in-process caches of identities and roles that who-may-do-what changed. */
+/** Tells caches of identities and roles, here and in other control planes on the database, that who-may-do-what changed. */
 export function accessChanged(ctx: StoreContext): void {
   ctx.bus.emit('access');
+  ctx.announceAccess?.();
 }
 
 /** Tells listeners that a team was made, changed or deleted, or its members changed (what a runtime made for it may be stale). */

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { Conflict, NotFound, type Role } from '../domain/index.js';
 import { accessChanged, isUniqueViolation, newId, type StoreContext } from './common.js';
 import type { SshKeysTable, TokensTable } from './schema.js';
@@ -97,18 +97,28 @@ export function createCredentialsRepo(ctx: StoreContext) {
         return r && toToken(r);
       },
       /** A token with its user, in one query: the hot path of every API request. */
-      async withUser(id: string): Promise<{ token: TokenRecord; user: User } | undefined> {
+      /** A token with its user and the user's team roles, in one query: what authenticating a request reads. */
+      async withUser(id: string): Promise<{ token: TokenRecord; user: User; roles: Map<string, Role> } | undefined> {
+        // the memberships as one JSON array of [team, role] pairs beside the row
+        const roles =
+          ctx.dialect === 'postgres'
+            ? sql<unknown>`(select coalesce(json_agg(json_build_array(m.team_id, m.role)), '[]'::json) from memberships m where m.user_id = users.id)`
+            : sql<unknown>`(select json_group_array(json_array(m.team_id, m.role)) from memberships m where m.user_id = users.id)`;
         const r = await db
           .selectFrom('tokens')
           .innerJoin('users', 'users.id', 'tokens.user_id')
           .selectAll('users')
           .select(['tokens.id as token_id', 'tokens.name as token_name', 'tokens.secret_hash', 'tokens.created_at as token_created_at', 'tokens.expires_at', 'tokens.last_used_at', 'tokens.revoked_at'])
+          .select(roles.as('roles'))
           .where('tokens.id', '=', id)
           .executeTakeFirst();
         if (!r) return undefined;
+        // PostgreSQL's driver parses json; SQLite hands back its text
+        const pairs = (typeof r.roles === 'string' ? JSON.parse(r.roles) : r.roles) as Array<[string, Role]>;
         return {
           user: toUser(r),
           token: toToken({ id: r.token_id, user_id: r.id, name: r.token_name, secret_hash: r.secret_hash, created_at: r.token_created_at, expires_at: r.expires_at, last_used_at: r.last_used_at, revoked_at: r.revoked_at }),
+          roles: new Map(pairs),
         };
       },
       async list(userId: string): Promise<TokenRecord[]> {

@@ -4,6 +4,7 @@ import type { StoreContext } from './common.js';
 import { createCredentialsRepo } from './credentials.js';
 import { migrate, openDatabase, type DatabaseTarget } from './db.js';
 import { createHostUids } from './host-uids.js';
+import { createAccessNotices } from './notices.js';
 import { createPoolsRepo } from './pools.js';
 import { createTeamsRepo } from './teams.js';
 import { createUsersRepo } from './users.js';
@@ -35,13 +36,15 @@ export type { AuditEntry, AuditFilter } from './audit.js';
  * repository per aggregate plus the workspace-state interface for the
  * reconciler and runtimes.
  */
-export async function createStore(target: DatabaseTarget, opts: { now?: () => number; migrate?: boolean } = {}) {
+export async function createStore(target: DatabaseTarget, opts: { now?: () => number; migrate?: boolean; listen?: boolean } = {}) {
   const { db, dialect, raw } = openDatabase(target);
   // a second connection of a running server (the list reader) finds the schema up to date
   if (opts.migrate !== false) await migrate(db, dialect);
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
-  const ctx: StoreContext = { db, dialect, bus, now: opts.now ?? Date.now, raw };
+  // several control planes on one PostgreSQL database hear each other's access changes
+  const notices = target.kind === 'postgres' && opts.listen !== false ? createAccessNotices(target.url, bus, (text, values) => raw(text, values)) : undefined;
+  const ctx: StoreContext = { db, dialect, bus, now: opts.now ?? Date.now, raw, ...(notices ? { announceAccess: () => notices.announce() } : {}) };
   return {
     dialect,
     users: createUsersRepo(ctx),
@@ -56,7 +59,9 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
     volumes: createVolumesRepo(ctx),
     sso: createSsoRepo(ctx),
     signingKeys: createSigningKeysRepo(ctx),
-    /** Calls `listener` whenever users, tokens or memberships change; returns an unsubscribe function. */
+    /** Whether access changes other control planes make reach this one as they happen (PostgreSQL, listening): caches may then keep identities long. */
+    accessNoticesLive: (): boolean => notices?.live() ?? false,
+    /** Calls `listener` whenever users, tokens or memberships change (here, or announced by another control plane); returns an unsubscribe function. */
     onAccessChange(listener: () => void): () => void {
       bus.on('access', listener);
       return () => bus.off('access', listener);
@@ -73,7 +78,10 @@ export async function createStore(target: DatabaseTarget, opts: { now?: () => nu
     },
     /** Raw database access for maintenance and tests (checksums); application code uses the repositories. */
     db,
-    close: () => db.destroy(),
+    close: async () => {
+      await notices?.close();
+      await db.destroy();
+    },
   };
 }
 
