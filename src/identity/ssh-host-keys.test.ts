@@ -27,6 +27,7 @@ test('the SSH keys the control plane holds are real OpenSSH keys, kept and deriv
     assert.notEqual(keys.workspaceHost('w_two').publicKey, host.publicKey);
     assert.notEqual(keys.workspaceClient('w_one').publicKey, host.publicKey);
     assert.equal(keys.workspaceClientPublic('w_one'), keys.workspaceClient('w_one').publicKey);
+    assert.equal(keys.workspaceClientPublic('w_fresh'), keys.workspaceClient('w_fresh').publicKey);
     // derived again once many others have pushed it out of what is kept: the same key
     for (let i = 0; i < 1500; i++) keys.workspaceHost(`w_${i}`);
     assert.equal(keys.workspaceHost('w_one').privateKey, host.privateKey);

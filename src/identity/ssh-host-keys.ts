@@ -77,6 +77,12 @@ export function ed25519FromSeed(seed: Buffer, comment: string): SshKeyPair {
   };
 }
 
+/** The public key line alone of the pair a seed determines (what `ed25519FromSeed` gives as `publicKey`), without encoding the private half. */
+function ed25519PublicLine(seed: Buffer, comment: string): string {
+  const blob = Buffer.concat([sshString('ssh-ed25519'), sshString(ed25519PublicFromSeed(seed))]);
+  return ['ssh-ed25519', blob.toString('base64'), ...(comment ? [comment] : [])].join(' ');
+}
+
 /** Key pairs derived lately, kept for their next use (a gateway connection, a start): a few hundred bytes each. */
 const PAIRS_KEPT = 1024;
 /** Public key lines kept (every running workspace's, read by each pass of the SSH access sync): about 150 bytes each. */
@@ -110,7 +116,8 @@ export function loadSshKeys(dataDir: string) {
   // (Kept whole for 10,000 workspaces, pairs held 30 MB: each public blob pinned the 8 KiB pool slab it was cut from.)
   const pairs = new Map<string, SshKeyPair>();
   const publicLines = new Map<string, string>();
-  const made = (id: string, purpose: string): SshKeyPair => ed25519FromSeed(createHmac('sha256', secret).update(`atrium workspace ${id}`).digest(), `atrium-${purpose}`);
+  const seedOf = (id: string): Buffer => createHmac('sha256', secret).update(`atrium workspace ${id}`).digest();
+  const made = (id: string, purpose: string): SshKeyPair => ed25519FromSeed(seedOf(id), `atrium-${purpose}`);
   const derive = (purpose: string, workspaceId: string): SshKeyPair => {
     const id = `${purpose} ${workspaceId}`;
     let pair = pairs.get(id);
@@ -131,7 +138,7 @@ export function loadSshKeys(dataDir: string) {
     let line = publicLines.get(id) ?? pairs.get(id)?.publicKey;
     if (line === undefined) {
       // only the line is kept: a pass over every running workspace would otherwise churn the pairs kept for starts and logins
-      line = made(id, purpose).publicKey;
+      line = ed25519PublicLine(seedOf(id), `atrium-${purpose}`);
       if (publicLines.size >= PUBLIC_KEPT) publicLines.clear();
       publicLines.set(id, line);
     }

@@ -207,8 +207,12 @@ export function createReconciler(opts: ReconcilerOptions) {
    * workspaces caught mid-step are reconciled again from the start of it.
    */
   async function adopt(): Promise<void> {
-    for (const seen of await runtime.inventory()) {
-      const ws = await states.get(seen.workspaceId);
+    const inventory = await runtime.inventory();
+    // one query per 500 sandboxes for what the decisions below read, not a whole workspace each
+    const known = await states.phases(inventory.map((o) => o.workspaceId));
+    for (const seen of inventory) {
+      const found = known.get(seen.workspaceId);
+      const ws = found && { id: seen.workspaceId, ...found };
       if (!ws) {
         log.warn({ workspace: seen.workspaceId }, 'removing a sandbox no workspace owns (its home image is kept)');
         await runtime.remove(seen.workspaceId, { purge: false });

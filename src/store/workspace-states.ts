@@ -23,6 +23,8 @@ export interface WorkspaceStates {
   /** Workspaces the runtime reports running (for the idle culler), by id, `limit` at a time after `afterId`. */
   running(opts: { afterId?: string; limit: number }): Promise<Workspace[]>;
   get(id: string): Promise<Workspace | undefined>;
+  /** Desired state and phase of the given workspaces, those that exist: what adoption decides by, without reading whole workspaces. */
+  phases(ids: string[]): Promise<Map<string, { desired: Workspace['desired']; phase: Workspace['phase'] }>>;
   /** Records a phase change and its event in one transaction; refuses impossible transitions. */
   report(id: string, report: PhaseReport): Promise<Workspace>;
   /** Records an event that does not change the phase (a step, a warning). */
@@ -53,6 +55,14 @@ export function createWorkspaceStates(ctx: StoreContext): WorkspaceStates {
       return rows.map(toWorkspace);
     },
     get: (id) => workspaceById(ctx.db, id),
+    async phases(ids) {
+      const out = new Map<string, { desired: Workspace['desired']; phase: Workspace['phase'] }>();
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = await ctx.db.selectFrom('workspaces').select(['id', 'desired', 'phase']).where('id', 'in', ids.slice(i, i + 500)).execute();
+        for (const r of rows) out.set(r.id, { desired: r.desired as Workspace['desired'], phase: r.phase as Workspace['phase'] });
+      }
+      return out;
+    },
     async running(opts) {
       let q = selectWorkspaces(ctx.db).where('workspaces.phase', '=', 'running').orderBy('workspaces.id').limit(opts.limit);
       if (opts.afterId !== undefined) q = q.where('workspaces.id', '>', opts.afterId);
