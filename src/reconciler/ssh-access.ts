@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { can, type Subject } from '../domain/index.js';
 import type { Runtime } from '../runtime/index.js';
-import type { Store, Workspace } from '../store/index.js';
+import type { AccessTarget, Store, Workspace } from '../store/index.js';
 import { coalesced } from './coalesced.js';
 
 /** The per-workspace keys the control plane holds (`loadSshKeys` in identity). */
@@ -18,7 +18,7 @@ type TeamKeys = Awaited<ReturnType<Store['credentials']['sshKeys']['ofTeam']>>;
  * given, keeps each team's keys as read once: a pass over every running
  * workspace reads each team's once, not once per workspace.
  */
-export type AuthorizedKeys = (ws: Workspace, teams?: Map<string, Promise<TeamKeys>>) => Promise<string[]>;
+export type AuthorizedKeys = (ws: AccessTarget, teams?: Map<string, Promise<TeamKeys>>) => Promise<string[]>;
 
 /**
  * The `authorized_keys` lines of a workspace: the gateway's key for it, and
@@ -88,7 +88,7 @@ export function createSshAccessSync(opts: {
     // done with before the collector moves it to the old generation (with 10,000 workspaces, pages of 500 grew the
     // heap by 80 MB at every start, and the heap does not give that back)
     const teams = new Map<string, Promise<TeamKeys>>();
-    for (let afterId: string | undefined, page: Workspace[]; (page = await store.workspaceStates.running({ limit: 100, ...(afterId === undefined ? {} : { afterId }) })).length > 0; afterId = page.at(-1)!.id) {
+    for (let afterId: string | undefined, page: AccessTarget[]; (page = await store.workspaceStates.runningAccess({ limit: 100, ...(afterId === undefined ? {} : { afterId }) })).length > 0; afterId = page.at(-1)!.id) {
       for (const ws of page) {
         seen.add(ws.id);
         // one workspace that cannot be written (stopping at this moment) holds up no other; the next pass tries it again
@@ -98,7 +98,7 @@ export function createSshAccessSync(opts: {
     for (const id of written.keys()) if (!seen.has(id)) written.delete(id);
   }
 
-  async function syncOne(ws: Workspace, teams?: Map<string, Promise<TeamKeys>>): Promise<void> {
+  async function syncOne(ws: AccessTarget, teams?: Map<string, Promise<TeamKeys>>): Promise<void> {
     const lines = await opts.authorizedKeys(ws, teams);
     const digest = digestOf(lines);
     if (written.get(ws.id) === digest) return;

@@ -20,7 +20,7 @@ export { auditScope } from './common.js';
 export type { User, NewUser } from './users.js';
 export type { Team, Member } from './teams.js';
 export type { Workspace, WorkspaceSummary, WorkspaceSettings } from './workspace-rows.js';
-export type { WorkspaceStates, PhaseReport } from './workspace-states.js';
+export type { WorkspaceStates, PhaseReport, AccessTarget } from './workspace-states.js';
 export type { NewWorkspace } from './workspaces.js';
 export type { Machine } from './admission.js';
 export type { Volume, ResolvedMount } from './volumes.js';

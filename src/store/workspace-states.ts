@@ -2,6 +2,9 @@ import { canTransition, Conflict, NotFound, type Phase } from '../domain/index.j
 import { transaction, type StoreContext, type StoredEvent } from './common.js';
 import { selectWorkspaces, toWorkspace, workspaceById, type Workspace } from './workspace-rows.js';
 
+/** What deciding who may enter a workspace over SSH reads of it. */
+export type AccessTarget = Pick<Workspace, 'id' | 'teamId' | 'ownerId' | 'shared'> & { spec: { agentForwarding?: boolean } };
+
 /** A phase change reported by a runtime. */
 export interface PhaseReport {
   phase: Phase;
@@ -22,6 +25,8 @@ export interface WorkspaceStates {
   unsettled(): Promise<Workspace[]>;
   /** Workspaces the runtime reports running (for the idle culler), by id, `limit` at a time after `afterId`. */
   running(opts: { afterId?: string; limit: number }): Promise<Workspace[]>;
+  /** The same, with only what deciding who may enter reads (the SSH access sync's pass over every running workspace). */
+  runningAccess(opts: { afterId?: string; limit: number }): Promise<AccessTarget[]>;
   get(id: string): Promise<Workspace | undefined>;
   /** Desired state and phase of the given workspaces, those that exist: what adoption decides by, without reading whole workspaces. */
   phases(ids: string[]): Promise<Map<string, { desired: Workspace['desired']; phase: Workspace['phase'] }>>;
@@ -62,6 +67,11 @@ export function createWorkspaceStates(ctx: StoreContext): WorkspaceStates {
         for (const r of rows) out.set(r.id, { desired: r.desired as Workspace['desired'], phase: r.phase as Workspace['phase'] });
       }
       return out;
+    },
+    async runningAccess(opts) {
+      let q = ctx.db.selectFrom('workspaces').select(['id', 'team_id', 'owner_id', 'shared', 'spec']).where('phase', '=', 'running').orderBy('id').limit(opts.limit);
+      if (opts.afterId !== undefined) q = q.where('id', '>', opts.afterId);
+      return (await q.execute()).map((r) => ({ id: r.id, teamId: r.team_id, ownerId: r.owner_id, shared: r.shared === 1, spec: { agentForwarding: (JSON.parse(r.spec) as { agentForwarding?: boolean }).agentForwarding === true } }));
     },
     async running(opts) {
       let q = selectWorkspaces(ctx.db).where('workspaces.phase', '=', 'running').orderBy('workspaces.id').limit(opts.limit);
