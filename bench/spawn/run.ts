@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serverEvents } from '../../src/cli/index.js';
 import { buildImage } from '../../test/oci-image.js';
 import { machineBusySeconds, treeCpuSeconds } from '../lib/cpu.js';
 import { REPO_ROOT } from '../lib/paths.js';
@@ -87,24 +88,10 @@ function cpuWindow(opts: { controlPlane?: number; cgroup?: string; servers?: () 
 
 // ---- waiting as clients wait: on a Server-Sent Events stream --------------------------------
 
-/**
- * Reads the `data:` payloads of a Server-Sent Events response, handing each
- * to `onData` until it returns true, the stream ends or `signal` aborts.
- */
+/** Hands the `data:` of each event of a Server-Sent Events response to `onData` until it returns true; the stream ending first is an error. */
 async function untilEvent(res: Response, onData: (data: string) => boolean): Promise<void> {
   if (!res.ok || !res.body) throw new Error(`event stream: HTTP ${res.status} ${await res.text()}`);
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
-      if (data && onData(data)) return;
-    }
-  }
+  for await (const { data } of serverEvents(res)) if (onData(data)) return;
   throw new Error('event stream ended early');
 }
 

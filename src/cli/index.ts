@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 
 export { sshStdio } from './ssh-stdio.js';
+export { serverEvents, type ServerEvent } from './sse.js';
 
 /** Adds every command; each group's modules load here, so `atrium ssh --stdio` (which needs none of them) starts without them. */
 export async function registerCommands(program: Command): Promise<void> {
