@@ -42,7 +42,7 @@ async function probe(endpoint: Endpoint, ws: Workspace): Promise<Probe> {
 }
 
 /** How long to wait before the next probe: 25 ms at first, then a fortieth of the time waited so far, at most 100 ms (a few per cent of the wait). */
-export function probeInterval(waitedMs: number): number {
+function probeInterval(waitedMs: number): number {
   return Math.min(100, Math.max(25, waitedMs / 40));
 }
 
